@@ -1,0 +1,70 @@
+# The Makefile is PhotoVeil's interface: `make help` lists what it can do.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+PYTEST_ARGS ?=
+MODEL := src/photoveil/models/centerface.onnx
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test bench bench-local lint checkov build deploy invoke load redrive clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[image,dev]'
+	@touch $@
+
+$(MODEL): scripts/fetch_model.py | $(STAMP)
+	$(BIN)/python scripts/fetch_model.py --dest $@
+
+TEST_IMAGES := tests/.images/astronaut.png
+
+$(TEST_IMAGES): scripts/fetch_test_images.py | $(STAMP)
+	$(BIN)/python scripts/fetch_test_images.py --dest tests/.images
+
+install: $(STAMP) $(MODEL) $(TEST_IMAGES) ## Create .venv and install everything, including the face model
+
+run: install ## Start the whole product on this machine: http://127.0.0.1:3000 (PORT=N to change)
+	$(BIN)/photoveil local --port $(PORT)
+
+test: install ## Install everything and run the whole test suite
+	@bash scripts/ensure_chromium.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install ## Print speed and memory figures for a 12 MP photo and a crowd photo
+	$(BIN)/python bench/bench.py
+
+bench-local: install ## Upload-to-blurred latency and throughput of the local stack
+	$(BIN)/python bench/local_latency.py
+
+load: install ## Push >= 1,000 photos through the local stack and account for every one
+	$(BIN)/python bench/load.py
+
+build: install ## sam build (no Docker): arm64 python3.12 artifacts, sizes printed
+	bash scripts/build.sh
+
+deploy: build ## sam deploy --guided, then publish the website with the stack's outputs
+	bash scripts/deploy.sh
+
+invoke: install ## sam local invoke (needs Docker): make invoke FN=BlurFunction EVENT=events/sqs_s3_put.json
+	bash scripts/invoke.sh $(FN) $(EVENT)
+
+redrive: install ## Move photos from BlurDLQ back to BlurQueue (local stack; TARGET=aws STACK=name for AWS)
+	bash scripts/redrive.sh $(if $(filter aws,$(TARGET)),aws $(STACK),local)
+
+checkov: ## Run checkov on template.yaml (its own venv: its pins clash with boto3)
+	bash scripts/checkov.sh
+
+lint: install ## Ruff and cfn-lint
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/cfn-lint template.yaml
+
+clean: ## Remove build output and caches (keeps .venv)
+	rm -rf .aws-sam build .pytest_cache .ruff_cache test-artifacts bench-out

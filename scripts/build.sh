@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make build`: build both Lambda artifacts with `sam build` (no Docker needed) and print their sizes.
+#
+# aws-sam-cli lives in its own venv (.venv-sam): its pins (boto3, cfn-lint, ...) clash with the project's.
+# The artifacts are arm64 / CPython 3.13 whatever this machine is: src/Makefile pip-installs aarch64 wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SAM_CLI_VERSION=1.170.0
+SAM_VENV=.venv-sam
+MODEL=src/photoveil/models/centerface.onnx
+BUILD_DIR=.aws-sam/build
+LIMIT_BYTES=$((250 * 1024 * 1024))  # Lambda's unzipped package limit (layers included)
+export SAM_CLI_TELEMETRY=0
+
+ensure_sam() {
+  local stamp="$SAM_VENV/.sam-$SAM_CLI_VERSION"
+  [[ -f "$stamp" ]] && return
+  echo "==> installing aws-sam-cli==$SAM_CLI_VERSION into $SAM_VENV (once)"
+  python3 -m venv "$SAM_VENV"
+  "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
+  touch "$stamp"
+}
+
+ensure_model() {
+  [[ -s "$MODEL" ]] && return
+  if [[ -f scripts/fetch_model.py && -x .venv/bin/python ]]; then
+    echo "==> fetching the CenterFace model (scripts/fetch_model.py)"
+    .venv/bin/python scripts/fetch_model.py --dest "$MODEL"
+  else
+    echo "$MODEL is missing: run \`make install\` first" >&2
+    exit 1
+  fi
+}
+
+ensure_sam
+ensure_model
+
+echo "==> sam build (BuildMethod: makefile, see src/Makefile)"
+# src/Makefile runs pip with this interpreter (any Python >= 3.11 with pip will do).
+PYTHON="$PWD/$SAM_VENV/bin/python" "$SAM_VENV/bin/sam" build --template-file template.yaml --build-dir "$BUILD_DIR" "$@"
+
+echo "==> artifact sizes (unzipped)"
+status=0
+for fn in ApiFunction BlurFunction; do
+  dir="$BUILD_DIR/$fn"
+  bytes=$(du -sb "$dir" | cut -f1)
+  printf '  %-13s %6.1f MB  (%d%% of the 250 MB limit)\n' "$fn" "$(awk -v b="$bytes" 'BEGIN {print b / 1048576}')" $((bytes * 100 / LIMIT_BYTES))
+  if (( bytes >= LIMIT_BYTES )); then
+    echo "  ERROR: $fn exceeds Lambda's 250 MB unzipped limit" >&2; status=1
+  fi
+done
+# The API must stay light: no image stack in its package.
+for heavy in cv2 numpy PIL pillow_heif photoveil/models; do
+  if [[ -e "$BUILD_DIR/ApiFunction/$heavy" ]]; then
+    echo "  ERROR: ApiFunction contains $heavy" >&2; status=1
+  fi
+done
+[[ -s "$BUILD_DIR/BlurFunction/photoveil/models/centerface.onnx" ]] || { echo "  ERROR: BlurFunction lacks the model" >&2; status=1; }
+exit $status

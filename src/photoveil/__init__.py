@@ -1,0 +1,3 @@
+"""PhotoVeil: blur every face in a photo."""
+
+__version__ = "0.1.0"

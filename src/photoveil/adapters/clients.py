@@ -1,0 +1,38 @@
+"""boto3 clients, created once per process on first use (never at import time, so tests can patch first).
+
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (read by boto3 itself) point them at a local stand-in.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode backs off on throttling (DynamoDB, SES) before the message has to be retried whole.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+@cache
+def s3_client() -> Any:
+    # SigV4 presigned POST works in every region. Addressing stays "auto": virtual-host URLs on AWS,
+    # path-style on a local endpoint (an IP address cannot carry a bucket sub-domain).
+    return boto3.client("s3", config=_CONFIG.merge(Config(signature_version="s3v4")))
+
+
+@cache
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb", config=_CONFIG)
+
+
+@cache
+def ses_client() -> Any:
+    return boto3.client("ses", config=_CONFIG)
+
+
+def clear_clients() -> None:
+    """Forget the cached clients (tests that start a new moto mock call this)."""
+    for factory in (s3_client, dynamodb_client, ses_client):
+        factory.cache_clear()

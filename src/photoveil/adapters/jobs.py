@@ -1,0 +1,220 @@
+"""JobsTable (DynamoDB): one item per photo, keyed by ``jobId``, expired by the ``ttl`` attribute.
+
+Item schema (attribute names are part of the template contract)::
+
+    jobId        S  32 lowercase hex chars (partition key)
+    status       S  awaiting_upload | processing | done | failed
+    contentType  S  what the browser declared (the worker re-checks the real type)
+    size         N  declared size in bytes
+    email        S  optional; removed when the job finishes (we keep it no longer than we need it)
+    createdAt    S  ISO 8601 UTC;  updatedAt S  ISO 8601 UTC
+    attempts     N  how many times a worker started on it
+    faces        N  faces blurred (done)
+    photoKey     S  p/{jobId}.jpg in the blurred bucket (done)
+    expiresAt    S  ISO 8601 UTC, when the public photo is deleted (done)
+    errorCode    S, errorMessage S  (failed)
+    ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
+
+Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from photoveil.adapters.clients import dynamodb_client
+
+AWAITING_UPLOAD = "awaiting_upload"
+PROCESSING = "processing"
+DONE = "done"
+FAILED = "failed"
+FINISHED = frozenset({DONE, FAILED})
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the second (what the API returns)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str
+    created_at: str
+    ttl: int
+    content_type: str | None = None
+    size: int | None = None
+    email: str | None = None
+    faces: int | None = None
+    photo_key: str | None = None
+    expires_at: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def expired(self, now: datetime) -> bool:
+        """DynamoDB deletes expired items lazily (up to days later): treat them as gone already."""
+        return self.ttl <= int(now.timestamp())
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Job:
+        def s(name: str) -> str | None:
+            return item[name]["S"] if name in item else None
+
+        def n(name: str) -> int | None:
+            return int(item[name]["N"]) if name in item else None
+
+        return cls(
+            job_id=item["jobId"]["S"],
+            status=item["status"]["S"],
+            created_at=s("createdAt") or "",
+            ttl=n("ttl") or 0,
+            content_type=s("contentType"),
+            size=n("size"),
+            email=s("email"),
+            faces=n("faces"),
+            photo_key=s("photoKey"),
+            expires_at=s("expiresAt"),
+            error_code=s("errorCode"),
+            error_message=s("errorMessage"),
+            attempts=n("attempts") or 0,
+        )
+
+
+class JobStore:
+    """Reads and conditionally updates jobs in one DynamoDB table."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client or dynamodb_client()
+
+    def create(
+        self,
+        job_id: str,
+        *,
+        content_type: str,
+        size: int,
+        email: str | None,
+        now: datetime,
+        ttl: int,
+    ) -> Job:
+        """Create a job ``awaiting_upload``; never overwrites (job ids are random, a clash is a bug)."""
+        item: dict[str, Any] = {
+            "jobId": {"S": job_id},
+            "status": {"S": AWAITING_UPLOAD},
+            "contentType": {"S": content_type},
+            "size": {"N": str(size)},
+            "createdAt": {"S": iso(now)},
+            "updatedAt": {"S": iso(now)},
+            "ttl": {"N": str(ttl)},
+        }
+        if email:
+            item["email"] = {"S": email}
+        self._client.put_item(
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(jobId)",
+        )
+        return Job.from_item(item)
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None if there is no such item. Strongly consistent: the worker decides on it."""
+        response = self._client.get_item(
+            TableName=self.table_name, Key={"jobId": {"S": job_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return Job.from_item(item) if item else None
+
+    def mark_processing(self, job_id: str, *, now: datetime) -> Job | None:
+        """Move an unfinished job to ``processing``; None if it is missing or already done/failed."""
+        return self._update(
+            job_id,
+            update="SET #status = :processing, updatedAt = :now ADD attempts :one",
+            condition="attribute_exists(jobId) AND NOT #status IN (:done, :failed)",
+            values={
+                ":processing": {"S": PROCESSING},
+                ":now": {"S": iso(now)},
+                ":one": {"N": "1"},
+                ":done": {"S": DONE},
+                ":failed": {"S": FAILED},
+            },
+        )
+
+    def mark_done(
+        self, job_id: str, *, faces: int, photo_key: str, expires_at: datetime, now: datetime
+    ) -> Job | None:
+        """Finish a ``processing`` job. Returns the job *as it was* (with its email) if this call made
+        the transition, None if another worker got there first: only the winner sends the email."""
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :done, faces = :faces, photoKey = :key, expiresAt = :expires, "
+                "updatedAt = :now, #ttl = :ttl REMOVE email"
+            ),
+            condition="#status = :processing",
+            values={
+                ":done": {"S": DONE},
+                ":processing": {"S": PROCESSING},
+                ":faces": {"N": str(faces)},
+                ":key": {"S": photo_key},
+                ":expires": {"S": iso(expires_at)},
+                ":now": {"S": iso(now)},
+                ":ttl": {"N": str(int(expires_at.timestamp()))},
+            },
+            names={"#ttl": "ttl"},
+            return_values="ALL_OLD",
+        )
+
+    def mark_failed(self, job_id: str, *, code: str, message: str, now: datetime, ttl: int) -> Job | None:
+        """Fail an unfinished job with a stable error code; None if it is missing or already finished."""
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :failed, errorCode = :code, errorMessage = :message, updatedAt = :now, "
+                "#ttl = :ttl REMOVE email"
+            ),
+            condition="attribute_exists(jobId) AND NOT #status IN (:done, :failed)",
+            values={
+                ":failed": {"S": FAILED},
+                ":done": {"S": DONE},
+                ":code": {"S": code},
+                ":message": {"S": message[:500]},
+                ":now": {"S": iso(now)},
+                ":ttl": {"N": str(ttl)},
+            },
+            names={"#ttl": "ttl"},
+        )
+
+    def _update(
+        self,
+        job_id: str,
+        *,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        return_values: str = "ALL_NEW",
+    ) -> Job | None:
+        try:
+            response = self._client.update_item(
+                TableName=self.table_name,
+                Key={"jobId": {"S": job_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                ExpressionAttributeValues=values,
+                ReturnValues=return_values,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return Job.from_item(response["Attributes"])

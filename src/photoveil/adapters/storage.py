@@ -1,0 +1,120 @@
+"""S3: the private uploads bucket (presigned POST in, originals read once and deleted) and the blurred
+bucket (``p/{jobId}.jpg``, public through CloudFront only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from photoveil.adapters.clients import s3_client
+from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+
+# The URL never changes (a new photo gets a new job id), so browsers and CloudFront may keep it for
+# its whole 30-day life.
+BLURRED_CACHE_CONTROL = "public, max-age=2592000, immutable"
+
+
+class UploadMissingError(PhotoVeilError):
+    """The uploaded object is gone although its job never finished (e.g. the 1-day lifecycle ran)."""
+
+    code = "upload_missing"
+    permanent = True
+
+
+def upload_key(job_id: str) -> str:
+    return f"uploads/{job_id}"
+
+
+def blurred_key(job_id: str) -> str:
+    return f"p/{job_id}.jpg"
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    url: str
+    fields: dict[str, str]
+
+
+class PhotoStorage:
+    """Reads originals from the uploads bucket and writes blurred photos to the blurred bucket."""
+
+    def __init__(self, uploads_bucket: str, blurred_bucket: str, client: Any = None) -> None:
+        self.uploads_bucket = uploads_bucket
+        self.blurred_bucket = blurred_bucket
+        self._client = client or s3_client()
+
+    def presign_upload(
+        self, job_id: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedUpload:
+        """A browser form POST that can only create ``uploads/{jobId}``, with exactly this Content-Type
+        and 1..max_bytes bytes. boto3 adds the bucket, key and x-amz-* conditions itself; every other
+        form field gets its own condition here (S3 rejects a form field the policy does not cover)."""
+        key = upload_key(job_id)
+        post = self._client.generate_presigned_post(
+            Bucket=self.uploads_bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                ["content-length-range", 1, max_bytes],
+            ],
+            ExpiresIn=expires_in,
+        )
+        return PresignedUpload(url=post["url"], fields=dict(post["fields"]))
+
+    def read_original(self, job_id: str, *, max_bytes: int) -> bytes:
+        """The uploaded bytes, refusing anything over ``max_bytes`` without reading it all.
+
+        Raises FileTooLargeError / EmptyFileError (permanent), UploadMissingError if the object is gone,
+        ClientError for anything transient.
+        """
+        try:
+            response = self._client.get_object(Bucket=self.uploads_bucket, Key=upload_key(job_id))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise UploadMissingError("the uploaded photo is no longer there") from None
+            raise
+        body = response["Body"]
+        try:
+            length = int(response.get("ContentLength", 0))
+            if length > max_bytes:
+                raise FileTooLargeError(too_large_message(max_bytes))
+            # Read one byte past the cap: a lying Content-Length still cannot make us buffer more.
+            data = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise FileTooLargeError(too_large_message(max_bytes))
+        if not data:
+            raise EmptyFileError("the uploaded file is empty")
+        return data
+
+    def put_blurred(self, job_id: str, jpeg: bytes) -> str:
+        """Write the blurred JPEG at ``p/{jobId}.jpg``; returns the key."""
+        key = blurred_key(job_id)
+        self._client.put_object(
+            Bucket=self.blurred_bucket,
+            Key=key,
+            Body=jpeg,
+            ContentType="image/jpeg",
+            CacheControl=BLURRED_CACHE_CONTROL,
+        )
+        return key
+
+    def delete_blurred(self, job_id: str) -> None:
+        """Withdraw ``p/{jobId}.jpg`` (only for a job that did not end done)."""
+        self._client.delete_object(Bucket=self.blurred_bucket, Key=blurred_key(job_id))
+
+    def delete_original(self, job_id: str) -> None:
+        """Delete the original (idempotent: S3 deletes of a missing key succeed)."""
+        self._client.delete_object(Bucket=self.uploads_bucket, Key=upload_key(job_id))
+
+    def delete_upload_key(self, key: str) -> None:
+        """Delete a stray object under uploads/ that belongs to no job."""
+        self._client.delete_object(Bucket=self.uploads_bucket, Key=key)
+
+
+def too_large_message(max_bytes: int) -> str:
+    return f"the photo is larger than {max_bytes // (1024 * 1024)} MB"

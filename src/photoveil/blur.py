@@ -1,0 +1,102 @@
+"""Blur faces in place: a strong, size-scaled effect over a feathered ellipse per face.
+
+Cost stays small for huge faces because the effect is computed on a DOWNSCALED copy of the face's
+region and scaled back: a Gaussian of sigma S at full resolution looks the same as sigma S/k on a
+copy shrunk k times, at ~k^2 less work (measured on a 12 MP photo: an 800 px face ~17 ms all
+included, where one full-resolution GaussianBlur of its region took 5.7 s at sigma 160). Only the
+final blend runs at full resolution, and only inside the region's rectangle; every pixel whose
+mask weight is 0 (everything outside each region's outer ellipse) keeps its exact value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from photoveil.faces import Face
+from photoveil.geometry import Region, face_regions
+
+STYLES = ("gaussian", "pixelate", "solid")
+# Gaussian sigma as a share of the face size (max side of the detector box). At 0.5 every point
+# is averaged over the whole face: features are gone, and CenterFace re-run on the output scores
+# what is left far lower (measured on ../shared/data/faces: GT faces re-found with score >= 0.5
+# went from 4 at 0.2 to 0; >= 0.3 from 19 to 8) at no cost in collateral (see FEATHER).
+SIGMA_RATIO = 0.5
+MIN_SIGMA = 2.0
+# Sigma, in pixels of the downscaled copy, at which the work is done (3 px is smooth enough that
+# bilinear upscaling shows no steps).
+WORK_SIGMA = 3.0
+# Pixelate: about this many blocks across the face (coarser than that stays recognisable).
+PIXELATE_BLOCKS = 7
+SOLID_BGR = (64, 64, 64)
+
+
+def blur_faces(pixels: np.ndarray, faces: Iterable[Face], style: str = "gaussian") -> np.ndarray:
+    """Blur every face in ``pixels`` (BGR uint8 HxWx3) IN PLACE and return the same array.
+
+    Regions come from ``photoveil.geometry.face_regions``; overlapping faces are applied one after
+    the other. Pixels outside every region's outer ellipse are left bit-for-bit unchanged.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown blur style {style!r}: expected one of {', '.join(STYLES)}")
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected BGR uint8 HxWx3 pixels, got {pixels.dtype} {pixels.shape}")
+    height, width = pixels.shape[:2]
+    for region in face_regions(faces, width, height):
+        roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
+        effect = _EFFECTS[style](pixels, region)
+        alpha = ellipse_mask(region)
+        # blendLinear normalises by (w1 + w2 + 1e-5): where alpha == 0 the original value rounds
+        # back to itself exactly, so untouched pixels really are untouched.
+        roi[...] = cv2.blendLinear(effect, roi, alpha, 1.0 - alpha)
+    return pixels
+
+
+def ellipse_mask(region: Region) -> np.ndarray:
+    """Weights (float32, region.height x region.width): 1 inside the ellipse, fading to 0 outside."""
+    xs = (np.arange(region.x1, region.x2, dtype=np.float32) + 0.5 - region.cx) / region.rx
+    ys = (np.arange(region.y1, region.y2, dtype=np.float32) + 0.5 - region.cy) / region.ry
+    radius = np.square(xs)[None, :] + np.square(ys)[:, None]
+    np.sqrt(radius, out=radius)
+    # 1 at radius <= 1, 0 at radius >= 1 + feather, linear in between.
+    radius -= 1.0 + region.feather
+    radius *= -1.0 / region.feather
+    return np.clip(radius, 0.0, 1.0, out=radius)
+
+
+def _downscale(roi: np.ndarray, factor: int) -> np.ndarray:
+    if factor <= 1:
+        return roi.copy()
+    h, w = roi.shape[:2]
+    if w < factor or h < factor:
+        return cv2.resize(roi, (1, 1), interpolation=cv2.INTER_AREA)
+    # An integer factor takes OpenCV's fast INTER_AREA path (~3x faster than a fractional one).
+    return cv2.resize(roi, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+
+
+def _gaussian(pixels: np.ndarray, region: Region) -> np.ndarray:
+    roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
+    sigma = max(MIN_SIGMA, SIGMA_RATIO * region.size)
+    factor = max(1, math.floor(sigma / WORK_SIGMA))
+    small = _downscale(roi, factor)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REPLICATE)
+    if small.shape[:2] == roi.shape[:2]:
+        return small
+    return cv2.resize(small, (region.width, region.height), interpolation=cv2.INTER_LINEAR)
+
+
+def _pixelate(pixels: np.ndarray, region: Region) -> np.ndarray:
+    roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
+    block = max(2, round(region.size / PIXELATE_BLOCKS))
+    small = _downscale(roi, block)
+    return cv2.resize(small, (region.width, region.height), interpolation=cv2.INTER_NEAREST)
+
+
+def _solid(pixels: np.ndarray, region: Region) -> np.ndarray:
+    return np.full((region.height, region.width, 3), SOLID_BGR, np.uint8)
+
+
+_EFFECTS = {"gaussian": _gaussian, "pixelate": _pixelate, "solid": _solid}

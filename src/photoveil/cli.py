@@ -1,0 +1,291 @@
+"""`photoveil` command line: blur the faces in photos on disk, or run the local stack.
+
+    photoveil blur IN... [-o OUT | --out-dir DIR] [--detector centerface|rekognition|both]
+                        [--style gaussian|pixelate|solid] [--threshold T] [--quality Q] [--json]
+    photoveil local ...   (the whole product on this machine; see photoveil.local)
+
+Exit codes: 0 every photo done; 2 usage error; 3 some photo was unusable (bad input);
+4 internal or detector error. An output file is written only for a photo that fully succeeded,
+through a temporary file renamed into place, so a failure never leaves a partial or unblurred file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from photoveil.errors import InputError, PhotoVeilError
+from photoveil.faces import Detector
+from photoveil.settings import BLUR_STYLES, DETECTORS
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_INTERNAL = 4
+
+OUTPUT_SUFFIX = ".blurred.jpg"
+
+
+def load_detector(name: str, threshold: float | None) -> Detector:
+    """The detector to use (the seam tests replace with a fake; imported late: cv2.dnn is heavy)."""
+    from photoveil.detectors import get_detector
+
+    return get_detector(name, threshold=threshold)
+
+
+@dataclass
+class Outcome:
+    input: str
+    output: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    error: PhotoVeilError | Exception | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is None:
+            return EXIT_OK
+        return EXIT_BAD_INPUT if isinstance(self.error, InputError) else EXIT_INTERNAL
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"input": self.input, "output": self.output, **self.result}
+        if self.error is not None:
+            code = getattr(self.error, "code", "internal_error")
+            doc["error"] = {"code": code, "message": _message(self.error)}
+        return doc
+
+
+def _message(error: BaseException) -> str:
+    return getattr(error, "message", None) or str(error) or type(error).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photoveil",
+        description="Blur every face in photos. `photoveil local ...` runs the whole product locally.",
+        epilog="exit codes: 0 ok, 2 usage, 3 bad input photo, 4 internal or detector error",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{blur,local}")
+    blur = commands.add_parser(
+        "blur",
+        help="blur the faces in photos on disk",
+        description="Blur every face in each photo (JPEG, PNG, WebP, HEIC); write a JPEG without metadata.",
+    )
+    blur.add_argument("inputs", nargs="+", metavar="IN", type=Path, help="photo files")
+    where = blur.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", type=Path, metavar="OUT", help="output file (one input only)")
+    where.add_argument(
+        "--out-dir", type=Path, metavar="DIR", help=f"write DIR/NAME{OUTPUT_SUFFIX} for each input"
+    )
+    blur.add_argument("--detector", choices=DETECTORS, default="centerface", help="default: %(default)s")
+    blur.add_argument("--style", choices=BLUR_STYLES, default="gaussian", help="default: %(default)s")
+    blur.add_argument(
+        "--threshold", type=_unit_float, default=None, help="detector score threshold, 0-1 (default: its own)"
+    )
+    blur.add_argument(
+        "--quality", type=_quality, default=85, help="JPEG quality 1-100 (default: %(default)s)"
+    )
+    blur.add_argument(
+        "--max-pixels", type=int, default=50_000_000, help="refuse larger images (default: %(default)s)"
+    )
+    blur.add_argument("--json", action="store_true", help="print one JSON document with per-photo results")
+    blur.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal and there are several photos)",
+    )
+    commands.add_parser("local", help="run the whole product on this machine (see `photoveil local --help`)")
+    return parser
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 100")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `photoveil` console script; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["local"]:
+        # Forward everything after `local` untouched: the local stack owns its options.
+        from photoveil import local
+
+        return local.main(args_list[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
+        return int(exc.code or 0)
+    return _blur_command(parser, args)
+
+
+def _blur_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
+        jobs = _plan_outputs(args.inputs, args.output, args.out_dir)
+    except ValueError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"photoveil blur: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        detector = load_detector(args.detector, args.threshold)
+    except Exception as exc:  # model missing, bad AWS config...: nothing can be blurred
+        print(f"photoveil: cannot start the {args.detector} detector: {_message(exc)}", file=sys.stderr)
+        if args.json:
+            _print_json(args, [Outcome(str(src), error=exc) for src, _ in jobs])
+        return EXIT_INTERNAL
+
+    show_progress = args.progress if args.progress is not None else (len(jobs) > 1 and sys.stderr.isatty())
+    progress = Progress(len(jobs), sys.stderr) if show_progress else None
+    outcomes = []
+    for src, dest in jobs:
+        outcome = _blur_one(src, dest, detector, args)
+        outcomes.append(outcome)
+        if outcome.error is not None:
+            if progress:
+                progress.clear()
+            code = getattr(outcome.error, "code", "internal_error")
+            print(f"photoveil: {src}: {_message(outcome.error)} ({code})", file=sys.stderr)
+        elif not args.json:
+            faces = len(outcome.result["faces"])
+            took = outcome.result["timings"]["total"]
+            if progress:
+                progress.clear()
+            print(f"{src} -> {dest}: {faces} face{'s' if faces != 1 else ''} blurred ({took:.2f} s)")
+        if progress:
+            progress.update(src.name)
+    if progress:
+        progress.close()
+    if args.json:
+        _print_json(args, outcomes)
+    return max((o.exit_code for o in outcomes), default=EXIT_OK)
+
+
+def _plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[tuple[Path, Path]]:
+    """(input, output) pairs; ValueError on anything that is the user's mistake."""
+    for src in inputs:
+        if not src.is_file():
+            raise ValueError(f"{src}: no such file")
+    if output is not None:
+        if len(inputs) != 1:
+            raise ValueError("-o/--output takes exactly one input; use --out-dir for several")
+        if not output.parent.is_dir():
+            raise ValueError(f"-o {output}: no such directory {output.parent}")
+        jobs = [(inputs[0], output)]
+    else:
+        if out_dir is not None and not out_dir.is_dir():
+            raise ValueError(f"--out-dir {out_dir}: no such directory")
+        jobs = [(src, (out_dir or src.parent) / f"{src.stem}{OUTPUT_SUFFIX}") for src in inputs]
+    seen: dict[Path, Path] = {}
+    sources = {src.resolve() for src in inputs}
+    for src, dest in jobs:
+        key = dest.resolve()
+        if key in sources:
+            raise ValueError(f"{dest} is also an input: refusing to overwrite an original")
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {src} would both be written to {dest}")
+        seen[key] = src
+    return jobs
+
+
+def _blur_one(src: Path, dest: Path, detector: Detector, args: argparse.Namespace) -> Outcome:
+    from photoveil.pipeline import blur_photo  # late: keeps `photoveil --help` and `local` light
+
+    outcome = Outcome(str(src))
+    start = time.perf_counter()
+    try:
+        data = src.read_bytes()
+        result = blur_photo(
+            data, detector, style=args.style, quality=args.quality, max_pixels=args.max_pixels
+        )
+        _write_atomically(dest, result.jpeg)
+    except Exception as exc:  # reported per photo; the others still run, the exit code says it
+        outcome.error = exc
+        return outcome
+    timings = {k: round(v, 4) for k, v in result.timings.items()}
+    timings["total"] = round(time.perf_counter() - start, 4)
+    outcome.output = str(dest)
+    outcome.result = {
+        "width": result.width,
+        "height": result.height,
+        "faces": [face.as_dict() for face in result.faces],
+        "timings": timings,
+        "output_bytes": len(result.jpeg),
+    }
+    return outcome
+
+
+def _write_atomically(dest: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory renamed over ``dest``: never a partial file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _print_json(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
+    doc = {
+        "detector": args.detector,
+        "style": args.style,
+        "images": [o.as_dict() for o in outcomes],
+        "ok": all(o.error is None for o in outcomes),
+    }
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+class Progress:
+    """A one-line progress bar on a terminal stream (tqdm is not a dependency)."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
+        self.total, self.stream, self.width = total, stream, width
+        self.done = 0
+        self.start = time.perf_counter()
+        self._draw("")
+
+    def update(self, label: str) -> None:
+        self.done += 1
+        self._draw(label)
+
+    def _draw(self, label: str) -> None:
+        filled = self.width * self.done // max(self.total, 1)
+        elapsed = time.perf_counter() - self.start
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {elapsed:5.1f}s {label[:40]:<40}")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r" + " " * (self.width + 60) + "\r")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,148 @@
+"""Amazon Rekognition DetectFaces as a Detector: a small adapter, no image logic beyond the upload copy.
+
+We send a JPEG we encode ourselves from the already-oriented (and downscaled) pixels: it carries no
+EXIF, so Rekognition's boxes are in our frame, and it stays under the 5 MB limit for image bytes.
+DetectFaces returns at most the 100 largest faces: a crowd photo can have more, which is why `both`
+(the union with the in-process detector) exists.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import cv2
+import numpy as np
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from photoveil.errors import DetectorError
+from photoveil.faces import Face
+
+MAX_BYTES = 5 * 1024 * 1024  # DetectFaces limit for image bytes
+MIN_SIDE = 80  # DetectFaces refuses smaller images
+# Faces under 40 px in a 1920x1080 image are not found anyway, so a larger upload buys nothing but bytes.
+MAX_SIDE = 1920
+JPEG_QUALITIES = (90, 80, 70)
+
+RETRYABLE_CODES = frozenset({
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "ServiceUnavailableException",
+    "InternalServerError",
+    "LimitExceededException",
+})
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.25
+BACKOFF_CAP_S = 4.0
+MAX_TOTAL_SLEEP_S = 10.0  # well inside a Lambda timeout; then the SQS message retries later
+
+# Our own loop does the backoff (with full jitter, bounded in total): botocore must not retry too, or
+# the attempts multiply.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
+                        read_timeout=20)
+
+
+@cache
+def rekognition_client() -> Any:
+    """The process-wide Rekognition client, created on first use (never at import)."""
+    import boto3
+
+    return boto3.client("rekognition", config=_CLIENT_CONFIG)
+
+
+def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
+    """JPEG bytes for DetectFaces and the scale from image pixels to the JPEG's pixels.
+
+    Downscaled to MAX_SIDE (or enlarged to MIN_SIDE), no metadata (cv2.imencode writes none), under
+    MAX_BYTES; the boxes come back as ratios, so the scale is only informative.
+    """
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    h, w = image.shape[:2]
+    scale = min(1.0, MAX_SIDE / max(h, w))
+    scale = max(scale, MIN_SIDE / min(h, w))
+    side = MAX_SIDE
+    while True:
+        if abs(scale - 1.0) > 1e-6:
+            size = (max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale)))
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            copy = cv2.resize(image, size, interpolation=interp)
+        else:
+            copy = image
+        for quality in JPEG_QUALITIES:
+            ok, buf = cv2.imencode(".jpg", copy, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if not ok:
+                raise DetectorError("could not encode the photo as JPEG for Rekognition")
+            if buf.nbytes <= MAX_BYTES:
+                return buf.tobytes(), scale
+        # Only a pathological (noise-like) photo gets here: shrink until it fits.
+        side = int(side * 0.75)
+        scale = min(scale, side / max(h, w))
+
+
+def faces_from_response(response: dict[str, Any], width: int, height: int,
+                        min_score: float = 0.0) -> list[Face]:
+    """DetectFaces FaceDetails (ratio boxes, may be < 0 or > 1) -> clamped pixel Faces."""
+    faces = []
+    for detail in response.get("FaceDetails", []):
+        box = detail["BoundingBox"]
+        left, top = float(box["Left"]), float(box["Top"])
+        x1 = min(max(left, 0.0), 1.0) * width
+        y1 = min(max(top, 0.0), 1.0) * height
+        x2 = min(max(left + float(box["Width"]), 0.0), 1.0) * width
+        y2 = min(max(top + float(box["Height"]), 0.0), 1.0) * height
+        score = float(detail.get("Confidence", 100.0)) / 100.0
+        if x2 > x1 and y2 > y1 and score >= min_score:
+            faces.append(Face(x1, y1, x2, y2, score))
+    return faces
+
+
+class RekognitionDetector:
+    """Faces via Rekognition DetectFaces; transient failures retried, then DetectorError."""
+
+    name = "rekognition"
+
+    def __init__(self, client: Any = None, *, threshold: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 rng: Callable[[], float] = random.random) -> None:
+        self._client = client
+        self.threshold = threshold or 0.0
+        self._sleep = sleep
+        self._rng = rng
+
+    @property
+    def client(self) -> Any:
+        return self._client or rekognition_client()
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in a BGR uint8 image (its pixel frame). Raises DetectorError."""
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise DetectorError("expected an HxWx3 uint8 image")
+        jpeg, _ = encode_for_rekognition(image)
+        response = self._detect_faces(jpeg)
+        return faces_from_response(response, image.shape[1], image.shape[0], self.threshold)
+
+    def _detect_faces(self, jpeg: bytes) -> dict[str, Any]:
+        slept = 0.0
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return self.client.detect_faces(Image={"Bytes": jpeg}, Attributes=["DEFAULT"])
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in RETRYABLE_CODES:
+                    raise DetectorError(f"Rekognition DetectFaces failed: {code or exc}") from exc
+                last: Exception = exc
+            except BotoCoreError as exc:  # connection errors, timeouts: transient
+                last = exc
+            # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads the retries
+            # of many workers throttled at the same moment.
+            delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
+            if attempt == MAX_ATTEMPTS - 1 or slept + delay > MAX_TOTAL_SLEEP_S:
+                break
+            self._sleep(delay)
+            slept += delay
+        raise DetectorError(f"Rekognition DetectFaces still failing after retries: {last}") from last

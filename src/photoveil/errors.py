@@ -1,0 +1,62 @@
+"""Typed errors shared by the image core, the handlers and the command line.
+
+Every error has a stable ``code`` (shown to users in the job status and in ``--json``) and says
+whether it is ``permanent``: a permanent error is the input's fault and retrying cannot help (the job
+ends ``failed``); anything else is transient and the worker lets the message retry (then the DLQ).
+"""
+
+from __future__ import annotations
+
+
+class PhotoVeilError(Exception):
+    code = "internal_error"
+    permanent = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(PhotoVeilError):
+    """The photo itself is unusable: a clear message for the user, never retried."""
+
+    code = "invalid_image"
+    permanent = True
+
+
+class EmptyFileError(InputError):
+    code = "empty_file"
+
+
+class UnsupportedFormatError(InputError):
+    code = "unsupported_format"
+
+
+class CorruptImageError(InputError):
+    code = "corrupt_image"
+
+
+class AnimatedImageError(InputError):
+    code = "animated_image"
+
+
+class FileTooLargeError(InputError):
+    code = "file_too_large"
+
+
+class ImageTooLargeError(InputError):
+    code = "image_too_large"
+
+
+class ImageTooSmallError(InputError):
+    code = "image_too_small"
+
+
+class DetectorError(PhotoVeilError):
+    """Face detection failed: the photo must not be published (fail closed); retry later."""
+
+    code = "detector_error"
+
+
+class ModelNotFoundError(PhotoVeilError):
+    code = "model_not_found"

@@ -1,0 +1,41 @@
+"""The one box format every detector returns and the blur consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A detected face: pixel corners in the oriented image's frame (x2, y2 exclusive) and a score."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "box": [round(self.x1, 1), round(self.y1, 1), round(self.x2, 1), round(self.y2, 1)],
+            "score": round(self.score, 4),
+        }
+
+
+class Detector(Protocol):
+    """Finds faces in a BGR uint8 image. Raises DetectorError on failure, never returns partial."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...

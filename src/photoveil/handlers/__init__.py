@@ -1,0 +1,1 @@
+"""Lambda entry points: ``api.lambda_handler`` (HTTP API) and ``blur.lambda_handler`` (SQS worker)."""

@@ -1,0 +1,105 @@
+"""What the handlers talk to, built lazily once per process and replaceable as a whole.
+
+Production code calls ``get_dependencies()``. Tests and the local stack call
+``set_dependencies(Dependencies(s3=..., detector=...))`` with their own clients or a fake detector;
+nothing else in the handlers needs patching. The API function never touches ``detector`` or
+``blur_photo``, so it never imports OpenCV.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from photoveil.adapters.jobs import JobStore
+from photoveil.adapters.mailer import Mailer
+from photoveil.adapters.storage import PhotoStorage
+from photoveil.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from photoveil.faces import Detector
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    """128 random bits as 32 lowercase hex characters: the job id and the unguessable part of the URL."""
+    return secrets.token_hex(16)
+
+
+class Dependencies:
+    """Settings, adapters, the detector and the image pipeline for one process."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        s3: Any = None,
+        dynamodb: Any = None,
+        ses: Any = None,
+        detector: Detector | None = None,
+        blur_photo: Callable[..., Any] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._ses = ses
+        self._detector = detector
+        self._blur_photo = blur_photo
+        self.clock = clock
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.settings.jobs_table, client=self._dynamodb)
+
+    @cached_property
+    def storage(self) -> PhotoStorage:
+        return PhotoStorage(self.settings.uploads_bucket, self.settings.blurred_bucket, client=self._s3)
+
+    @cached_property
+    def mailer(self) -> Mailer | None:
+        """None when SENDER_EMAIL is empty: email is an optional feature of a deployment."""
+        return Mailer(self.settings.sender_email, client=self._ses) if self.settings.sender_email else None
+
+    @cached_property
+    def detector(self) -> Detector:
+        if self._detector is not None:
+            return self._detector
+        from photoveil.detectors import get_detector  # worker only: loads the model once per process
+
+        return get_detector(self.settings.detector)
+
+    @cached_property
+    def blur_photo(self) -> Callable[..., Any]:
+        if self._blur_photo is not None:
+            return self._blur_photo
+        from photoveil.pipeline import blur_photo  # worker only: imports OpenCV
+
+        return blur_photo
+
+
+_current: Dependencies | None = None
+
+
+def get_dependencies() -> Dependencies:
+    """The process-wide dependencies, created on first use."""
+    global _current
+    if _current is None:
+        _current = Dependencies()
+    return _current
+
+
+def set_dependencies(dependencies: Dependencies | None) -> None:
+    """Replace the process-wide dependencies (None: rebuild from the environment on next use)."""
+    global _current
+    _current = dependencies

@@ -1,0 +1,315 @@
+"""Photo bytes in, an oriented BGR array out (and back to a metadata-free JPEG).
+
+Decisions, each measured or argued once here:
+
+* The format is sniffed from magic bytes only (never the file name or Content-Type). Accepted:
+  JPEG, PNG, WebP, HEIC/HEIF. Anything else raises UnsupportedFormatError naming what it is.
+* Pillow opens every file first, lazily: only the header is parsed, so the pixel budget and the
+  16 px minimum are checked before a single pixel is decoded (a decompression bomb never allocates).
+* JPEG pixels (YCbCr or grayscale) are decoded by ``cv2.imdecode``: on a 12 MP photo it takes about a
+  third of Pillow's decode + array conversion (see bench/). libjpeg inside OpenCV silently pads a
+  truncated file with grey, so the JPEG's entropy-coded data is scanned for its EOI marker first
+  (``_jpeg_is_complete``). CMYK JPEGs (including Adobe's inverted CMYK) go through Pillow.
+* EXIF orientation (1-8) is read once, by Pillow, for every format and applied to the array, so the
+  pixels, the detector boxes and the output share one frame. HEIF transforms (irot/imir) are applied
+  by libheif itself and pillow-heif resets the EXIF tag to 1, so nothing is rotated twice.
+* Transparent images are composited on white: that is what a viewer shows, and it drops whatever
+  RGB hides under alpha = 0 (a hidden face would otherwise appear, unblurred, in the output).
+* Animated PNG/WebP and multi-image HEIF are refused (AnimatedImageError): blurring one frame would
+  silently change what the user uploaded. JPEGs with MPF extra images (phone depth/gain maps) are
+  not animations: the primary image is used and the extras are dropped by re-encoding.
+* ``encode_jpeg`` uses ``cv2.imencode``, which writes a bare JFIF stream: no EXIF (so no GPS and no
+  embedded thumbnail, an unblurred copy of the photo), no XMP, no ICC profile.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile
+
+from photoveil.errors import (
+    AnimatedImageError,
+    CorruptImageError,
+    EmptyFileError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    UnsupportedFormatError,
+)
+
+DEFAULT_MAX_PIXELS = 50_000_000
+MIN_SIDE = 16
+ACCEPTED_FORMATS = ("jpeg", "png", "webp", "heif")
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heif": "image/heic"}
+_PIL_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "webp": ["WEBP"], "heif": ["HEIF"]}
+
+# ISO-BMFF (ftyp) brands. HEVC-coded HEIF is what phones write; AVIF shares the container but is
+# not accepted (not in settings.ALLOWED_CONTENT_TYPES), so it is named and refused.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
+_GENERIC_HEIF_BRANDS = {b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+# Anything Pillow (or pillow-heif) may raise for a file it cannot parse or decode. MemoryError and
+# programming errors are deliberately not here.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error, IndexError)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedImage:
+    """A decoded photo: ``pixels`` is BGR uint8 HxWx3 in the oriented frame (EXIF applied)."""
+
+    pixels: np.ndarray
+    format: str
+    width: int
+    height: int
+    orientation: int = 1  # the EXIF orientation that was applied (1 = none)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The accepted format ("jpeg", "png", "webp", "heif") from magic bytes, else None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if _ftyp_kind(data) == "heif":
+        return "heif"
+    return None
+
+
+def describe_format(data: bytes) -> str | None:
+    """A human name for a file type PhotoVeil refuses (for error messages), else None."""
+    head = data[:1024]
+    kind = _ftyp_kind(data)
+    if kind == "avif":
+        return "AVIF"
+    if kind == "video":
+        return "a video (MP4/QuickTime)"
+    for magic, name in (
+        (b"GIF87a", "GIF"),
+        (b"GIF89a", "GIF"),
+        (b"II*\x00", "TIFF (or camera RAW)"),
+        (b"MM\x00*", "TIFF (or camera RAW)"),
+        (b"%PDF", "PDF"),
+        (b"8BPS", "Photoshop PSD"),
+        (b"\x00\x00\x01\x00", "ICO"),
+        (b"\xff\x0a", "JPEG XL"),
+        (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
+        (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"BM", "BMP"),
+    ):
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF":
+        return "a RIFF file that is not WebP"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<"):
+        return "SVG" if b"<svg" in text else "an XML/HTML document"
+    return None
+
+
+def _ftyp_kind(data: bytes) -> str | None:
+    """Classify an ISO-BMFF file by its ftyp brands: "heif", "avif", "video" or None."""
+    if data[4:8] != b"ftyp" or len(data) < 16:
+        return None
+    size = int.from_bytes(data[:4], "big")
+    end = min(max(size, 16), len(data), 4096)
+    brands = {data[8:12]} | {data[i : i + 4] for i in range(16, end - 3, 4)}
+    if brands & _HEIF_BRANDS:
+        return "heif"
+    if brands & _AVIF_BRANDS:
+        return "avif"
+    if brands & _GENERIC_HEIF_BRANDS:
+        return "heif"
+    return "video"
+
+
+@cache
+def _register_heif() -> None:
+    # Once per process, and only when a HEIF file actually arrives (keeps imports cheap).
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
+def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode photo bytes into an oriented BGR array, refusing anything unsafe with an InputError."""
+    if not data:
+        raise EmptyFileError("the file is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        what = describe_format(data)
+        accepted = "JPEG, PNG, WebP or HEIC"
+        if what:
+            raise UnsupportedFormatError(f"{what} is not supported: upload a {accepted} photo")
+        raise UnsupportedFormatError(f"this is not a recognised image: upload a {accepted} photo")
+    if fmt == "heif":
+        _register_heif()
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # Someone in this process switched Pillow to padding truncated files with grey: refuse to
+        # decode rather than publish a photo whose lower part was never seen by the detector.
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must be False")
+
+    label = fmt.upper() if fmt != "heif" else "HEIC/HEIF"
+    try:
+        im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[fmt])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"the image is too large to process ({exc})") from None
+    except _DECODE_ERRORS as exc:
+        raise CorruptImageError(f"the {label} file is damaged or truncated and cannot be read") from exc
+
+    with im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise ImageTooLargeError(
+                f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+                f"the limit is {max_pixels / 1e6:g} megapixels"
+            )
+        if min(width, height) < MIN_SIDE:
+            raise ImageTooSmallError(
+                f"the image is {width}x{height}; each side must be at least {MIN_SIDE} pixels"
+            )
+        frames = getattr(im, "n_frames", 1)
+        if fmt != "jpeg" and frames > 1:
+            raise AnimatedImageError(
+                f"this {label} has {frames} frames (animated or multi-image); upload a single still photo"
+            )
+        try:
+            orientation = _exif_orientation(im)
+            if fmt == "jpeg" and im.mode in ("RGB", "L"):
+                pixels = _decode_jpeg_cv2(data)
+                if pixels.shape[:2] != (height, width):
+                    shape = f"{pixels.shape[1]}x{pixels.shape[0]}"
+                    raise ValueError(f"decoded {shape}, the header says {width}x{height}")
+            else:
+                im.load()
+                pixels = _pil_to_bgr(im)
+        except _DECODE_ERRORS as exc:
+            raise CorruptImageError(f"the {label} file is damaged or truncated and cannot be read") from exc
+
+    pixels = apply_orientation(pixels, orientation)
+    return LoadedImage(
+        pixels=pixels, format=fmt, width=pixels.shape[1], height=pixels.shape[0], orientation=orientation
+    )
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    value = im.getexif().get(0x0112, 1)  # 0x0112 = Orientation
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _decode_jpeg_cv2(data: bytes) -> np.ndarray:
+    if not _jpeg_is_complete(data):
+        raise ValueError("JPEG data ends before its end-of-image marker")
+    # Orientation is applied by apply_orientation (one code path for every format).
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise ValueError("OpenCV could not decode the JPEG data")
+    return pixels
+
+
+# In entropy-coded JPEG data 0xFF is always followed by 0x00 (stuffing), RSTn (D0-D7) or another
+# 0xFF (fill); any other byte after 0xFF is a real marker.
+_JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """True when the JPEG's scans run to an EOI marker (a truncated upload has none)."""
+    n = len(data)
+    pos = 2  # after SOI
+    seen_scan = False
+    while True:
+        if seen_scan:
+            match = _JPEG_MARKER.search(data, pos)
+            if match is None:
+                return False
+            pos = match.start()
+        # Skip fill bytes before a marker.
+        while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
+            pos += 1
+        if pos + 1 >= n or data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return seen_scan
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            pos += 2
+            continue
+        if pos + 4 > n:
+            return False
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > n:
+            return False
+        pos += 2 + length
+        if marker == 0xDA:
+            seen_scan = True
+
+
+def _pil_to_bgr(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> BGR uint8, scaling 16-bit down and compositing transparency on white."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit grayscale: Pillow's convert("L") clips at 255 instead of scaling, so scale here.
+        wide = np.asarray(im)
+        gray = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    if mode == "F":
+        gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA"))
+        return _composite_on_white(rgba)
+    if mode == "L":
+        return cv2.cvtColor(np.asarray(im), cv2.COLOR_GRAY2BGR)
+    if mode != "RGB":
+        # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK), YCbCr, LAB, HSV.
+        im = im.convert("RGB")
+    rgb = np.array(im)  # writable, so the channel swap happens in place (no third 12 MP copy)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)
+
+
+def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[:, :, 3:4].astype(np.uint16)
+    rgb = rgba[:, :, :3].astype(np.uint16)
+    out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+    return np.ascontiguousarray(out.astype(np.uint8)[:, :, ::-1])
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn pixels stored with EXIF ``orientation`` (1-8) into the upright frame a viewer shows."""
+    if orientation == 2:
+        return cv2.flip(pixels, 1)
+    if orientation == 3:
+        return cv2.rotate(pixels, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(pixels, 0)
+    if orientation == 5:
+        return cv2.transpose(pixels)
+    if orientation == 6:
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(pixels), -1)
+    if orientation == 8:
+        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return pixels
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
+    """Encode BGR uint8 pixels as a baseline JPEG with no metadata at all (no EXIF/XMP/ICC)."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be 1-100, got {quality}")
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected BGR uint8 HxWx3 pixels, got {pixels.dtype} {pixels.shape}")
+    ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode the JPEG")
+    return buf.tobytes()

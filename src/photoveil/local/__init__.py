@@ -1,0 +1,14 @@
+"""The embedded local stack: the whole product on 127.0.0.1 with no AWS account and no Docker.
+
+`photoveil local` (and `make run`) calls :func:`main`; tests and benchmarks can use
+:class:`photoveil.local.stack.LocalStack` directly. Imports are lazy so `photoveil --help` stays fast.
+"""
+
+from __future__ import annotations
+
+
+def main(argv: list[str]) -> int:
+    """`photoveil local [options]` / `photoveil local redrive`: see `photoveil local --help`."""
+    from photoveil.local.cli import main as cli_main
+
+    return cli_main(argv)

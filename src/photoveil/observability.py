@@ -1,0 +1,59 @@
+"""The one Logger, Tracer and Metrics every PhotoVeil function uses.
+
+The job id is the correlation key: the worker wraps each record in ``job_context(job_id)`` so every log
+line of a photo's life carries ``job_id``, and clears it before the next record of the batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE = "photoveil"
+NAMESPACE = "PhotoVeil"
+
+# Many invocations legitimately record nothing (a status poll, an s3:TestEvent); Powertools would warn
+# on every one of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+__all__ = [
+    "NAMESPACE",
+    "SERVICE",
+    "MetricUnit",
+    "count_failure",
+    "job_context",
+    "logger",
+    "metrics",
+    "tracer",
+]
+
+
+@contextmanager
+def job_context(job_id: str) -> Iterator[None]:
+    """Tag every log line inside the block with ``job_id`` (and the X-Ray segment, when tracing)."""
+    logger.append_keys(job_id=job_id)
+    tracer.put_annotation(key="job_id", value=job_id)
+    try:
+        yield
+    finally:
+        logger.remove_keys(["job_id"])
+
+
+def count_failure(reason: str) -> None:
+    """Count a failed photo twice: a total (for one alarm) and one series per reason (for the dashboard)."""
+    metrics.add_metric(name="PhotosFailed", unit=MetricUnit.Count, value=1)
+    # A dimension on the shared Metrics object would apply to every metric of the invocation,
+    # so the per-reason series goes out as its own EMF blob.
+    with single_metric(
+        name="PhotosFailedByReason", unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name="Reason", value=reason)

@@ -1,0 +1,59 @@
+"""The one core function: photo bytes in, a metadata-free JPEG with every face blurred out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from photoveil.blur import STYLES, blur_faces
+from photoveil.faces import Detector, Face
+from photoveil.image import DEFAULT_MAX_PIXELS, encode_jpeg, load_image
+
+
+@dataclass(frozen=True)
+class BlurResult:
+    """The blurred JPEG, the faces found (oriented pixel frame) and seconds spent per stage."""
+
+    jpeg: bytes
+    faces: list[Face]
+    width: int
+    height: int
+    timings: dict[str, float] = field(default_factory=dict)  # decode, detect, blur, encode
+    format: str = ""  # the input's sniffed format
+
+
+def blur_photo(
+    data: bytes,
+    detector: Detector,
+    *,
+    style: str = "gaussian",
+    quality: int = 85,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> BlurResult:
+    """Decode, detect, blur and re-encode ``data``.
+
+    Raises InputError subclasses for unusable photos. Any detector exception propagates unchanged
+    (fail closed): nothing is encoded when detection did not complete.
+    """
+    if style not in STYLES:  # before the expensive stages, not after them
+        raise ValueError(f"unknown blur style {style!r}: expected one of {', '.join(STYLES)}")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    image = load_image(data, max_pixels=max_pixels)
+    mark = time.perf_counter()
+    timings["decode"] = mark - start
+
+    faces = list(detector.detect(image.pixels))
+    now = time.perf_counter()
+    timings["detect"], mark = now - mark, now
+
+    # The decoded array is ours alone, so the blur works in place (no second 12 MP copy).
+    blurred = blur_faces(image.pixels, faces, style=style)
+    now = time.perf_counter()
+    timings["blur"], mark = now - mark, now
+
+    jpeg = encode_jpeg(blurred, quality=quality)
+    timings["encode"] = time.perf_counter() - mark
+    return BlurResult(
+        jpeg=jpeg, faces=faces, width=image.width, height=image.height, timings=timings, format=image.format
+    )

@@ -1,0 +1,76 @@
+"""Configuration read once from the environment, typed, failing fast on what is missing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+DETECTORS = ("rekognition", "centerface", "both")
+BLUR_STYLES = ("gaussian", "pixelate", "solid")
+# What the browser may upload: the presign policy pins one of these exactly, and the
+# worker re-checks the real format from magic bytes (moto and buggy clients skip the policy).
+ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is required but not set")
+    return value
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip() or default
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs_table: str
+    uploads_bucket: str
+    blurred_bucket: str
+    public_base_url: str  # where /p/{jobId}.jpg is served (CloudFront, or the local gateway)
+    sender_email: str  # empty: no email is sent
+    detector: str
+    blur_style: str
+    max_upload_bytes: int
+    max_pixels: int
+    upload_url_expires_s: int
+    photo_ttl_days: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            jobs_table=_required("JOBS_TABLE"),
+            uploads_bucket=_required("UPLOADS_BUCKET"),
+            blurred_bucket=_required("BLURRED_BUCKET"),
+            public_base_url=_required("PUBLIC_BASE_URL").rstrip("/"),
+            sender_email=os.environ.get("SENDER_EMAIL", "").strip(),
+            detector=_choice("DETECTOR", "rekognition", DETECTORS),
+            blur_style=_choice("BLUR_STYLE", "gaussian", BLUR_STYLES),
+            max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+            max_pixels=_int("MAX_PIXELS", 50_000_000),
+            upload_url_expires_s=_int("UPLOAD_URL_EXPIRES", 300),
+            photo_ttl_days=_int("PHOTO_TTL_DAYS", 30),
+        )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings.from_env()

@@ -1,0 +1,260 @@
+"""The local stack end to end over real HTTP: presign -> multipart POST to moto -> worker -> status -> /p/.
+
+Everything a user meets is real: the `photoveil local` command, moto's S3/SQS/DynamoDB/SES over HTTP,
+the real handlers, the CenterFace detector and a real photo with a face.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+# Where the astronaut's face is (checked against CenterFace's box on this image: ~x 175-265, y 75-195).
+FACE = (slice(80, 190), slice(175, 260))  # rows, cols well inside the face
+BACKGROUND = (slice(400, 500), slice(20, 120))  # bottom-left: suit and flag, far from any face
+JOB_TIMEOUT_S = 60  # generous for a shared 2-core machine; not a speed assertion
+
+
+def upload(stack: Any, data: bytes, content_type: str, email: str | None = None) -> str:
+    """The browser's flow: POST /uploads, then the multipart POST of the form fields + file to the URL."""
+    body: dict[str, Any] = {"contentType": content_type, "size": len(data)}
+    if email:
+        body["email"] = email
+    created = requests.post(f"{stack.url}/uploads", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    job = created.json()
+    form = job["upload"]
+    # The page posts from its own origin: the preflight must pass the bucket's CORS rule.
+    preflight = requests.options(
+        form["url"], timeout=10, headers={"Origin": stack.url, "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == stack.url
+    posted = requests.post(
+        form["url"],
+        data=form["fields"],
+        files={"file": ("photo", data, content_type)},
+        headers={"Origin": stack.url},
+        timeout=30,
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    assert posted.headers.get("Access-Control-Allow-Origin") == stack.url
+    return job["jobId"]
+
+
+def wait_for_job(stack: Any, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while True:
+        status = requests.get(f"{stack.url}/jobs/{job_id}", timeout=10).json()
+        if status["status"] in ("done", "failed"):
+            return status
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"job {job_id} still {status['status']} after {JOB_TIMEOUT_S} s:\n{stack.log_text()[-3000:]}"
+            )
+        time.sleep(0.2)
+
+
+def sharpness(gray: np.ndarray) -> float:
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def test_config_json_points_the_page_at_the_local_api(local_stack: Any) -> None:
+    config = requests.get(f"{local_stack.url}/config.json", timeout=10).json()
+    assert config == {"apiUrl": local_stack.url}
+    assert requests.get(f"{local_stack.url}/", timeout=10).status_code == 200
+
+
+def test_photo_comes_back_blurred_and_the_original_is_gone(local_stack: Any, astronaut_path: Path) -> None:
+    original = astronaut_path.read_bytes()
+    job_id = upload(local_stack, original, "image/png", email="someone@example.com")
+
+    status = wait_for_job(local_stack, job_id)
+
+    assert status["status"] == "done", status
+    assert status["faces"] == 1
+    assert status["photoUrl"] == f"{local_stack.url}/p/{job_id}.jpg"
+    photo = requests.get(status["photoUrl"], timeout=10)
+    assert photo.status_code == 200
+    assert photo.headers["Content-Type"] == "image/jpeg"
+    blurred = cv2.imdecode(np.frombuffer(photo.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+    source = cv2.imdecode(np.frombuffer(original, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert blurred.shape == source.shape
+    # The face lost its detail; the background kept it (only JPEG noise).
+    assert sharpness(blurred[FACE]) < 0.2 * sharpness(source[FACE])
+    assert sharpness(blurred[BACKGROUND]) > 0.5 * sharpness(source[BACKGROUND])
+    diff = np.abs(blurred.astype(int) - source.astype(int))
+    assert diff[FACE].mean() > 3 * diff[BACKGROUND].mean()
+
+    s3 = local_stack.boto3_client("s3")
+    state = local_stack.state()
+    left = s3.list_objects_v2(Bucket=state["uploadsBucket"], Prefix="uploads/").get("Contents", [])
+    assert f"uploads/{job_id}" not in [o["Key"] for o in left]
+    emails = requests.get(f"{local_stack.url}/outbox.json", timeout=10).json()["emails"]
+    assert any(status["photoUrl"] in (e["body"] or "") and e["to"] == ["someone@example.com"] for e in emails)
+
+
+def test_missing_photo_is_404_on_the_cdn_path(local_stack: Any) -> None:
+    assert requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10).status_code == 404
+
+
+def test_a_file_that_is_not_an_image_fails_with_a_clear_code(local_stack: Any) -> None:
+    job_id = upload(local_stack, b"this is a text file, not a photo\n" * 20, "image/jpeg")
+
+    status = wait_for_job(local_stack, job_id)
+
+    assert status["status"] == "failed"
+    assert status["error"]["code"] == "unsupported_format"
+    assert status["error"]["message"]
+    assert requests.get(f"{local_stack.url}/p/{job_id}.jpg", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["crash", "error"])
+def test_a_worker_failing_mid_photo_does_not_lose_it(
+    local_stack: Any, astronaut_path: Path, kind: str
+) -> None:
+    # crash: the invocation dies (nothing deleted, the message returns after the visibility timeout);
+    # error: the handler reports the record in batchItemFailures. Either way the photo is retried.
+    requests.delete(f"{local_stack.url}/__faults", timeout=10)
+    armed = requests.post(
+        f"{local_stack.url}/__faults",
+        timeout=10,
+        json={"operation": "s3.GetObject", "kind": kind, "count": 1},
+    )
+    assert armed.status_code == 200, armed.text
+
+    job_id = upload(local_stack, astronaut_path.read_bytes(), "image/png")
+    status = wait_for_job(local_stack, job_id)
+
+    faults = requests.get(f"{local_stack.url}/__faults", timeout=10).json()
+    assert faults["fired"][-1] == {"operation": "s3.GetObject", "kind": kind}
+    assert faults["armed"] == []
+    assert status["status"] == "done", status
+    assert requests.get(status["photoUrl"], timeout=10).status_code == 200
+    dlq = local_stack.boto3_client("sqs").get_queue_attributes(
+        QueueUrl=local_stack.state()["dlqUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert f"job {job_id}: received by" in local_stack.log_text()
+
+
+def test_a_taken_port_is_a_clear_error(launcher: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*launcher.command(), "local", "--port", str(port)], capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 3
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+
+
+def _port_is_free(port: int) -> bool:
+    """True when nothing listens on the port (as a restarted server would bind it: SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_ctrl_c_stops_everything_and_frees_the_ports(launcher: Any, tmp_path: Path) -> None:
+    stack = launcher.start(["--workers", "1"], log=tmp_path / "stack.log", data_dir=tmp_path / "data")
+    port = int(stack.url.rsplit(":", 1)[1])
+    moto_port = int(stack.moto.rsplit(":", 1)[1])
+    assert (tmp_path / "data" / "stack.json").exists()
+
+    assert launcher.stop(stack.proc) == 0
+
+    assert _port_is_free(port) and _port_is_free(moto_port)
+    assert not (tmp_path / "data" / "stack.json").exists()
+    assert "stopped" in stack.log_text()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{stack.url}/config.json", timeout=2)
+
+
+def test_redrive_moves_dlq_messages_back(local_stack: Any, launcher: Any) -> None:
+    sqs = local_stack.boto3_client("sqs")
+    state = local_stack.state()
+    # A message that is not an S3 event: the worker acknowledges it, so it cannot loop.
+    sqs.send_message(QueueUrl=state["dlqUrl"], MessageBody=json.dumps({"note": "redrive me"}))
+
+    result = subprocess.run(
+        [*launcher.command(), "local", "redrive", "--data-dir", str(local_stack.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "moved 1 message(s)" in result.stdout
+    left = sqs.get_queue_attributes(QueueUrl=state["dlqUrl"], AttributeNames=["ApproximateNumberOfMessages"])
+    assert left["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_redrive_without_a_running_stack_says_so(launcher: Any, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*launcher.command(), "local", "redrive", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 4
+    assert "no running local stack" in result.stderr
+
+
+def test_the_emulated_resources_have_the_template_settings(local_stack: Any) -> None:
+    from photoveil.local.template import load_template
+
+    template_path = Path(__file__).resolve().parents[2] / "template.yaml"
+    if not template_path.exists():
+        pytest.skip("template.yaml is not there yet")
+    resources = load_template(template_path)["Resources"]
+    queue_props = resources["BlurQueue"]["Properties"]
+    state = local_stack.state()
+    sqs, s3 = local_stack.boto3_client("sqs"), local_stack.boto3_client("s3")
+
+    queue = sqs.get_queue_attributes(QueueUrl=state["queueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=state["dlqUrl"], AttributeNames=["All"])["Attributes"]
+    assert (
+        json.loads(queue["RedrivePolicy"])["maxReceiveCount"]
+        == queue_props["RedrivePolicy"]["maxReceiveCount"]
+    )
+    assert json.loads(queue["RedrivePolicy"])["deadLetterTargetArn"] == dlq["QueueArn"]
+    assert int(queue["MessageRetentionPeriod"]) == queue_props["MessageRetentionPeriod"]
+    dlq_props = resources["BlurDLQ"]["Properties"]
+    assert int(dlq["MessageRetentionPeriod"]) == dlq_props["MessageRetentionPeriod"]
+
+    uploads_props = resources["UploadsBucket"]["Properties"]
+    notification = s3.get_bucket_notification_configuration(Bucket=state["uploadsBucket"])
+    [queue_config] = notification["QueueConfigurations"]
+    assert queue_config["QueueArn"] == queue["QueueArn"]
+    [cfn_queue_config] = uploads_props["NotificationConfiguration"]["QueueConfigurations"]
+    [cfn_rule] = cfn_queue_config["Filter"]["S3Key"]["Rules"]
+    [rule] = queue_config["Filter"]["Key"]["FilterRules"]
+    assert (rule["Name"].lower(), rule["Value"]) == (cfn_rule["Name"].lower(), cfn_rule["Value"])
+    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=state["uploadsBucket"])["Rules"]
+    cfn_days = [r["ExpirationInDays"] for r in uploads_props["LifecycleConfiguration"]["Rules"]]
+    assert [r["Expiration"]["Days"] for r in lifecycle] == cfn_days
+    cors = s3.get_bucket_cors(Bucket=state["uploadsBucket"])["CORSRules"]
+    assert cors[0]["AllowedOrigins"] == [local_stack.url]  # the CloudFront site origin, locally
+
+    ttl = local_stack.boto3_client("dynamodb").describe_time_to_live(TableName=state["jobsTable"])
+    cfn_ttl = resources["JobsTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == cfn_ttl

@@ -1,0 +1,93 @@
+"""Shared pieces of the functional tests: names, event loaders, a Lambda context, a fake detector."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import numpy as np
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses import ses_backends
+
+from photoveil.faces import Face
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+REGION = "us-east-1"
+UPLOADS_BUCKET = "photoveil-uploads-123456789012-us-east-1"  # the name used in events/
+BLURRED_BUCKET = "photoveil-blurred-123456789012-us-east-1"
+JOBS_TABLE = "photoveil-JobsTable-TEST"
+SENDER = "photos@photoveil.example"
+PUBLIC_BASE_URL = "https://d111111abcdef8.cloudfront.net"
+GOOD_JOB = "3f1c0a5e9b7d4c2a8e6f1b3d5a7c9e0f"  # the job ids in events/sqs_batch_one_bad.json
+BAD_JOB = "b2e4d6f8a0c2e4f6a8b0c2d4e6f8a0b2"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def s3_put_event(key: str, size: int, *, template: str = "sqs_s3_put.json") -> dict[str, Any]:
+    """events/sqs_s3_put.json with its object key (URL-encoded the way S3 does) and size replaced."""
+    event = copy.deepcopy(load_event(template))
+    record = event["Records"][0]
+    body = json.loads(record["body"])
+    body["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    body["Records"][0]["s3"]["object"]["size"] = size
+    record["body"] = json.dumps(body)
+    return event
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "photoveil-Function-TEST"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 2048
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:photoveil-Function-TEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/photoveil-Function-TEST"
+    log_stream_name: str = "2024/07/14/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class FixedBoxDetector:
+    """Stands in for a real detector: one 'face' box at fixed relative coordinates."""
+
+    name = "fixed-box"
+
+    def __init__(self, box: tuple[float, float, float, float] = (0.3, 0.1, 0.55, 0.35)) -> None:
+        self.box = box
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        self.calls += 1
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = self.box
+        return [Face(x1 * w, y1 * h, x2 * w, y2 * h, 0.99)]
+
+
+@dataclass
+class Aws:
+    """The mocked account: clients and helpers for assertions."""
+
+    s3: Any
+    dynamodb: Any
+    ses: Any
+
+    def put_upload(self, key: str, data: bytes, content_type: str = "image/png") -> None:
+        self.s3.put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=data, ContentType=content_type)
+
+    def keys(self, bucket: str) -> list[str]:
+        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+    def item(self, job_id: str) -> dict[str, Any] | None:
+        return self.dynamodb.get_item(TableName=JOBS_TABLE, Key={"jobId": {"S": job_id}}).get("Item")
+
+    def sent_emails(self) -> list[Any]:
+        return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)

@@ -1,0 +1,451 @@
+"""BlurFunction against moto with the events/ files: what lands in S3, the job record and
+``batchItemFailures``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+
+from photoveil.adapters.jobs import JobStore
+from photoveil.errors import DetectorError
+from photoveil.handlers import api, blur
+from photoveil.handlers.dependencies import Dependencies, set_dependencies
+from photoveil.observability import logger
+from photoveil.settings import get_settings
+
+from .helpers import (
+    BAD_JOB,
+    BLURRED_BUCKET,
+    GOOD_JOB,
+    JOBS_TABLE,
+    PUBLIC_BASE_URL,
+    SENDER,
+    UPLOADS_BUCKET,
+    Aws,
+    FixedBoxDetector,
+    load_event,
+    s3_put_event,
+)
+
+
+def create_job(aws: Aws, context: Any, *, email: str | None = "alice@example.com", size: int = 1000) -> str:
+    """Create a job the way the browser does: through the API handler and its sample event."""
+    event = copy.deepcopy(load_event("api_create_upload.json"))
+    body: dict[str, Any] = {"contentType": "image/png", "size": size}
+    if email:
+        body["email"] = email
+    event["body"] = json.dumps(body)
+    response = api.lambda_handler(event, context)
+    assert response["statusCode"] == 201, response["body"]
+    return json.loads(response["body"])["jobId"]
+
+
+def job(aws: Aws, job_id: str) -> dict[str, Any]:
+    item = aws.item(job_id)
+    assert item is not None
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def upload_and_blur(aws: Aws, context: Any, job_id: str, data: bytes) -> dict[str, Any]:
+    aws.put_upload(f"uploads/{job_id}", data)
+    return blur.lambda_handler(s3_put_event(f"uploads/{job_id}", len(data)), context)
+
+
+def test_photo_with_a_face_is_blurred_published_and_emailed_once(
+    aws: Aws, deps: Dependencies, detector: FixedBoxDetector, context: Any, astronaut_path: Path
+) -> None:
+    original = astronaut_path.read_bytes()
+    job_id = create_job(aws, context, size=len(original))
+
+    response = upload_and_blur(aws, context, job_id, original)
+
+    assert response == {"batchItemFailures": []}
+    assert aws.keys(UPLOADS_BUCKET) == []  # the original is gone
+    assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
+    obj = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
+    assert obj["ContentType"] == "image/jpeg"
+    assert obj["CacheControl"] == "public, max-age=2592000, immutable"
+    jpeg = obj["Body"].read()
+    assert jpeg[:3] == b"\xff\xd8\xff"
+    blurred = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    source = cv2.imdecode(np.frombuffer(original, np.uint8), cv2.IMREAD_COLOR)
+    assert blurred.shape == source.shape == (512, 512, 3)
+    # Inside the (fake) face box the photo changed a lot; far outside it barely (JPEG noise only).
+    face = (slice(int(0.15 * 512), int(0.3 * 512)), slice(int(0.35 * 512), int(0.5 * 512)))
+    corner = (slice(400, 512), slice(0, 100))
+    assert np.abs(blurred[face].astype(int) - source[face]).mean() > 8
+    assert np.abs(blurred[corner].astype(int) - source[corner]).mean() < 4
+
+    record = job(aws, job_id)
+    assert record["status"] == "done"
+    assert int(record["faces"]) == 1 == detector.calls
+    assert record["photoKey"] == f"p/{job_id}.jpg"
+    assert "email" not in record  # not kept once used
+
+    emails = aws.sent_emails()
+    assert len(emails) == 1
+    assert emails[0].source == SENDER
+    assert emails[0].destinations["ToAddresses"] == ["alice@example.com"]
+    assert f"{PUBLIC_BASE_URL}/p/{job_id}.jpg" in emails[0].body
+
+    status = api.lambda_handler(_get_event(job_id), context)
+    body = json.loads(status["body"])
+    assert body["status"] == "done" and body["faces"] == 1
+    assert body["photoUrl"] == f"{PUBLIC_BASE_URL}/p/{job_id}.jpg"
+    assert body["expiresAt"] == record["expiresAt"]
+    assert "alice" not in status["body"]
+
+
+def test_duplicate_event_is_a_no_op(aws: Aws, deps, detector, context: Any, astronaut_path: Path) -> None:
+    data = astronaut_path.read_bytes()
+    job_id = create_job(aws, context)
+    event = s3_put_event(f"uploads/{job_id}", len(data))
+    aws.put_upload(f"uploads/{job_id}", data)
+    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    before = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
+    item_before = aws.item(job_id)
+
+    assert blur.lambda_handler(copy.deepcopy(event), context) == {"batchItemFailures": []}
+
+    after = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
+    assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
+    assert aws.item(job_id) == item_before
+    assert detector.calls == 1  # not blurred twice
+    assert len(aws.sent_emails()) == 1
+
+
+def test_second_upload_after_done_is_deleted_not_republished(
+    aws: Aws, deps, detector, context, astronaut_path
+):
+    # The presigned form stays valid for minutes: a second POST must not replace the published photo.
+    job_id = create_job(aws, context)
+    upload_and_blur(aws, context, job_id, astronaut_path.read_bytes())
+    etag = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")["ETag"]
+
+    assert upload_and_blur(aws, context, job_id, b"\x89PNG other bytes") == {"batchItemFailures": []}
+
+    assert aws.keys(UPLOADS_BUCKET) == []
+    assert aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")["ETag"] == etag
+    assert len(aws.sent_emails()) == 1
+
+
+def test_non_image_ends_failed_with_its_reason(aws: Aws, deps, detector, context) -> None:
+    job_id = create_job(aws, context)
+
+    response = upload_and_blur(aws, context, job_id, b"%PDF-1.7 definitely not a photo\n" * 20)
+
+    assert response == {"batchItemFailures": []}  # permanent: acknowledged, never retried
+    record = job(aws, job_id)
+    assert record["status"] == "failed"
+    assert record["errorCode"] == "unsupported_format"
+    assert record["errorMessage"]
+    assert "email" not in record
+    assert aws.keys(UPLOADS_BUCKET) == [] and aws.keys(BLURRED_BUCKET) == []
+    assert aws.sent_emails() == []
+    assert detector.calls == 0
+    status = json.loads(api.lambda_handler(_get_event(job_id), context)["body"])
+    assert status["error"]["code"] == "unsupported_format"
+
+
+def test_empty_upload_ends_failed(aws: Aws, deps, context) -> None:
+    job_id = create_job(aws, context)
+    assert upload_and_blur(aws, context, job_id, b"") == {"batchItemFailures": []}
+    assert job(aws, job_id)["errorCode"] == "empty_file"
+    assert aws.keys(UPLOADS_BUCKET) == []
+
+
+@pytest.mark.parametrize("event_size", ["honest", "lying"])
+def test_oversize_object_ends_failed_and_is_deleted(
+    aws: Aws, deps, detector, context, astronaut_path, monkeypatch, event_size
+) -> None:
+    # The client ignored the policy (moto does not enforce it; neither does a hand-made request).
+    data = astronaut_path.read_bytes()
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(len(data) - 1))
+    get_settings.cache_clear()
+    job_id = create_job(aws, context, size=100)
+    aws.put_upload(f"uploads/{job_id}", data)
+    size_in_event = len(data) if event_size == "honest" else 100  # the event's size is not trusted either
+
+    response = blur.lambda_handler(s3_put_event(f"uploads/{job_id}", size_in_event), context)
+
+    assert response == {"batchItemFailures": []}
+    record = job(aws, job_id)
+    assert (record["status"], record["errorCode"]) == ("failed", "file_too_large")
+    assert aws.keys(UPLOADS_BUCKET) == [] and aws.keys(BLURRED_BUCKET) == []
+    assert detector.calls == 0
+
+
+class S3GetFault:
+    """A real S3 client whose GetObject fails the way S3 does under load, for chosen keys."""
+
+    def __init__(self, client: Any, failing_keys: set[str]) -> None:
+        self._client = client
+        self.failing_keys = failing_keys
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        if kwargs["Key"] in self.failing_keys:
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject"
+            )
+        return self._client.get_object(**kwargs)
+
+
+def test_transient_s3_error_fails_the_record_and_publishes_nothing(
+    aws: Aws, detector, context, astronaut_path
+):
+    fault = S3GetFault(aws.s3, {f"uploads/{GOOD_JOB}"})
+    set_dependencies(Dependencies(s3=fault, detector=detector))
+    _seed_job(aws, GOOD_JOB)
+    data = astronaut_path.read_bytes()
+    aws.put_upload(f"uploads/{GOOD_JOB}", data)
+    event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
+
+    response = blur.lambda_handler(event, context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert job(aws, GOOD_JOB)["status"] == "processing"
+    assert aws.keys(BLURRED_BUCKET) == []
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]  # kept for the retry
+    assert aws.sent_emails() == []
+
+    # SQS redelivers; S3 has recovered.
+    fault.failing_keys.clear()
+    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert job(aws, GOOD_JOB)["status"] == "done"
+    assert len(aws.sent_emails()) == 1
+
+
+class BrokenDetector:
+    name = "broken"
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        raise DetectorError("ThrottlingException: Rate exceeded")
+
+
+def test_detector_error_fails_closed(aws: Aws, context, astronaut_path) -> None:
+    set_dependencies(Dependencies(detector=BrokenDetector()))
+    _seed_job(aws, GOOD_JOB)
+    data = astronaut_path.read_bytes()
+    aws.put_upload(f"uploads/{GOOD_JOB}", data)
+    event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
+
+    response = blur.lambda_handler(event, context)
+
+    assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert aws.keys(BLURRED_BUCKET) == []  # an unblurred photo is never published
+    assert job(aws, GOOD_JOB)["status"] == "processing"
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
+
+
+def test_batch_with_one_bad_record_reports_only_that_one(aws: Aws, detector, context, astronaut_path):
+    event = load_event("sqs_batch_one_bad.json")
+    good_message, bad_message = (r["messageId"] for r in event["Records"])
+    set_dependencies(Dependencies(s3=S3GetFault(aws.s3, {f"uploads/{BAD_JOB}"}), detector=detector))
+    data = astronaut_path.read_bytes()
+    for job_id in (GOOD_JOB, BAD_JOB):
+        _seed_job(aws, job_id)
+        aws.put_upload(f"uploads/{job_id}", data)
+
+    response = blur.lambda_handler(event, context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": bad_message}]}
+    assert good_message != bad_message
+    assert job(aws, GOOD_JOB)["status"] == "done"
+    assert job(aws, BAD_JOB)["status"] == "processing"
+    assert aws.keys(BLURRED_BUCKET) == [f"p/{GOOD_JOB}.jpg"]
+
+
+def test_batch_with_a_non_image_acknowledges_both(aws: Aws, deps, context, astronaut_path) -> None:
+    event = load_event("sqs_batch_one_bad.json")
+    _seed_job(aws, GOOD_JOB)
+    _seed_job(aws, BAD_JOB)
+    aws.put_upload(f"uploads/{GOOD_JOB}", astronaut_path.read_bytes())
+    aws.put_upload(f"uploads/{BAD_JOB}", b"GIF89a" + b"\x00" * 1331)
+
+    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert job(aws, GOOD_JOB)["status"] == "done"
+    assert job(aws, BAD_JOB)["status"] == "failed"
+
+
+def test_s3_test_event_is_acknowledged(aws: Aws, deps, detector, context) -> None:
+    assert blur.lambda_handler(load_event("sqs_s3_test_event.json"), context) == {"batchItemFailures": []}
+    assert detector.calls == 0
+
+
+def test_stray_key_with_spaces_and_unicode_is_decoded_and_deleted(aws: Aws, deps, detector, context) -> None:
+    event = load_event("sqs_s3_put.json")
+    key = "uploads/Family photo \u2013 \u00e9t\u00e9 2024 (1) \U0001f600.jpg"  # as in sqs_s3_put.json
+    aws.put_upload(key, b"whatever")
+    aws.put_upload(f"uploads/{GOOD_JOB}", b"unrelated and untouched")
+
+    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
+    assert detector.calls == 0
+
+
+def test_upload_without_a_job_is_deleted(aws: Aws, deps, detector, context) -> None:
+    job_id = "c" * 32
+    aws.put_upload(f"uploads/{job_id}", b"\x89PNG...")
+    assert blur.lambda_handler(s3_put_event(f"uploads/{job_id}", 7), context) == {"batchItemFailures": []}
+    assert aws.keys(UPLOADS_BUCKET) == []
+    assert aws.item(job_id) is None
+    assert detector.calls == 0
+
+
+def test_non_object_created_events_are_ignored(aws: Aws, deps, detector, context) -> None:
+    event = s3_put_event(f"uploads/{GOOD_JOB}", 10)
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    event["Records"][0]["body"] = json.dumps(body)
+    _seed_job(aws, GOOD_JOB)
+    aws.put_upload(f"uploads/{GOOD_JOB}", b"\x89PNG")
+
+    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert job(aws, GOOD_JOB)["status"] == "awaiting_upload"
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
+
+
+def test_email_failure_never_loses_the_photo(aws: Aws, deps, context, astronaut_path, capsys, logs) -> None:
+    aws.ses.delete_identity(Identity=SENDER)  # SES now rejects the sender (MessageRejected)
+    job_id = create_job(aws, context)
+    capsys.readouterr()
+
+    assert upload_and_blur(aws, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+
+    assert job(aws, job_id)["status"] == "done"
+    assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
+    assert aws.sent_emails() == []
+    assert any(line["message"] == "email not sent" and line.get("job_id") == job_id for line in logs())
+    assert _metric_values(_json_lines(capsys.readouterr().out), "EmailFailed") == [1.0]
+
+
+def test_no_email_without_an_address(aws: Aws, deps, context, astronaut_path) -> None:
+    job_id = create_job(aws, context, email=None)
+    upload_and_blur(aws, context, job_id, astronaut_path.read_bytes())
+    assert job(aws, job_id)["status"] == "done"
+    assert aws.sent_emails() == []
+
+
+def test_logs_carry_the_job_id_and_metrics_are_emitted(aws: Aws, deps, context, astronaut_path, capsys, logs):
+    job_id = create_job(aws, context)
+    capsys.readouterr()
+    upload_and_blur(aws, context, job_id, astronaut_path.read_bytes())
+    bad_id = create_job(aws, context)
+    upload_and_blur(aws, context, bad_id, b"not an image at all")
+    lines = _json_lines(capsys.readouterr().out)
+
+    messages = {line["message"]: line for line in logs()}
+    assert messages["photo blurred"]["job_id"] == job_id
+    assert messages["email sent"]["job_id"] == job_id
+    assert messages["photo refused"]["job_id"] == bad_id
+    assert "job_id" not in logger.get_current_keys()  # cleared after each record
+    assert _metric_values(lines, "PhotosBlurred") == [1.0]
+    assert _metric_values(lines, "FacesBlurred") == [1.0]
+    for name in ("DecodeTime", "DetectTime", "BlurTime", "EncodeTime", "UploadToDoneLatency"):
+        assert len(_metric_values(lines, name)) == 1
+    assert _metric_values(lines, "PhotosFailed") == [1.0]
+    by_reason = [line for line in lines if "PhotosFailedByReason" in line]
+    assert [line["Reason"] for line in by_reason] == ["unsupported_format"]
+
+
+@pytest.mark.slow
+def test_real_centerface_detector_finds_and_blurs_the_astronaut(aws: Aws, context, astronaut_path) -> None:
+    # The production wiring from the environment, model included: no fake anywhere.
+    set_dependencies(None)
+    job_id = create_job(aws, context)
+    assert upload_and_blur(aws, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    record = job(aws, job_id)
+    assert record["status"] == "done"
+    assert int(record["faces"]) == 1
+    assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
+    assert aws.keys(UPLOADS_BUCKET) == []
+
+
+def _seed_job(aws: Aws, job_id: str) -> None:
+    """A job as the API leaves it, for events whose job id is fixed (events/sqs_batch_one_bad.json)."""
+    now = datetime.now(UTC)
+    JobStore(JOBS_TABLE, client=aws.dynamodb).create(
+        job_id,
+        content_type="image/png",
+        size=1000,
+        email="bob@example.com",
+        now=now,
+        ttl=int(now.timestamp()) + 3600,
+    )
+
+
+def _get_event(job_id: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("api_get_job.json"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/jobs/{job_id}"
+    event["pathParameters"] = {"jobId": job_id}
+    return event
+
+
+def _json_lines(out: str) -> list[dict[str, Any]]:
+    lines = []
+    for raw in out.splitlines():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            lines.append(value)
+    return lines
+
+
+def _metric_values(lines: list[dict[str, Any]], name: str) -> list[float]:
+    values: list[float] = []
+    for line in lines:
+        if "_aws" in line and name in line:
+            value = line[name]
+            values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+class RacingJobs:
+    """The real JobStore, except another worker refuses the photo just before this one finishes."""
+
+    def __init__(self, jobs: Any) -> None:
+        self._jobs = jobs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jobs, name)
+
+    def mark_done(self, job_id: str, **kwargs: Any) -> Any:
+        now = kwargs["now"]
+        self._jobs.mark_failed(job_id, code="unsupported_format", message="x", now=now, ttl=10**10)
+        return self._jobs.mark_done(job_id, **kwargs)
+
+
+def test_losing_a_race_to_a_refusal_withdraws_the_photo(aws: Aws, deps, context, astronaut_path) -> None:
+    deps.jobs  # noqa: B018  (build the real store first, then wrap it)
+    deps.__dict__["jobs"] = RacingJobs(deps.jobs)
+    job_id = create_job(aws, context)
+
+    assert upload_and_blur(aws, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+
+    assert job(aws, job_id)["status"] == "failed"
+    assert aws.keys(BLURRED_BUCKET) == []
+    assert aws.keys(UPLOADS_BUCKET) == []
+    assert aws.sent_emails() == []
+
+
+def test_event_for_a_vanished_upload_ends_failed_not_retried_forever(
+    aws: Aws, deps, detector, context
+) -> None:
+    job_id = create_job(aws, context)  # the object was never written (or the lifecycle rule removed it)
+    assert blur.lambda_handler(s3_put_event(f"uploads/{job_id}", 1000), context) == {"batchItemFailures": []}
+    assert job(aws, job_id)["errorCode"] == "upload_missing"
+    assert detector.calls == 0

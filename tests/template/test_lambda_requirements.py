@@ -1,0 +1,39 @@
+"""The two Lambda packages get the right dependencies (read from pyproject.toml by the SAM build)."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+
+from .conftest import REPO
+
+_spec = importlib.util.spec_from_file_location(
+    "lambda_requirements", REPO / "build-support" / "lambda_requirements.py"
+)
+assert _spec and _spec.loader
+lambda_requirements = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lambda_requirements)
+
+IMAGE_STACK = {"opencv-python-headless", "numpy", "pillow", "pillow-heif"}
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {lambda_requirements._name(r) for r in requirements}
+
+
+def test_api_package_has_no_image_stack() -> None:
+    names = _names(lambda_requirements.requirements("api"))
+    assert "aws-lambda-powertools" in names
+    assert not names & IMAGE_STACK
+
+
+def test_worker_package_has_the_image_stack_at_the_pinned_versions() -> None:
+    worker = lambda_requirements.requirements("worker")
+    assert _names(worker) >= IMAGE_STACK | {"aws-lambda-powertools"}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert set(project["optional-dependencies"]["image"]) <= set(worker)
+
+
+def test_runtime_provided_boto3_is_not_bundled() -> None:
+    for function in ("api", "worker"):
+        assert not _names(lambda_requirements.requirements(function)) & {"boto3", "botocore"}

@@ -1,0 +1,402 @@
+"""The promises template.yaml makes, read from the template itself (and from its SAM translation).
+
+Each test names a product or AWS fact from DESIGN.md: if someone edits the template and breaks one,
+the test says which promise broke.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from photoveil import settings as settings_module
+
+from .conftest import REPO
+
+BUCKETS = ("UploadsBucket", "BlurredBucket", "SiteBucket")
+# Actions that have no resource-level permissions, so "*" is the only possible Resource.
+STAR_RESOURCE_ACTIONS = {
+    "rekognition:DetectFaces",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+
+
+# ---------------------------------------------------------------- helpers
+def _of_type(resources: dict[str, Any], type_: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v["Type"] == type_}
+
+
+def _function_prop(template: dict[str, Any], fn: str, name: str) -> Any:
+    props = template["Resources"][fn]["Properties"]
+    return props[name] if name in props else template["Globals"]["Function"][name]
+
+
+def _statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Policy statements, with conditional ones (Fn::If [cond, stmt, NoValue]) unwrapped."""
+    for statement in document["Statement"]:
+        if "Fn::If" in statement:
+            _, *branches = statement["Fn::If"]
+            yield from (b for b in branches if b != {"Ref": "AWS::NoValue"})
+        else:
+            yield statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_statements(resources: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    policies = resources[role]["Properties"].get("Policies", [])
+    return [s for p in policies for s in _statements(p["PolicyDocument"])]
+
+
+def _allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+
+
+def _bucket_policy(resources: dict[str, Any], bucket: str) -> dict[str, Any]:
+    policies = [
+        p for p in _of_type(resources, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    assert len(policies) == 1, f"{bucket} needs exactly one bucket policy"
+    return policies[0]["Properties"]["PolicyDocument"]
+
+
+def _expiration_days(resources: dict[str, Any], bucket: str) -> list[int]:
+    rules = resources[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+    return [r["ExpirationInDays"] for r in rules if r.get("Status") == "Enabled" and "ExpirationInDays" in r]
+
+
+# ---------------------------------------------------------------- runtime
+@pytest.mark.parametrize("fn", ["ApiFunction", "BlurFunction"])
+def test_functions_run_python_3_12_or_newer_on_arm64(template: dict[str, Any], fn: str) -> None:
+    runtime = _function_prop(template, fn, "Runtime")
+    match = re.fullmatch(r"python3\.(\d+)", runtime)
+    assert match and int(match.group(1)) >= 12, runtime  # 3.10/3.11 can no longer be created
+    assert _function_prop(template, fn, "Architectures") == ["arm64"]
+
+
+def test_handlers_are_the_documented_entry_points(resources: dict[str, Any]) -> None:
+    assert resources["ApiFunction"]["Properties"]["Handler"] == "photoveil.handlers.api.lambda_handler"
+    assert resources["BlurFunction"]["Properties"]["Handler"] == "photoveil.handlers.blur.lambda_handler"
+
+
+def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], monkeypatch) -> None:
+    # Record every variable Settings.from_env() looks up, by running it against a recording environment.
+    parameters = template["Parameters"]
+
+    def value(v: Any) -> str:  # a parameter's default, or a stand-in for a resource name / URL
+        if isinstance(v, dict):
+            return str(parameters[v["Ref"]]["Default"]) if v.get("Ref") in parameters else "resolved-by-aws"
+        return str(v)
+
+    env = {k: value(v) for k, v in template["Globals"]["Function"]["Environment"]["Variables"].items()}
+
+    class RecordingEnviron(dict):
+        def __init__(self, values: dict[str, str]) -> None:
+            super().__init__(values)
+            self.read: set[str] = set()
+
+        def get(self, key: str, default: Any = None) -> Any:
+            self.read.add(key)
+            return super().get(key, default)
+
+    recording = RecordingEnviron(env)
+    monkeypatch.setattr(os, "environ", recording)
+    settings_module.Settings.from_env()  # also proves the template's literal values parse
+    powertools = {k for k in env if k.startswith("POWERTOOLS_")}
+    assert set(env) - powertools == recording.read
+    assert env["POWERTOOLS_SERVICE_NAME"] == "photoveil"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "PhotoVeil"
+
+
+def test_api_routes(resources: dict[str, Any]) -> None:
+    events = resources["ApiFunction"]["Properties"]["Events"].values()
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi"}
+    assert routes == {("POST", "/uploads"), ("GET", "/jobs/{jobId}")}
+
+
+def test_api_is_throttled_and_cors_is_limited_to_the_site(translated: dict[str, Any]) -> None:
+    stage = translated["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurst"}
+    cors = translated["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    _, with_extra, site_only = cors["Fn::If"]
+    assert site_only["allowOrigins"] == [{"Fn::Sub": "https://${SiteDistribution.DomainName}"}]
+    assert "*" not in str(with_extra["allowOrigins"])
+    assert with_extra["allowOrigins"]["Fn::Split"][1]["Fn::Sub"].startswith("https://${SiteDistribution.DomainName},")
+
+
+# ---------------------------------------------------------------- queue and worker
+def test_visibility_timeout_is_at_least_six_worker_timeouts(template: dict[str, Any], resources) -> None:
+    timeout = _function_prop(template, "BlurFunction", "Timeout")
+    window = resources["BlurFunction"]["Properties"]["Events"]["Uploads"]["Properties"].get(
+        "MaximumBatchingWindowInSeconds", 0
+    )
+    assert resources["BlurQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window
+
+
+def test_worker_timeout_leaves_room_for_the_one_minute_promise(template: dict[str, Any]) -> None:
+    assert _function_prop(template, "BlurFunction", "Timeout") <= 60
+
+
+def test_failed_photos_go_to_the_dlq_after_at_least_five_tries(resources: dict[str, Any]) -> None:
+    redrive = resources["BlurQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["BlurDLQ", "Arn"]}
+    assert redrive["maxReceiveCount"] >= 5
+    assert resources["BlurDLQ"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_queues_are_encrypted(resources: dict[str, Any]) -> None:
+    for queue in ("BlurQueue", "BlurDLQ"):
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_worker_reports_batch_item_failures_with_capped_concurrency(translated, template) -> None:
+    mappings = _of_type(translated["Resources"], "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 1
+    (mapping,) = (m["Properties"] for m in mappings.values())
+    assert mapping["FunctionName"] == {"Ref": "BlurFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == {"Ref": "WorkerBatchSize"}
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaxConcurrency"}
+    limits = template["Parameters"]["WorkerMaxConcurrency"]
+    assert (limits["MinValue"], limits["MaxValue"]) == (2, 1000)  # what the event source mapping accepts
+
+
+def test_no_function_level_dlq_on_the_sqs_worker(resources: dict[str, Any]) -> None:
+    # A function DLQ only applies to async invokes; the queue's redrive is the DLQ here.
+    assert "DeadLetterQueue" not in resources["BlurFunction"]["Properties"]
+
+
+def test_uploads_notify_the_queue_for_the_uploads_prefix_only(resources: dict[str, Any]) -> None:
+    (config,) = resources["UploadsBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Queue"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
+    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert resources["UploadsBucket"]["DependsOn"] == "BlurQueuePolicy"
+
+
+def test_queue_policy_admits_only_this_stacks_uploads_bucket(resources: dict[str, Any]) -> None:
+    statements = list(_statements(resources["BlurQueuePolicy"]["Properties"]["PolicyDocument"]))
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # The constructed ARN must name exactly the bucket the template creates.
+    source_arn = allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source_arn[0] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::"}
+    assert source_arn[1] == resources["UploadsBucket"]["Properties"]["BucketName"]
+
+
+# ---------------------------------------------------------------- buckets
+def test_lifecycles_delete_originals_after_1_day_and_photos_after_30(template, resources) -> None:
+    assert _expiration_days(resources, "UploadsBucket") == [1]
+    assert _expiration_days(resources, "BlurredBucket") == [30]
+    # The job record's expiresAt (PHOTO_TTL_DAYS) must tell the user the truth.
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["PHOTO_TTL_DAYS"] == "30"
+
+
+@pytest.mark.parametrize("bucket", BUCKETS)
+def test_buckets_block_public_access_and_are_encrypted(resources: dict[str, Any], bucket: str) -> None:
+    props = resources[bucket]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert "VersioningConfiguration" not in props  # versions would keep deleted photos
+
+
+@pytest.mark.parametrize("bucket", BUCKETS)
+def test_buckets_refuse_plain_http(resources: dict[str, Any], bucket: str) -> None:
+    denies = [
+        s for s in _statements(_bucket_policy(resources, bucket))
+        if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(denies) == 1
+    assert denies[0]["Principal"] == "*" and denies[0]["Action"] == "s3:*"
+    assert {"Fn::GetAtt": [bucket, "Arn"]} in denies[0]["Resource"]
+    assert {"Fn::Sub": f"${{{bucket}.Arn}}/*"} in denies[0]["Resource"]
+
+
+def test_uploads_cors_allows_post_from_the_site(resources: dict[str, Any]) -> None:
+    (rule,) = resources["UploadsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    _, with_extra, site_only = rule["AllowedOrigins"]["Fn::If"]
+    assert "*" not in str(with_extra)
+    assert site_only == [{"Fn::Sub": "https://${SiteDistribution.DomainName}"}]
+
+
+# ---------------------------------------------------------------- CloudFront
+def test_cloudfront_serves_the_site_and_photos_through_oac(resources: dict[str, Any]) -> None:
+    config = resources["SiteDistribution"]["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    assert origins["site"]["DomainName"] == {"Fn::GetAtt": ["SiteBucket", "RegionalDomainName"]}
+    assert origins["photos"]["DomainName"] == {"Fn::GetAtt": ["BlurredBucket", "RegionalDomainName"]}
+    for origin in origins.values():
+        assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["OriginAccessControl", "Id"]}
+        assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # no legacy OAI
+    oac = resources["OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == "site"
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert behaviors["p/*"]["TargetOriginId"] == "photos"
+    for behavior in [config["DefaultCacheBehavior"], *behaviors.values()]:
+        assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+        assert behavior["AllowedMethods"] == ["GET", "HEAD"]
+
+
+@pytest.mark.parametrize(("bucket", "resource"), [("SiteBucket", "/*"), ("BlurredBucket", "/p/*")])
+def test_only_this_distribution_reads_the_private_buckets(resources, bucket: str, resource: str) -> None:
+    allows = [s for s in _statements(_bucket_policy(resources, bucket)) if s["Effect"] == "Allow"]
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"  # no ListBucket: photo keys stay unguessable
+    assert allow["Resource"] == {"Fn::Sub": f"${{{bucket}.Arn}}{resource}"}
+    source = allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert source.endswith(":distribution/${SiteDistribution}")
+
+
+def test_photos_leave_the_edge_within_a_day_of_deletion(resources: dict[str, Any]) -> None:
+    behaviors = resources["SiteDistribution"]["Properties"]["DistributionConfig"]["CacheBehaviors"]
+    (photos,) = [b for b in behaviors if b["PathPattern"] == "p/*"]
+    assert photos["CachePolicyId"] == {"Ref": "PhotosCachePolicy"}
+    assert resources["PhotosCachePolicy"]["Properties"]["CachePolicyConfig"]["MaxTTL"] <= 86400
+
+
+def test_site_csp_allows_only_self_the_api_and_the_uploads_bucket(resources: dict[str, Any]) -> None:
+    config = resources["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp_sub = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+    assert csp_sub["Override"] is True
+    text, variables = csp_sub["ContentSecurityPolicy"]["Fn::Sub"]
+    directives = {d.split()[0]: d.split()[1:] for d in " ".join(text.split()).split("; ")}
+    assert directives["default-src"] == ["'self'"]
+    assert directives["script-src"] == ["'self'"]  # no inline script, no third party
+    assert directives["img-src"] == ["'self'", "data:", "blob:"]
+    assert "https://${UploadsBucketName}.s3.${AWS::Region}.amazonaws.com" in directives["connect-src"]
+    assert "https://*.execute-api.${AWS::Region}.amazonaws.com" in directives["connect-src"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert "unsafe" not in text
+    # The CSP names the very bucket the template creates.
+    assert variables["UploadsBucketName"] == resources["UploadsBucket"]["Properties"]["BucketName"]
+    behaviors = resources["SiteDistribution"]["Properties"]["DistributionConfig"]
+    assert behaviors["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == {"Ref": "SiteHeadersPolicy"}
+
+
+# ---------------------------------------------------------------- data
+def test_jobs_table_is_on_demand_with_ttl_and_pitr(resources: dict[str, Any]) -> None:
+    props = resources["JobsTable"]["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "jobId", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+# ---------------------------------------------------------------- least privilege
+def test_no_wildcard_resource_except_actions_that_have_no_arn(translated: dict[str, Any]) -> None:
+    roles = _of_type(translated["Resources"], "AWS::IAM::Role")
+    assert set(roles) == {"ApiRole", "BlurRole"}
+    for name, role in roles.items():
+        assert not role["Properties"].get("ManagedPolicyArns"), f"{name} has managed policies"
+        for statement in _role_statements(translated["Resources"], name):
+            actions = _as_list(statement["Action"])
+            assert all("*" not in a for a in actions), (name, actions)
+            if "*" in _as_list(statement["Resource"]):
+                assert set(actions) <= STAR_RESOURCE_ACTIONS, (name, actions)
+
+
+def test_api_role_can_presign_and_track_jobs_but_not_read_photos(resources: dict[str, Any]) -> None:
+    statements = _role_statements(resources, "ApiRole")
+    assert _allowed_actions(statements) - STAR_RESOURCE_ACTIONS == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem", "s3:PutObject",
+    }
+    (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
+    assert put["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
+
+
+def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> None:
+    by_action = {a: s for s in _role_statements(resources, "BlurRole") for a in _as_list(s["Action"])}
+    assert by_action["s3:GetObject"]["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
+    assert by_action["s3:DeleteObject"]["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
+    assert by_action["s3:PutObject"]["Resource"] == {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
+    assert by_action["dynamodb:UpdateItem"]["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}
+    assert by_action["sqs:ReceiveMessage"]["Resource"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
+    assert "dynamodb:PutItem" not in by_action and "dynamodb:DeleteItem" not in by_action
+    ses = by_action["ses:SendEmail"]
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+
+
+@pytest.mark.parametrize(
+    ("sid", "condition"), [("DetectFaces", "UsesRekognition"), ("SendEmail", "SendsEmail")]
+)
+def test_optional_permissions_exist_only_when_used(resources, template, sid: str, condition: str) -> None:
+    policy = resources["BlurRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (wrapped,) = [s for s in policy["Statement"] if "Fn::If" in s and s["Fn::If"][1]["Sid"] == sid]
+    assert wrapped["Fn::If"][0] == condition
+    assert wrapped["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert condition in template["Conditions"]
+
+
+# ---------------------------------------------------------------- logs and alarms
+@pytest.mark.parametrize(("fn", "role"), [("ApiFunction", "ApiRole"), ("BlurFunction", "BlurRole")])
+def test_each_function_logs_to_its_own_group_with_retention(resources, fn: str, role: str) -> None:
+    group = resources[fn]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+    assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    (logs,) = [s for s in _role_statements(resources, role) if s.get("Sid") == "Logs"]
+    assert logs["Resource"] == {"Fn::GetAtt": [group, "Arn"]}
+
+
+def test_every_log_group_has_retention(resources: dict[str, Any]) -> None:
+    for name, group in _of_type(resources, "AWS::Logs::LogGroup").items():
+        assert "RetentionInDays" in group["Properties"], name
+
+
+def _alarm(resources: dict[str, Any], metric: str, dimension_ref: Any) -> dict[str, Any]:
+    found = [
+        a["Properties"] for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == metric
+        and dimension_ref in [d["Value"] for d in a["Properties"]["Dimensions"]]
+    ]
+    assert len(found) == 1, f"no single alarm on {metric} for {dimension_ref}"
+    return found[0]
+
+
+def test_alarms_watch_the_dlq_the_queue_age_and_the_worker(resources: dict[str, Any]) -> None:
+    dlq = _alarm(resources, "ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": ["BlurDLQ", "QueueName"]})
+    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    age = _alarm(resources, "ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["BlurQueue", "QueueName"]})
+    assert age["Threshold"] <= 60 and age["ComparisonOperator"] == "GreaterThanThreshold"
+    for metric in ("Errors", "Throttles"):
+        _alarm(resources, metric, {"Ref": "BlurFunction"})
+    for alarm in _of_type(resources, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
+
+
+# ---------------------------------------------------------------- outputs and build
+def test_outputs_name_everything_deploy_tests_and_frontend_need(template: dict[str, Any]) -> None:
+    assert {
+        "SiteUrl", "ApiUrl", "UploadsBucketName", "BlurredBucketName", "SiteBucketName", "DistributionId",
+        "JobsTableName", "BlurQueueUrl", "BlurDLQUrl", "BlurDLQArn",
+    } <= set(template["Outputs"])
+
+
+def test_every_makefile_built_function_has_a_build_target(resources: dict[str, Any]) -> None:
+    makefile = (REPO / "src" / "Makefile").read_text()
+    for name, fn in _of_type(resources, "AWS::Serverless::Function").items():
+        assert fn["Metadata"]["BuildMethod"] == "makefile"
+        assert re.search(rf"^build-{name}:", makefile, re.MULTILINE), name

@@ -63,7 +63,7 @@ checkov: ## Run checkov on template.yaml (its own venv: its pins clash with boto
 	bash scripts/checkov.sh
 
 lint: install ## Ruff and cfn-lint
-	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff check src tests scripts bench tools build-support
 	$(BIN)/cfn-lint template.yaml
 
 clean: ## Remove build output and caches (keeps .venv)

@@ -72,7 +72,7 @@ def test_photo_with_a_face_is_blurred_published_and_emailed_once(
     assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
     obj = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
     assert obj["ContentType"] == "image/jpeg"
-    assert obj["CacheControl"] == "public, max-age=2592000, immutable"
+    assert obj["CacheControl"] == "public, max-age=86400, immutable"
     jpeg = obj["Body"].read()
     assert jpeg[:3] == b"\xff\xd8\xff"
     blurred = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)

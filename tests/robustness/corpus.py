@@ -17,7 +17,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -25,10 +25,6 @@ from PIL import Image
 OK = "ok"
 JPEG, PNG, WEBP, HEIC = "image/jpeg", "image/png", "image/webp", "image/heic"
 ALLOWED = (JPEG, PNG, WEBP, HEIC)  # what the presign API accepts as contentType
-
-# Extra properties an "ok" output must have beyond "a clean JPEG with no metadata".
-NO_TRAILER = "no_trailer"  # nothing after the JPEG's EOI (an appended ZIP must be dropped)
-NO_COMMENT = "no_comment"  # no COM segment (an HTML/JS payload in a comment must be dropped)
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,6 @@ class Case:
     filename: str
     expected: str  # an error code from photoveil.errors, or OK
     size: tuple[int, int] | None = None  # (width, height) of the oriented output, for OK cases
-    checks: tuple[str, ...] = ()
     level: str = "core"  # "core": load_image can judge it; "pipeline": only the worker can
     why: str = ""
 
@@ -418,7 +413,6 @@ def _metadata_and_polyglots(base: Image.Image) -> list[Case]:
             "poly.jpg",
             OK,
             size=(w, h),
-            checks=(NO_TRAILER,),
             why="a valid JPEG is re-encoded: the appended ZIP is dropped",
         ),
         Case(
@@ -428,7 +422,6 @@ def _metadata_and_polyglots(base: Image.Image) -> list[Case]:
             "gifar.jpg",
             OK,
             size=(w, h),
-            checks=(NO_COMMENT,),
         ),
         Case("png_text_chunk_html", bytes(png_text), PNG, "text.png", OK, size=(w, h)),
         Case(
@@ -525,7 +518,6 @@ class KeyCase:
 
     name: str
     key: str
-    notes: list[str] = field(default_factory=list)
 
 
 def odd_keys(job_id: str = "0" * 32) -> list[KeyCase]:

@@ -26,6 +26,9 @@ from photoveil.blur import blur_faces, ellipse_mask
 from photoveil.faces import Face
 from photoveil.geometry import face_regions
 
+# The worker's Metrics flush warns when a record published no metric (garbage is just acknowledged).
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
 FAST = settings(
     max_examples=150,
     deadline=None,
@@ -336,11 +339,6 @@ def test_garbage_messages_are_acknowledged_not_looped(worker, bodies: list[str])
     assert s3.written == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engineer D: a misshapen S3 record (e.g. Records: true) fails the "
-    "record, so it is retried until the DLQ instead of being acknowledged",
-)
 @FAST
 @given(bodies=st.lists(misshapen_s3_events, min_size=1, max_size=3))
 def test_misshapen_s3_events_are_acknowledged_not_looped(worker, bodies: list[str]) -> None:

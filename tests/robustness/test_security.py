@@ -93,11 +93,6 @@ def test_presign_refuses_malformed_and_oversized_bodies(stack: RunningStack, raw
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="engineer D: deeply nested JSON under the 4 KB limit raises "
-    "RecursionError in json.loads, which becomes a 500 instead of a 400 invalid_json",
-)
 def test_deeply_nested_json_is_a_client_error(stack: RunningStack) -> None:
     response = presign(stack, raw=b"[" * 2000 + b"]" * 2000)
     assert response.status_code == 400, response.text

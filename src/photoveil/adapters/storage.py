@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError
 from photoveil.adapters.clients import s3_client
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
 
-# The URL never changes (a new photo gets a new job id), so browsers and CloudFront may keep it for
-# its whole 30-day life.
-BLURRED_CACHE_CONTROL = "public, max-age=2592000, immutable"
+# The URL never changes (a new photo gets a new job id), so it is immutable; but only for a day, like the
+# CloudFront cache policy, so no browser keeps showing a photo long after its 30 days are over.
+BLURRED_CACHE_CONTROL = "public, max-age=86400, immutable"
 
 
 class UploadMissingError(PhotoVeilError):

@@ -68,7 +68,8 @@ def parse_upload_request(body: bytes, settings: Settings) -> UploadRequest:
         raise _bad_request("body_too_large", f"the request body must be at most {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a few KB of "[[[[..." nest deeper than the parser's stack; still just bad JSON.
         raise _bad_request("invalid_json", "the request body must be JSON") from None
     if not isinstance(data, dict):
         raise _bad_request("invalid_request", "the request body must be a JSON object")

@@ -51,8 +51,18 @@ def record_handler(record: SQSRecord) -> None:
     if body.get("Event") == "s3:TestEvent":
         logger.info("acknowledging the s3:TestEvent sent when the notification was configured")
         return
-    for s3_record in body.get("Records") or []:
-        handle_s3_record(s3_record, get_dependencies())
+    s3_records = body.get("Records") or []
+    if not isinstance(s3_records, list) or not all(isinstance(r, dict) for r in s3_records):
+        # Not the shape S3 sends; retrying cannot change it, so acknowledge rather than loop to the DLQ.
+        logger.warning("ignoring misshapen S3 records", extra={"message_id": record.message_id})
+        return
+    for s3_record in s3_records:
+        try:
+            handle_s3_record(s3_record, get_dependencies())
+        except Exception:
+            # BatchProcessor keeps the exception to itself; say here why the message will come back.
+            logger.exception("record failed; it will be retried (then dead-lettered)")
+            raise
 
 
 def handle_s3_record(s3_record: dict[str, Any], deps: Dependencies) -> None:
@@ -61,9 +71,9 @@ def handle_s3_record(s3_record: dict[str, Any], deps: Dependencies) -> None:
     if not event_name.startswith("ObjectCreated:"):
         logger.info("ignoring a non-ObjectCreated event", extra={"event_name": event_name})
         return
-    s3 = s3_record.get("s3") or {}
-    bucket = (s3.get("bucket") or {}).get("name")
-    obj = s3.get("object") or {}
+    s3 = _mapping(s3_record.get("s3"))
+    bucket = _mapping(s3.get("bucket")).get("name")
+    obj = _mapping(s3.get("object"))
     key = unquote_plus(str(obj.get("key", "")))  # S3 URL-encodes keys in events, "+" for a space
     if bucket != deps.settings.uploads_bucket:
         logger.warning("ignoring an event for another bucket", extra={"bucket": bucket})
@@ -78,6 +88,11 @@ def handle_s3_record(s3_record: dict[str, Any], deps: Dependencies) -> None:
         blur_upload(
             match.group(1), event_size=obj.get("size"), event_time=s3_record.get("eventTime"), deps=deps
         )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """The value if it is a JSON object, else an empty one: misshapen events are ignored, not retried."""
+    return value if isinstance(value, dict) else {}
 
 
 @tracer.capture_method
@@ -116,22 +131,25 @@ def blur_upload(job_id: str, *, event_size: Any, event_time: Any, deps: Dependen
     previous = deps.jobs.mark_done(
         job_id, faces=faces, photo_key=photo_key, expires_at=expires_at, now=done_at
     )
-    deps.storage.delete_original(job_id)
     if previous is None:
         # Another worker finished first (a duplicate event, or a second POST of the same form).
         # If it refused the photo, what we just wrote must not stay reachable.
         current = deps.jobs.get(job_id)
         if current is None or current.status != DONE:
             deps.storage.delete_blurred(job_id)
+        deps.storage.delete_original(job_id)
         logger.info("another worker finished this job first; not emailing again")
         return
 
     _record_success(faces, timings, event_time, done_at)
     logger.info("photo blurred", extra={"faces": faces, "timings_ms": timings})
+    # Email before deleting the original: only this transition to done may send it, so a failed delete
+    # (retried as a duplicate, which deletes again) must not come first and cost the user the email.
     if previous.email and deps.mailer is not None:
         _send_email(
             previous, photo_url=f"{settings.public_base_url}/{photo_key}", expires_at=expires_at, deps=deps
         )
+    deps.storage.delete_original(job_id)
 
 
 def _blur(job_id: str, event_size: Any, deps: Dependencies) -> tuple[bytes, int, dict[str, float]]:

@@ -162,11 +162,12 @@ class LocalStack:
             workers=opts.workers,
             on_job_done=self._job_done,
         )
+        # State first: whoever sees the gateway answer may already look for stack.json.
+        self._write_state()
         self._gateway.start()
         self._poller.start()
         self._outbox_thread = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
         self._outbox_thread.start()
-        self._write_state()
         return self.urls
 
     def stop(self) -> None:

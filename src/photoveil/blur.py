@@ -26,6 +26,11 @@ STYLES = ("gaussian", "pixelate", "solid")
 # went from 4 at 0.2 to 0; >= 0.3 from 19 to 8) at no cost in collateral (see FEATHER).
 SIGMA_RATIO = 0.5
 MIN_SIGMA = 2.0
+# ... and at least this share of the photo's long side (40 px on a 12 MP photo, 5 px on a 500 px one).
+# A face of ~1 % of the side in a large photo is a smooth blob of a few dozen pixels: sigma 0.5 x its
+# size left its centre too close to the original (privacy_eval coverage < 0.5) on 12 MP copies of the
+# shared photos; in small photos the floor is a few px and rarely binds.
+MIN_SIGMA_FRAC = 0.01
 # Sigma, in pixels of the downscaled copy, at which the work is done (3 px is smooth enough that
 # bilinear upscaling shows no steps).
 WORK_SIGMA = 3.0
@@ -79,7 +84,7 @@ def _downscale(roi: np.ndarray, factor: int) -> np.ndarray:
 
 def _gaussian(pixels: np.ndarray, region: Region) -> np.ndarray:
     roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
-    sigma = max(MIN_SIGMA, SIGMA_RATIO * region.size)
+    sigma = max(MIN_SIGMA, SIGMA_RATIO * region.size, MIN_SIGMA_FRAC * max(pixels.shape[:2]))
     factor = max(1, math.floor(sigma / WORK_SIGMA))
     small = _downscale(roi, factor)
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REPLICATE)

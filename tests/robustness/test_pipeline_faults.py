@@ -111,8 +111,8 @@ def s3_event(stack: RunningStack, job_id: str, size: int) -> str:
 
 # --------------------------------------------------------------------------- the corpus
 
-# Every stable code and every kind of valid image, within about a minute on a busy 2-core machine
-# (the image core test runs all cases; ROBUSTNESS_FULL_CORPUS=1 sends all of them here too).
+# The whole corpus goes through the pipeline (issue 5 asks for >= 40 cases end to end);
+# ROBUSTNESS_QUICK=1 sends only this subset, which still has every stable code and kind of valid image.
 PIPELINE_SUBSET = {
     "zero_bytes",
     "text_as_jpg",
@@ -154,7 +154,7 @@ def test_the_corpus_through_the_local_pipeline(
 
     stack = quiet
     cases = corpus.build_corpus(Image.fromarray(cv2.cvtColor(astronaut_small, cv2.COLOR_BGR2RGB)))
-    if not os.environ.get("ROBUSTNESS_FULL_CORPUS"):
+    if os.environ.get("ROBUSTNESS_QUICK"):
         cases = [case for case in cases if case.name in PIPELINE_SUBSET]
         assert len(cases) == len(PIPELINE_SUBSET)
     jobs: dict[str, corpus.Case] = {}

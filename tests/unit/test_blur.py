@@ -113,6 +113,20 @@ def test_face_bigger_than_the_image(astronaut: np.ndarray) -> None:
     assert sharpness(out) < 0.01 * sharpness(astronaut)
 
 
+def test_small_faces_in_a_large_photo_are_smeared_by_the_photos_scale() -> None:
+    # A 40 px face on a 12 MP photo whose detail is face-sized (an upscaled photo, as a phone's
+    # small faces are): sigma follows the photo (1 % of its side, 40 px), not only the face
+    # (0.5 x 40 = 20 px, which left the centre at 0.66 of its contrast and changed it by ~19 levels).
+    rng = np.random.default_rng(3)
+    coarse = rng.integers(0, 256, (76, 101, 3), dtype=np.uint8)
+    pixels = cv2.resize(coarse, (4032, 3024), interpolation=cv2.INTER_CUBIC)
+    core = (slice(1508, 1532), slice(2008, 2032))
+    before = pixels[core].astype(int)
+    blur_faces(pixels, [Face(2000, 1500, 2040, 1540, 0.9)])
+    assert pixels[core].std() < 0.5 * before.std()
+    assert np.abs(pixels[core] - before).mean() > 30
+
+
 def test_huge_face_on_a_12_megapixel_photo() -> None:
     # The downscaled path: an 800 px face must still be blurred over its whole ellipse.
     rng = np.random.default_rng(2)

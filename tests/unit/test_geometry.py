@@ -7,7 +7,7 @@ import math
 import pytest
 
 from photoveil.faces import Face
-from photoveil.geometry import HEIGHT_SCALE, WIDTH_SCALE, Region, face_regions
+from photoveil.geometry import HEIGHT_SCALE, MIN_FEATHER_FRAC, WIDTH_SCALE, Region, face_regions
 
 
 def inside(region: Region, x: float, y: float) -> bool:
@@ -89,6 +89,15 @@ def test_non_finite_boxes_raise_instead_of_vanishing(bad: float) -> None:
 def test_tiny_faces_still_get_a_feather_of_at_least_two_pixels() -> None:
     (region,) = face_regions([Face(50, 50, 53, 53, 0.9)], 100, 100)
     assert min(region.rx, region.ry) * region.feather >= 2.0 - 1e-9
+
+
+def test_small_faces_in_large_photos_get_a_feather_sized_by_the_photo() -> None:
+    # A 40 px face on a 12 MP photo: an 8 % band would be a ~2 px step (a sharp oval outline).
+    (region,) = face_regions([Face(2000, 1500, 2040, 1540, 0.9)], 4032, 3024)
+    assert min(region.rx, region.ry) * region.feather >= MIN_FEATHER_FRAC * 4032 - 1e-6 > 20
+    # The same face on a small photo keeps a narrow band (each feathered pixel is collateral).
+    (small,) = face_regions([Face(200, 150, 240, 190, 0.9)], 500, 375)
+    assert min(small.rx, small.ry) * small.feather < 4
 
 
 def test_one_region_per_face_in_order() -> None:

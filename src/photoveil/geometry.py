@@ -85,8 +85,9 @@ def face_regions(faces: Iterable[Face], width: int, height: int) -> list[Region]
         w, h = x2 - x1, y2 - y1
         if w <= 0 or h <= 0:
             continue
-        rx = WIDTH_SCALE * w / 2
-        ry = HEIGHT_SCALE * h / 2
+        # At least half a pixel: a sub-pixel box (1e-300 tall) would otherwise overflow the mask maths.
+        rx = max(WIDTH_SCALE * w / 2, 0.5)
+        ry = max(HEIGHT_SCALE * h / 2, 0.5)
         cx = (x1 + x2) / 2
         cy = (y1 + y2) / 2 - CENTER_SHIFT_UP * h
         feather = max(FEATHER, max(2.0, MIN_FEATHER_FRAC * max(width, height)) / min(rx, ry))

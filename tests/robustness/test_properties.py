@@ -123,9 +123,6 @@ def test_pixels_outside_every_region_never_change(
     assert np.array_equal(pixels[outside], before[outside])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engineer A: a sub-pixel box makes face_regions overflow or the mask NaN"
-)
 @pytest.mark.parametrize("extent", [1e-200, 2.5e-309])
 def test_sub_pixel_boxes_are_placed_or_skipped(extent: float) -> None:
     """A box thinner than a pixel must not crash the worker with a non-PhotoVeil error."""

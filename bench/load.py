@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import cv2
 import numpy as np
 import requests
+
+from photoveil.local.launcher import LaunchedStack, LaunchError, launch
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "tests" / ".images" / "astronaut.png"
@@ -91,83 +88,28 @@ def bad_photo(kind: str, good: bytes) -> bytes:
 # --------------------------------------------------------------------------- the stack
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Stack:
-    proc: subprocess.Popen[bytes]
-    url: str
-    moto: str
-    data_dir: Path
-    log: Path
-
-    def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.moto,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def state(self) -> dict[str, Any]:
-        return json.loads((self.data_dir / "stack.json").read_text())
+Stack = LaunchedStack
 
 
 def start_stack(workers: int, data_dir: Path, log: Path, visibility_timeout: int | None) -> Stack:
-    port, moto_port = _free_port(), _free_port()
-    script = Path(sys.executable).with_name("photoveil")
-    args = [
-        str(script),
-        "local",
-        "--port",
-        str(port),
-        "--moto-port",
-        str(moto_port),
-        "--workers",
-        str(workers),
-        "--data-dir",
-        str(data_dir),
-    ]
+    args = ["--workers", str(workers)]
     if visibility_timeout:
         args += ["--visibility-timeout", str(visibility_timeout)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
+    try:
+        return launch(
             args,
+            data_dir=data_dir,
+            log=log,
+            timeout_s=90,
+            env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
             cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"},
         )
-    stack = Stack(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}", data_dir, log)
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"`photoveil local` exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            requests.get(f"{stack.url}/config.json", timeout=2).raise_for_status()
-            if (data_dir / "stack.json").exists():
-                return stack
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            stop_stack(stack)
-            raise SystemExit("`photoveil local` did not start within 90 s")
-        time.sleep(0.3)
+    except LaunchError as error:
+        raise SystemExit(str(error)) from None
 
 
 def stop_stack(stack: Stack) -> None:
-    if stack.proc.poll() is None:
-        stack.proc.send_signal(signal.SIGINT)
-        try:
-            stack.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            stack.proc.kill()
-            stack.proc.wait()
+    stack.stop(60)
 
 
 def memory_kb(pid: int) -> dict[str, int]:

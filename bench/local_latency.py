@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,6 +23,8 @@ from pathlib import Path
 
 import cv2
 import requests
+
+from photoveil.local.launcher import LaunchedStack, LaunchError, launch
 
 REPO = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
@@ -44,42 +43,17 @@ def twelve_mp_jpeg() -> bytes:
     return data.tobytes()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_stack(workers: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (data_dir / "stack.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("photoveil")),
-            "local",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--data-dir",
-            str(data_dir),
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"photoveil local exited: see {data_dir / 'stack.log'}")
-        try:
-            requests.get(f"{url}/config.json", timeout=1).raise_for_status()
-            return proc, url
-        except requests.RequestException:
-            time.sleep(0.3)
-    proc.kill()
-    sys.exit("photoveil local did not start in 120 s")
+def start_stack(workers: int, data_dir: Path) -> LaunchedStack:
+    try:
+        return launch(
+            ["--workers", str(workers)],
+            data_dir=data_dir,
+            log=data_dir / "stack.log",
+            timeout_s=120,
+            cwd=REPO,
+        )
+    except LaunchError as error:
+        sys.exit(str(error))
 
 
 def upload(session: requests.Session, url: str, data: bytes) -> tuple[str, float, float]:
@@ -120,12 +94,13 @@ def main() -> int:
 
     data = twelve_mp_jpeg()
     print(f"photo: 4000x3000 JPEG, {len(data) / 1e6:.1f} MB; {os.cpu_count()} CPU(s); workers {args.workers}")
-    proc = None
+    stack = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.url:
             url = args.url.rstrip("/")
         else:
-            proc, url = start_stack(args.workers, Path(tmp))
+            stack = start_stack(args.workers, Path(tmp))
+            url = stack.url
         try:
             session = requests.Session()
             # Warm-up: the first photo loads the model in each worker; not a steady-state figure.
@@ -165,9 +140,8 @@ def main() -> int:
                 f"= {args.burst / elapsed * 60:.0f} photos/min with {args.workers} worker(s)"
             )
         finally:
-            if proc is not None:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(timeout=120)
+            if stack is not None:
+                stack.stop(120)
     return 0
 
 

@@ -180,7 +180,7 @@ def test_ctrl_c_stops_everything_and_frees_the_ports(launcher: Any, tmp_path: Pa
     moto_port = int(stack.moto.rsplit(":", 1)[1])
     assert (tmp_path / "data" / "stack.json").exists()
 
-    assert launcher.stop(stack.proc) == 0
+    assert launcher.stop(stack) == 0
 
     assert _port_is_free(port) and _port_is_free(moto_port)
     assert not (tmp_path / "data" / "stack.json").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import corpus
 import numpy as np
 import pytest
-from localstack import FakeRekognition, RunningStack, start_stack, stop_stack
+from localstack import FakeRekognition, RunningStack, start_stack
 
 from photoveil.faces import Face
 
@@ -95,4 +95,4 @@ def stack(rekognition: FakeRekognition, tmp_path_factory: pytest.TempPathFactory
     try:
         yield running
     finally:
-        stop_stack(running.proc)
+        running.stop()

@@ -8,11 +8,7 @@ DetectFaces), which can be told to throttle or fail the next N calls. It finds n
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,43 +18,16 @@ from typing import Any
 
 import requests
 
+from photoveil.local.launcher import LaunchedStack, launch, photoveil_script
+
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90
 JOB_TIMEOUT_S = 60  # generous for a shared 2-core machine: a liveness bound, not a speed assertion
 FINISHED = ("done", "failed")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class RunningStack:
-    url: str
-    moto: str
-    data_dir: Path
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    def client(self, service: str) -> Any:
-        """A boto3 client for the emulator (a private session: the stack's fault layer never sees it)."""
-        import boto3
-
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.moto,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def state(self) -> dict[str, Any]:
-        return json.loads((self.data_dir / "stack.json").read_text())
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
+class RunningStack(LaunchedStack):
+    """The launcher's stack plus the browser's flow, what the stack holds and the fault layer."""
 
     # --- the browser's flow ------------------------------------------------------------------------
     def presign(self, content_type: str, size: int, email: str | None = None) -> dict[str, Any]:
@@ -184,63 +153,22 @@ class RunningStack:
 
 
 def photoveil() -> list[str]:
-    script = Path(sys.executable).with_name("photoveil")
-    if not script.exists():
-        raise RuntimeError(f"{script} is missing: run `make install`")
-    return [str(script)]
+    return [str(photoveil_script())]
 
 
 def start_stack(
     args: list[str], *, log: Path, data_dir: Path, env: dict[str, str] | None = None
 ) -> RunningStack:
     """Start `photoveil local ARGS` on free ports and wait until it serves /config.json."""
-    port, moto_port = free_port(), free_port()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *photoveil(),
-                "local",
-                "--port",
-                str(port),
-                "--moto-port",
-                str(moto_port),
-                "--data-dir",
-                str(data_dir),
-                *args,
-            ],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "POWERTOOLS_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-    stack = RunningStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}", data_dir, log, proc)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"`photoveil local` exited with {proc.returncode}:\n{stack.log_tail()}")
-        try:
-            requests.get(f"{stack.url}/config.json", timeout=2).raise_for_status()
-            if (data_dir / "stack.json").exists():
-                return stack
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            stop_stack(proc)
-            raise RuntimeError(f"`photoveil local` did not start in {START_TIMEOUT_S} s:\n{stack.log_tail()}")
-        time.sleep(0.3)
-
-
-def stop_stack(proc: subprocess.Popen[bytes], timeout_s: float = 60) -> int:
-    """SIGINT (what Ctrl-C sends); kill only if it does not stop in time."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
-    return proc.returncode
+    return launch(
+        args,
+        data_dir=data_dir,
+        log=log,
+        timeout_s=START_TIMEOUT_S,
+        env={"POWERTOOLS_LOG_LEVEL": "INFO", **(env or {})},
+        cwd=REPO,
+        stack_type=RunningStack,
+    )
 
 
 # --------------------------------------------------------------------------- fake Rekognition

@@ -313,3 +313,11 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
     if not ok:
         raise RuntimeError("OpenCV failed to encode the JPEG")
     return buf.tobytes()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation)."""
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise RuntimeError("OpenCV failed to decode a JPEG it encoded")
+    return pixels

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from photoveil.blur import STYLES, blur_faces
 from photoveil.faces import Detector, Face
 from photoveil.image import DEFAULT_MAX_PIXELS, encode_jpeg, load_image
+from photoveil.verify import reblur_until_clean
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,12 @@ class BlurResult:
     faces: list[Face]
     width: int
     height: int
-    timings: dict[str, float] = field(default_factory=dict)  # decode, detect, blur, encode
+    timings: dict[str, float] = field(default_factory=dict)  # decode, detect, blur, encode[, verify]
     format: str = ""  # the input's sniffed format
+    # Found again in the output by the verify step (photoveil.verify) and blurred again; and what it
+    # still found after its last round (normally nothing).
+    reblurred: list[Face] = field(default_factory=list)
+    residual: list[Face] = field(default_factory=list)
 
 
 def blur_photo(
@@ -29,11 +34,13 @@ def blur_photo(
     style: str = "gaussian",
     quality: int = 85,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    verify: bool = True,
 ) -> BlurResult:
-    """Decode, detect, blur and re-encode ``data``.
+    """Decode, detect, blur, re-encode ``data``, then verify: blur again what is still found.
 
     Raises InputError subclasses for unusable photos. Any detector exception propagates unchanged
-    (fail closed): nothing is encoded when detection did not complete.
+    (fail closed): nothing is encoded when detection did not complete. ``verify=False`` skips the
+    look for blurred faces in the output (photoveil.verify), which costs up to a second detection.
     """
     if style not in STYLES:  # before the expensive stages, not after them
         raise ValueError(f"unknown blur style {style!r}: expected one of {', '.join(STYLES)}")
@@ -53,7 +60,23 @@ def blur_photo(
     timings["blur"], mark = now - mark, now
 
     jpeg = encode_jpeg(blurred, quality=quality)
-    timings["encode"] = time.perf_counter() - mark
+    now = time.perf_counter()
+    timings["encode"], mark = now - mark, now
+
+    reblurred: list[Face] = []
+    residual: list[Face] = []
+    if verify:
+        jpeg, reblurred, residual = reblur_until_clean(
+            blurred, jpeg, faces, detector, style=style, quality=quality
+        )
+        timings["verify"] = time.perf_counter() - mark
     return BlurResult(
-        jpeg=jpeg, faces=faces, width=image.width, height=image.height, timings=timings, format=image.format
+        jpeg=jpeg,
+        faces=faces,
+        width=image.width,
+        height=image.height,
+        timings=timings,
+        format=image.format,
+        reblurred=reblurred,
+        residual=residual,
     )

@@ -113,6 +113,7 @@ def test_json_document(use_detector, photos, tmp_path: Path, capsys) -> None:
     assert image["output"] == str(out)
     assert image["faces"] == [{"box": [170.0, 40.0, 270.0, 160.0], "score": 0.99}]
     assert set(image["timings"]) == {"decode", "detect", "blur", "encode", "total"}
+    assert image["reblurred"] == []
     assert image["output_bytes"] == out.stat().st_size
     assert (image["width"], image["height"]) == (512, 512)
 
@@ -237,3 +238,16 @@ def test_real_detector_end_to_end(photos, tmp_path: Path, capsys) -> None:
     assert len(image["faces"]) >= 1
     assert cv2.imdecode(np.frombuffer(out.read_bytes(), np.uint8), cv2.IMREAD_COLOR).shape == (512, 512, 3)
     assert io.BytesIO(out.read_bytes()).read(3) == b"\xff\xd8\xff"
+
+
+def test_verify_is_opt_in_passed_to_the_pipeline_and_reported(
+    use_detector, photos, tmp_path: Path, capsys
+) -> None:
+    use_detector(FixedDetector([ASTRONAUT_FACE]))
+    for extra, verify in (([], False), (["--verify"], True)):
+        assert (
+            cli.main(["blur", str(photos["two.png"]), "-o", str(tmp_path / "o.jpg"), "--json", *extra]) == 0
+        )
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["verify"] is verify
+        assert ("verify" in doc["images"][0]["timings"]) is verify

@@ -17,13 +17,12 @@ from photoveil.detectors.centerface import _resize, _spans
 from photoveil.detectors.nms import iou_matrix
 from photoveil.errors import DetectorError
 from photoveil.faces import Face
+from photoveil.geometry import face_regions
+from photoveil.verify import VERIFY_THRESHOLD
 
 # The astronaut's face, measured by hand on the 512x512 image (x1, y1, x2, y2).
 ASTRONAUT_FACE = (160, 45, 235, 135)
 CAMERA_FACE = (190, 110, 265, 200)  # the cameraman's face, likewise
-
-
-RESIDUAL_SCORE = 0.3
 
 
 def _boxes(faces: list[Face]) -> np.ndarray:
@@ -112,33 +111,54 @@ def test_recall_on_the_shared_photos(detector, shared_faces_dir: Path) -> None:
     assert found / total >= 0.95
 
 
-def _residual_faces(detector, path: Path) -> list[Face]:
-    """Faces the detector was sure of before blurring that it still finds in the blurred output."""
+def _found_again(detector, path: Path, min_score: float) -> list[Face]:
+    """Detections scoring >= min_score on the published JPEG that are one of the faces it blurred.
+
+    Whole-photo detection at the default settings, as anyone re-running the detector would do; found
+    again means IoU >= 0.3 with a blurred face's box, or the centre inside its blur region (a blurred
+    head is found with a roomier box than the face). Matched here without photoveil.verify's code.
+    """
     pipeline = pytest.importorskip("photoveil.pipeline")
     result = pipeline.blur_photo(path.read_bytes(), detector)
-    before = [f for f in result.faces if f.score >= RESIDUAL_SCORE]
-    assert before, f"{path.name}: no confident face to start from"
+    assert result.faces, f"{path.name}: no face to start from"
     blurred = cv2.imdecode(np.frombuffer(result.jpeg, np.uint8), cv2.IMREAD_COLOR)
-    # A blurred head is still a head-shaped, skin-coloured blob: at the permissive default threshold
-    # (0.1) it can score just above it (0.11 on the astronaut). What must be gone is a face the
-    # detector is sure of, as it was before blurring.
-    after = [f for f in detector.detect(blurred) if f.score >= RESIDUAL_SCORE]
-    return [f for f in before if _covers(after, (f.x1, f.y1, f.x2, f.y2))]
+    after = [f for f in detector.detect(blurred) if f.score >= min_score]
+    regions = face_regions(result.faces, result.width, result.height)
+    return [
+        f
+        for f in after
+        if _covers(result.faces, (f.x1, f.y1, f.x2, f.y2))
+        or any(r.x1 <= (f.x1 + f.x2) / 2 < r.x2 and r.y1 <= (f.y1 + f.y2) / 2 < r.y2 for r in regions)
+    ]
 
 
 def test_a_blurred_photo_has_no_face_left(detector, astronaut_path: Path, camera_path: Path) -> None:
     for path in (astronaut_path, camera_path):
-        assert not _residual_faces(detector, path), path.name
+        assert not _found_again(detector, path, VERIFY_THRESHOLD), path.name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a blurred head is still a head to CenterFace: on the shared photos 54 of 417 blurred faces are "
-    "found again at the default 0.1 (max 0.485, wider_11 and 2008_002079; tools/redetect_eval.py). Even a "
-    "solid grey ellipse is re-found (max 0.49); only much larger regions help (1.6x1.8 of the box: 12 "
-    "left, max 0.40) and they cost collateral 0.17 > 0.12. Remove this marker when that is solved."))
-def test_blurred_shared_photos_have_no_confident_face_left(detector, shared_faces_dir: Path) -> None:
+@pytest.mark.slow
+def test_blurred_shared_photos_have_no_face_left(detector, shared_faces_dir: Path) -> None:
+    # Before the verify step: 30 detections >= 0.2 over blurred faces (11 >= 0.3, max 0.485).
+    left = {p.name: _found_again(detector, p, VERIFY_THRESHOLD) for p, _ in _shared_items(shared_faces_dir)}
+    assert not any(left.values()), {name: faces for name, faces in left.items() if faces}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a blurred head is still a head to CenterFace: at its permissive default threshold (0.1) some "
+        "blurred faces of the shared photos score 0.10-0.2 again (tools/redetect_eval.py: 55 before "
+        "the verify step's 82, max 0.199). Verifying down to 0.1 leaves 3 after 8 rounds at collateral "
+        "0.131 > 0.12 (see photoveil/verify.py). Remove this marker when that is solved."
+    ),
+)
+def test_blurred_shared_photos_have_no_face_left_at_the_default_threshold(
+    detector, shared_faces_dir: Path
+) -> None:
     for path, _ in _shared_items(shared_faces_dir):
-        assert not _residual_faces(detector, path), path.name
+        assert not _found_again(detector, path, detector.config.threshold), path.name
 
 
 def test_downscale_by_halving_keeps_the_size_and_the_look(astronaut_path: Path) -> None:

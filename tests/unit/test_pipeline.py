@@ -87,7 +87,8 @@ def test_result_shape_and_stage_timings(astronaut: Image.Image) -> None:
     assert (result.width, result.height) == (512, 512)
     assert result.faces == [ASTRONAUT_FACE]
     assert result.format == "png"
-    assert set(result.timings) == {"decode", "detect", "blur", "encode"}
+    assert set(result.timings) == {"decode", "detect", "blur", "encode", "verify"}
+    assert result.reblurred == [] and result.residual == []  # a FixedDetector cannot look again
     assert all(v >= 0 for v in result.timings.values())
     # the detector saw the decoded, oriented, unblurred BGR photo
     (seen,) = detector.seen

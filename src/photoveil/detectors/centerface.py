@@ -24,6 +24,8 @@ collateral blur (false positives are mostly small, face-like) and missed faces a
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 from dataclasses import dataclass
 
@@ -37,6 +39,11 @@ from photoveil.model import read_verified_model
 
 OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
+# detect_near windows (see _windows): context round each box, as a share of its size plus net px.
+WINDOW_CONTEXT = 1.0
+WINDOW_MARGIN = 64
+# ... and when the windows cover more than this share of the photo, one whole-photo pass instead.
+WHOLE_PHOTO_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -79,35 +86,64 @@ class CenterFaceDetector:
         except (cv2.error, ValueError, MemoryError) as exc:
             raise DetectorError(f"centerface failed: {exc}") from exc
         h, w = image.shape[:2]
-        return [
-            Face(float(max(x1, 0)), float(max(y1, 0)), float(min(x2, w)), float(min(y2, h)), float(s))
-            for x1, y1, x2, y2, s in boxes
-            if min(x2, w) > max(x1, 0) and min(y2, h) > max(y1, 0)
-        ]
+        return _faces_in(boxes, w, h)
 
     def _detect_bgr(self, bgr: np.ndarray) -> np.ndarray:
-        cfg = self.config
         long_side = max(bgr.shape[:2])
+        fine, *_ = self._pass_scales(long_side, crowd=False)
+        found = [self._run_tiled(bgr, fine)]
+        # A large photo of a crowd: its 1-2 % faces are ~13-25 px at fine_side, where some are missed;
+        # _pass_scales adds a look at crowd_side (tiled). Portraits and small groups skip this cost.
+        crowd = self._looks_like_a_crowd(found[0], long_side)
+        found += [self._run_tiled(bgr, scale) for scale in self._pass_scales(long_side, crowd=crowd)[1:]]
+        boxes = np.concatenate(found)
+        return merge_boxes(boxes[:, :4], boxes[:, 4], self.config.nms_iou)
+
+    def _pass_scales(self, long_side: int, *, crowd: bool) -> list[float]:
+        """Scales of the passes for a photo of this long side: fine first, then crowd and coarse."""
+        cfg = self.config
         if long_side <= cfg.max_fine_side:
             fine = min(cfg.max_upscale, cfg.max_fine_side / long_side)
         else:
             fine = cfg.fine_side / long_side
-        coarse = min(cfg.coarse_side / long_side, 1.0)  # for large faces: never worth enlarging
-        found = [self._run_tiled(bgr, fine)]
-        finest = fine
-        if long_side > cfg.max_fine_side and self._looks_like_a_crowd(found[0], long_side):
-            # A large photo of a crowd: its 1-2 % faces are ~13-25 px at fine_side, where some are
-            # missed; look again at crowd_side (tiled). Portraits and small groups skip this cost.
+        scales, finest = [fine], fine
+        if crowd and long_side > cfg.max_fine_side:
             finest = cfg.crowd_side / long_side
-            found.append(self._run_tiled(bgr, finest))
+            scales.append(finest)
         # A pass in one piece at <= 1x sees large faces whole (a face 60 % of the side is found at
         # 1280 px); a tiled or enlarged one can cut them, or enlarge them past what the network
         # knows: add a coarse pass (measured: +1 of 74 large faces on the shared set).
+        coarse = min(cfg.coarse_side / long_side, 1.0)  # for large faces: never worth enlarging
         tiled = long_side * finest > cfg.tile
         if (tiled or finest > 1.0) and finest > 1.25 * coarse:
-            found.append(self._run_tiled(bgr, coarse))
-        boxes = np.concatenate(found)
-        return merge_boxes(boxes[:, :4], boxes[:, 4], cfg.nms_iou)
+            scales.append(coarse)
+        return scales
+
+    def detect_near(self, image: np.ndarray, near: list[Face]) -> list[Face]:
+        """What detect(image) finds around the boxes ``near``, for a fraction of its cost.
+
+        The passes are detect()'s, chosen the same way and run on the same resized copies, but the
+        network only sees windows round each box with a margin of context, aligned to the 32 px grid
+        of a whole-photo pass. On the blurred 12 MP copies of the shared photos its detections round
+        the blurred faces are detect()'s, scores included (a half-size JPEG decode instead of the
+        full one moved scores by ~0.02: too much for a check at a threshold). Raises DetectorError.
+        """
+        bgr = _as_bgr(image)
+        long_side = max(bgr.shape[:2])
+        boxes = _face_array(near)[:, :4]
+        if not len(boxes):
+            return []
+        try:
+            fine, *_ = self._pass_scales(long_side, crowd=False)
+            found = [self._run_windows(bgr, fine, boxes)]
+            crowd = self._looks_like_a_crowd(found[0], long_side)
+            more = self._pass_scales(long_side, crowd=crowd)[1:]
+            found += [self._run_windows(bgr, scale, boxes) for scale in more]
+            merged = np.concatenate(found)
+        except (cv2.error, ValueError, MemoryError) as exc:
+            raise DetectorError(f"centerface failed: {exc}") from exc
+        h, w = bgr.shape[:2]
+        return _faces_in(merge_boxes(merged[:, :4], merged[:, 4], self.config.nms_iou), w, h)
 
     def _looks_like_a_crowd(self, boxes: np.ndarray, long_side: int) -> bool:
         cfg = self.config
@@ -131,6 +167,29 @@ class CenterFaceDetector:
         boxes[:, [0, 2]] *= bgr.shape[1] / w
         boxes[:, [1, 3]] *= bgr.shape[0] / h
         return boxes
+
+    def _run_windows(self, bgr: np.ndarray, scale: float, boxes: np.ndarray) -> np.ndarray:
+        """_run_tiled, but only over windows round ``boxes`` (bgr's frame); boxes out in bgr's frame."""
+        cfg = self.config
+        resized = _resize(bgr, scale)
+        h, w = resized.shape[:2]
+        fx, fy = w / bgr.shape[1], h / bgr.shape[0]
+        windows = _windows(boxes * [fx, fy, fx, fy], w, h)
+        if sum(_area(window) for window in windows) > WHOLE_PHOTO_SHARE * w * h:
+            windows = [(0, 0, w, h)]  # most of the photo: one whole pass costs less than its pieces
+        out = [np.empty((0, 5), np.float32)]
+        for wx0, wy0, wx1, wy1 in windows:
+            # Within a window as within a photo: pieces of at most `tile` px bound the network's memory.
+            for y0, y1 in _spans(wy1 - wy0, cfg.tile, cfg.overlap):
+                for x0, x1 in _spans(wx1 - wx0, cfg.tile, cfg.overlap):
+                    found = self._infer(resized[wy0 + y0 : wy0 + y1, wx0 + x0 : wx0 + x1])
+                    found[:, [0, 2]] += wx0 + x0
+                    found[:, [1, 3]] += wy0 + y0
+                    out.append(found)
+        found = np.concatenate(out)
+        found[:, [0, 2]] /= fx
+        found[:, [1, 3]] /= fy
+        return found
 
     def _infer(self, bgr: np.ndarray) -> np.ndarray:
         """One forward pass; returns (N, 5) x1, y1, x2, y2, score in bgr's frame (before NMS)."""
@@ -157,9 +216,60 @@ def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: 
     bw = np.exp(scale[1, rows, cols]) * STRIDE
     cy = (rows + offset[0, rows, cols] + 0.5) * STRIDE
     cx = (cols + offset[1, rows, cols] + 0.5) * STRIDE
-    return np.stack(
-        [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, heat[rows, cols]], axis=1
-    ).astype(np.float32)
+    return np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, heat[rows, cols]], axis=1).astype(
+        np.float32
+    )
+
+
+def _faces_in(boxes: np.ndarray, width: int, height: int) -> list[Face]:
+    """Face objects for (N, 5) boxes, clipped to the photo; boxes wholly outside it are dropped."""
+    return [
+        Face(float(max(x1, 0)), float(max(y1, 0)), float(min(x2, width)), float(min(y2, height)), float(s))
+        for x1, y1, x2, y2, s in boxes
+        if min(x2, width) > max(x1, 0) and min(y2, height) > max(y1, 0)
+    ]
+
+
+def _face_array(faces: list[Face]) -> np.ndarray:
+    return np.array([[f.x1, f.y1, f.x2, f.y2, f.score] for f in faces], np.float32).reshape(-1, 5)
+
+
+def _windows(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Network windows (x0, y0, x1, y1) round each box; two are joined when that costs nothing.
+
+    Each box gets WINDOW_CONTEXT of its size plus WINDOW_MARGIN px on every side: a face found there
+    again (its centre in the blurred region, which reaches ~0.8 box sizes from the centre) is whole in
+    the window, with context round it for the network. Corners snap outwards to multiples of 32, so
+    the window's cells are those of a whole-photo pass (which pads only at the right and bottom).
+    """
+    rects = []
+    for x1, y1, x2, y2 in boxes:
+        pad = WINDOW_CONTEXT * max(x2 - x1, y2 - y1) + WINDOW_MARGIN
+        rects.append(
+            [
+                max(0, math.floor((x1 - pad) / 32) * 32),
+                max(0, math.floor((y1 - pad) / 32) * 32),
+                min(width, math.ceil((x2 + pad) / 32) * 32),
+                min(height, math.ceil((y2 + pad) / 32) * 32),
+            ]
+        )
+    rects = [r for r in rects if r[2] > r[0] and r[3] > r[1]]
+    merged = True
+    while merged:  # join two windows when their bounding box costs no more than both (a few dozen)
+        merged = False
+        for i, j in itertools.combinations(range(len(rects)), 2):
+            a, b = rects[i], rects[j]
+            joined = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+            if _area(joined) <= _area(a) + _area(b):
+                rects[i] = joined
+                del rects[j]
+                merged = True
+                break
+    return [tuple(r) for r in rects]
+
+
+def _area(rect: list[int]) -> int:
+    return (rect[2] - rect[0]) * (rect[3] - rect[1])
 
 
 def _as_bgr(image: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -152,26 +151,19 @@ def _blur_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         print(f"photoveil blur: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    # Parsing the model (~65 ms) and decoding the first photo both release the GIL: load the
-    # detector in the background while the first photo is read and decoded (measured: a one-photo
-    # run on a 12 MP JPEG ~50 ms faster on 2 cores). Anything that uses the detector waits for it.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-detector") as pool:
-        loading = pool.submit(load_detector, args.detector, args.threshold)
-        return _blur_all(args, jobs, _DetectorLoading(loading), loading)
+    try:
+        detector = load_detector(args.detector, args.threshold)
+    except Exception as exc:  # model missing, bad AWS config...: nothing can be blurred
+        print(f"photoveil: cannot start the {args.detector} detector: {_message(exc)}", file=sys.stderr)
+        if args.json:
+            _print_json(args, [Outcome(str(src), error=exc) for src, _ in jobs])
+        return EXIT_INTERNAL
 
-
-def _blur_all(
-    args: argparse.Namespace, jobs: list[tuple[Path, Path]], detector: Detector, loading: Future[Detector]
-) -> int:
     show_progress = args.progress if args.progress is not None else (len(jobs) > 1 and sys.stderr.isatty())
     progress = Progress(len(jobs), sys.stderr) if show_progress else None
     outcomes = []
     for src, dest in jobs:
         outcome = _blur_one(src, dest, detector, args)
-        if loading.done() and loading.exception() is not None:
-            if progress:
-                progress.close()
-            return _cannot_start(args, jobs, loading.exception())
         outcomes.append(outcome)
         if outcome.error is not None:
             if progress:
@@ -188,29 +180,9 @@ def _blur_all(
             progress.update(src.name)
     if progress:
         progress.close()
-    if loading.exception() is not None:  # every photo was refused before it needed the detector
-        return _cannot_start(args, jobs, loading.exception())
     if args.json:
         _print_json(args, outcomes)
     return max((o.exit_code for o in outcomes), default=EXIT_OK)
-
-
-class _DetectorLoading:
-    """The detector ``loading`` in a background thread: any attribute waits for it (or its error)."""
-
-    def __init__(self, loading: Future[Detector]) -> None:
-        self._loading = loading
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loading.result(), name)
-
-
-def _cannot_start(args: argparse.Namespace, jobs: list[tuple[Path, Path]], exc: BaseException) -> int:
-    # model missing, bad AWS config...: nothing can be blurred
-    print(f"photoveil: cannot start the {args.detector} detector: {_message(exc)}", file=sys.stderr)
-    if args.json:
-        _print_json(args, [Outcome(str(src), error=exc) for src, _ in jobs])
-    return EXIT_INTERNAL
 
 
 def _plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[tuple[Path, Path]]:

@@ -19,7 +19,7 @@ so the service always runs it and the command line on request (--verify); figure
 The threshold is deface's default detection threshold, 0.2, not our 0.1: the lower it is, the more
 is blurred twice, and every extra pixel is collateral (shared photos: at 0.1, 3 detections >= 0.1 were
 still left after eight rounds at collateral 0.131, over the 0.12 budget; at 0.2 none >= 0.2 is left,
-collateral 0.1182, and 53 of the 82 detections >= 0.1 remain, all under 0.2).
+collateral 0.117-0.118, and 51 of the 82 detections >= 0.1 remain, all under 0.2).
 Detectors without detect_near (Rekognition alone) skip this step: a second paid call per photo would
 buy little, and the in-process model is not loaded on that path.
 """
@@ -47,6 +47,10 @@ MATCH_IOU = 0.3
 # (measured before REBLUR_GROWTH, which costs 0.0011 and ends the rounds that ran out at 12 MP).
 REBLUR_SCALE = 0.85
 REBLUR_GROWTH = 0.15
+# The fixed part of a look-again window's context as a share of the photo's long side: CenterFace's
+# 64 net px (centerface.WINDOW_MARGIN) are ~5.6 % of the side at its fine pass on a 12 MP photo
+# (1152 px) and ~6.4 % on a 500 px photo (enlarged 2x).
+CONTEXT_REACH = 0.065
 
 
 class VerifyingDetector(Protocol):
@@ -79,7 +83,8 @@ def reblur_until_clean(
         # Only the pixels round what was just blurred again changed: look again round it, and round
         # the faces near enough for that change to reach their windows (they do move: looking round
         # the new blur alone let 2 heads >= 0.2 through on the shared photos).
-        look_near = [f for f in blurred if any(_close(f, r) for r in residual)]
+        reach = CONTEXT_REACH * max(pixels.shape[:2])
+        look_near = [f for f in blurred if any(_close(f, r, reach) for r in residual)]
         jpeg = encode_jpeg(pixels, quality=quality)
     return jpeg, reblurred, residual
 
@@ -111,12 +116,13 @@ def _boxes(faces: list[Face]) -> np.ndarray:
     return np.array([[f.x1, f.y1, f.x2, f.y2] for f in faces], np.float32).reshape(-1, 4)
 
 
-def _close(face: Face, changed: Face) -> bool:
+def _close(face: Face, changed: Face, reach: float) -> bool:
     """Whether ``face``'s look-again window may reach what blurring ``changed`` again altered.
 
-    Generous on purpose: a window spans ~1.5 face sizes round its face, the blur ~0.5 round its box.
+    Generous on purpose: a window spans a face size and a fixed margin round its face (``reach``, in
+    photo px), the blur about half a box round ``changed``.
     """
-    pad_face, pad_changed = 1.5 * max(face.width, face.height), max(changed.width, changed.height)
+    pad_face, pad_changed = 1.5 * max(face.width, face.height) + reach, max(changed.width, changed.height)
     return (
         face.x1 - pad_face < changed.x2 + pad_changed
         and changed.x1 - pad_changed < face.x2 + pad_face

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from photoveil.detectors import get_detector
-from photoveil.detectors.nms import iou_matrix
+from photoveil.detectors.nms import face_boxes, iou_matrix
 from photoveil.faces import Face
 from photoveil.image import encode_jpeg
 
@@ -70,10 +70,6 @@ def restore(old: dict[str, object]) -> None:
     for key, value in old.items():
         mod_name, attr = key.rsplit(".", 1)
         setattr(importlib.import_module(f"photoveil.{mod_name}"), attr, value)
-
-
-def boxes(faces: list[Face]) -> np.ndarray:
-    return np.array([[f.x1, f.y1, f.x2, f.y2] for f in faces], np.float32).reshape(-1, 4)
 
 
 def privacy(inp: np.ndarray, out: np.ndarray, gt: np.ndarray) -> tuple[int, int, float, list[tuple]]:
@@ -124,7 +120,7 @@ def evaluate(items, found, detector, style: str, verbose: bool, verify: bool = T
         after = detector.detect(out)
         regions = face_regions(faces, image.shape[1], image.shape[0])
         again = []
-        iou = iou_matrix(boxes(after), boxes(faces)) if after and faces else np.zeros((len(after), 0))
+        iou = iou_matrix(face_boxes(after), face_boxes(faces))  # (N, 0) when nothing was blurred
         for i, f in enumerate(after):
             cx, cy = (f.x1 + f.x2) / 2, (f.y1 + f.y2) / 2
             inside = any(r.x1 <= cx < r.x2 and r.y1 <= cy < r.y2 for r in regions)

@@ -31,7 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from photoveil.blur import blur_faces
-from photoveil.detectors.nms import iou_matrix
+from photoveil.detectors.nms import face_boxes, iou_matrix
 from photoveil.faces import Detector, Face
 from photoveil.geometry import face_regions
 from photoveil.image import decode_jpeg, encode_jpeg
@@ -94,7 +94,7 @@ def found_again(detections: list[Face], blurred: list[Face], width: int, height:
     detections = [d for d in detections if d.score >= VERIFY_THRESHOLD]
     if not detections or not blurred:
         return []
-    iou = iou_matrix(_boxes(detections), _boxes(blurred))
+    iou = iou_matrix(face_boxes(detections), face_boxes(blurred))
     regions = face_regions(blurred, width, height)
     again = []
     for i, d in enumerate(detections):
@@ -110,10 +110,6 @@ def _look_again(
     pixels = decode_jpeg(jpeg)
     height, width = pixels.shape[:2]
     return found_again(detector.detect_near(pixels, near), blurred, width, height)
-
-
-def _boxes(faces: list[Face]) -> np.ndarray:
-    return np.array([[f.x1, f.y1, f.x2, f.y2] for f in faces], np.float32).reshape(-1, 4)
 
 
 def _close(face: Face, changed: Face, reach: float) -> bool:

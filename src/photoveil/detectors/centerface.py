@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from photoveil.detectors.nms import merge_boxes
+from photoveil.detectors.nms import face_boxes, merge_boxes
 from photoveil.errors import DetectorError
 from photoveil.faces import Face
 from photoveil.model import read_verified_model
@@ -80,22 +80,38 @@ class CenterFaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grayscale) uint8 image, in its pixel frame. Raises DetectorError."""
+        return self._detect(image, None)
+
+    def detect_near(self, image: np.ndarray, near: list[Face]) -> list[Face]:
+        """What detect(image) finds around the boxes ``near``, for a fraction of its cost.
+
+        The passes are detect()'s, chosen the same way and run on the same resized copies, but the
+        network only sees windows round each box with a margin of context, aligned to the 32 px grid
+        of a whole-photo pass. On the blurred 12 MP copies of the shared photos its detections round
+        the blurred faces are detect()'s, scores included (a half-size JPEG decode instead of the
+        full one moved scores by ~0.02: too much for a check at a threshold). Raises DetectorError.
+        """
+        return self._detect(image, face_boxes(near)) if near else []
+
+    def _detect(self, image: np.ndarray, near: np.ndarray | None) -> list[Face]:
         image = _as_bgr(image)
         try:
-            boxes = self._detect_bgr(image)
+            boxes = self._detect_bgr(image, near)
         except (cv2.error, ValueError, MemoryError) as exc:
             raise DetectorError(f"centerface failed: {exc}") from exc
         h, w = image.shape[:2]
         return _faces_in(boxes, w, h)
 
-    def _detect_bgr(self, bgr: np.ndarray) -> np.ndarray:
+    def _detect_bgr(self, bgr: np.ndarray, near: np.ndarray | None) -> np.ndarray:
+        """Every pass over the whole photo, or (``near``: (N, 4) boxes) only over windows round them."""
         long_side = max(bgr.shape[:2])
         fine, *_ = self._pass_scales(long_side, crowd=False)
-        found = [self._run_tiled(bgr, fine)]
+        found = [self._run_tiled(bgr, fine, near)]
         # A large photo of a crowd: its 1-2 % faces are ~13-25 px at fine_side, where some are missed;
         # _pass_scales adds a look at crowd_side (tiled). Portraits and small groups skip this cost.
         crowd = self._looks_like_a_crowd(found[0], long_side)
-        found += [self._run_tiled(bgr, scale) for scale in self._pass_scales(long_side, crowd=crowd)[1:]]
+        more = self._pass_scales(long_side, crowd=crowd)[1:]
+        found += [self._run_tiled(bgr, scale, near) for scale in more]
         boxes = np.concatenate(found)
         return merge_boxes(boxes[:, :4], boxes[:, 4], self.config.nms_iou)
 
@@ -119,77 +135,40 @@ class CenterFaceDetector:
             scales.append(coarse)
         return scales
 
-    def detect_near(self, image: np.ndarray, near: list[Face]) -> list[Face]:
-        """What detect(image) finds around the boxes ``near``, for a fraction of its cost.
-
-        The passes are detect()'s, chosen the same way and run on the same resized copies, but the
-        network only sees windows round each box with a margin of context, aligned to the 32 px grid
-        of a whole-photo pass. On the blurred 12 MP copies of the shared photos its detections round
-        the blurred faces are detect()'s, scores included (a half-size JPEG decode instead of the
-        full one moved scores by ~0.02: too much for a check at a threshold). Raises DetectorError.
-        """
-        bgr = _as_bgr(image)
-        long_side = max(bgr.shape[:2])
-        boxes = _face_array(near)[:, :4]
-        if not len(boxes):
-            return []
-        try:
-            fine, *_ = self._pass_scales(long_side, crowd=False)
-            found = [self._run_windows(bgr, fine, boxes)]
-            crowd = self._looks_like_a_crowd(found[0], long_side)
-            more = self._pass_scales(long_side, crowd=crowd)[1:]
-            found += [self._run_windows(bgr, scale, boxes) for scale in more]
-            merged = np.concatenate(found)
-        except (cv2.error, ValueError, MemoryError) as exc:
-            raise DetectorError(f"centerface failed: {exc}") from exc
-        h, w = bgr.shape[:2]
-        return _faces_in(merge_boxes(merged[:, :4], merged[:, 4], self.config.nms_iou), w, h)
-
     def _looks_like_a_crowd(self, boxes: np.ndarray, long_side: int) -> bool:
         cfg = self.config
         small = (boxes[:, 3] - boxes[:, 1] < cfg.crowd_face_ratio * long_side) & (boxes[:, 4] >= 0.3)
         return int(small.sum()) >= cfg.crowd_min_faces
 
-    def _run_tiled(self, bgr: np.ndarray, scale: float) -> np.ndarray:
-        """Run the net on the image resized by scale, in overlapping tiles when it is large."""
+    def _run_tiled(self, bgr: np.ndarray, scale: float, near: np.ndarray | None = None) -> np.ndarray:
+        """Run the net on the image resized by scale, in overlapping tiles when it is large.
+
+        With ``near`` ((N, 4) boxes in bgr's frame), only over windows round those boxes (_windows),
+        unless they would cover most of the photo. Boxes come back in bgr's frame, before NMS.
+        """
         cfg = self.config
         # One resize per pass: the resized copy is small next to the network's own buffers.
         resized = _resize(bgr, scale)
         h, w = resized.shape[:2]
-        out = []
-        for y0, y1 in _spans(h, cfg.tile, cfg.overlap):
-            for x0, x1 in _spans(w, cfg.tile, cfg.overlap):
-                boxes = self._infer(resized[y0:y1, x0:x1])
-                boxes[:, [0, 2]] += x0
-                boxes[:, [1, 3]] += y0
-                out.append(boxes)
-        boxes = np.concatenate(out)
-        boxes[:, [0, 2]] *= bgr.shape[1] / w
-        boxes[:, [1, 3]] *= bgr.shape[0] / h
-        return boxes
-
-    def _run_windows(self, bgr: np.ndarray, scale: float, boxes: np.ndarray) -> np.ndarray:
-        """_run_tiled, but only over windows round ``boxes`` (bgr's frame); boxes out in bgr's frame."""
-        cfg = self.config
-        resized = _resize(bgr, scale)
-        h, w = resized.shape[:2]
         fx, fy = w / bgr.shape[1], h / bgr.shape[0]
-        windows = _windows(boxes * [fx, fy, fx, fy], w, h)
-        if sum(_area(window) for window in windows) > WHOLE_PHOTO_SHARE * w * h:
-            windows = [(0, 0, w, h)]  # most of the photo: one whole pass costs less than its pieces
+        windows = [(0, 0, w, h)]
+        if near is not None:
+            around = _windows(near * [fx, fy, fx, fy], w, h)
+            if sum(_area(window) for window in around) <= WHOLE_PHOTO_SHARE * w * h:
+                windows = around  # else one whole pass costs less than its pieces
         out = [np.empty((0, 5), np.float32)]
         for wx0, wy0, wx1, wy1 in windows:
             # Within a window as within a photo: pieces of at most `tile` px bound the network's memory.
             for y0, y1 in _spans(wy1 - wy0, cfg.tile, cfg.overlap):
                 for x0, x1 in _spans(wx1 - wx0, cfg.tile, cfg.overlap):
-                    found = self._infer(resized[wy0 + y0 : wy0 + y1, wx0 + x0 : wx0 + x1])
-                    found[:, [0, 2]] += wx0 + x0
-                    found[:, [1, 3]] += wy0 + y0
-                    out.append(found)
-        found = np.concatenate(out)
-        found[:, [0, 2]] /= fx
-        found[:, [1, 3]] /= fy
-        return found
+                    boxes = self._infer(resized[wy0 + y0 : wy0 + y1, wx0 + x0 : wx0 + x1])
+                    boxes[:, [0, 2]] += wx0 + x0
+                    boxes[:, [1, 3]] += wy0 + y0
+                    out.append(boxes)
+        boxes = np.concatenate(out)
+        boxes[:, [0, 2]] *= bgr.shape[1] / w
+        boxes[:, [1, 3]] *= bgr.shape[0] / h
+        return boxes
 
     def _infer(self, bgr: np.ndarray) -> np.ndarray:
         """One forward pass; returns (N, 5) x1, y1, x2, y2, score in bgr's frame (before NMS)."""
@@ -228,10 +207,6 @@ def _faces_in(boxes: np.ndarray, width: int, height: int) -> list[Face]:
         for x1, y1, x2, y2, s in boxes
         if min(x2, width) > max(x1, 0) and min(y2, height) > max(y1, 0)
     ]
-
-
-def _face_array(faces: list[Face]) -> np.ndarray:
-    return np.array([[f.x1, f.y1, f.x2, f.y2, f.score] for f in faces], np.float32).reshape(-1, 5)
 
 
 def _windows(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int]]:

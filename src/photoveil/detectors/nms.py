@@ -45,10 +45,14 @@ def merge_boxes(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.
     return np.asarray(merged, np.float32)
 
 
+def face_boxes(faces: list[Face]) -> np.ndarray:
+    """An (N, 4) float32 array of the faces' x1, y1, x2, y2 (shape (0, 4) for no faces)."""
+    return np.array([[f.x1, f.y1, f.x2, f.y2] for f in faces], np.float32).reshape(-1, 4)
+
+
 def merge_faces(faces: list[Face], iou_threshold: float = 0.4) -> list[Face]:
     """merge_boxes for Face lists (used to union the results of two detectors)."""
     if not faces:
         return []
-    arr = np.array([[f.x1, f.y1, f.x2, f.y2] for f in faces], np.float32)
     scores = np.array([f.score for f in faces], np.float32)
-    return [Face(*map(float, row)) for row in merge_boxes(arr, scores, iou_threshold)]
+    return [Face(*map(float, row)) for row in merge_boxes(face_boxes(faces), scores, iou_threshold)]

@@ -509,6 +509,10 @@ def test_keyboard_reaches_the_file_chooser_and_it_is_labelled(
     assert page.get_by_label(re.compile("Choose photos")).get_attribute("type") == "file"
     assert page.get_by_label(re.compile("Email me the link")).get_attribute("type") == "email"
     with page.expect_file_chooser() as chooser:
+        # Playwright (python) asks the browser to catch file choosers fire-and-forget; a bare key press
+        # can overtake that request, and the chooser then opens uncaught (it failed 4 times in 20 here).
+        # One round trip to the page puts the request in place first (100 of 100).
+        page.evaluate("0")
         page.keyboard.press("Space")
     assert chooser.value.is_multiple()
     watched.assert_clean()

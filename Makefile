@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MODEL := src/photoveil/models/centerface.onnx
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test bench bench-local lint checkov build deploy invoke load redrive clean
+.PHONY: help install run test bench bench-local screenshots lint checkov build deploy invoke load redrive clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,10 @@ run: install ## Start the whole product on this machine: http://127.0.0.1:3000 (
 test: install ## Install everything and run the whole test suite
 	@bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: install ## Retake docs/screenshot*.png (the README's) with the browser test against the local stack
+	@bash scripts/ensure_chromium.sh
+	PHOTOVEIL_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e/test_browser.py -k comes_back_blurred_through_the_local_stack
 
 bench: install ## Print speed and memory figures for a 12 MP photo and a crowd photo
 	$(BIN)/python bench/bench.py

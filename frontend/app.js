@@ -424,7 +424,14 @@ class PhotoCard {
     this.hideProgress();
     this.setState("failed");
     const message = (body.error && body.error.message) || "The photo could not be processed.";
-    this.showError(message, false);
+    // not_finished: every retry on our side failed and nothing was published; the photo is still on this
+    // page, so Retry sends it again as a new job (any other failure is about the file: retrying cannot help)
+    const canSendAgain = Boolean(body.error && body.error.code === "not_finished");
+    if (canSendAgain) {
+      this.uploaded = false;
+      this.job = null;
+    }
+    this.showError(message, canSendAgain);
     announce(`${this.file.name}: could not be blurred. ${message}`);
   }
 

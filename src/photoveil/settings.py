@@ -52,6 +52,10 @@ class Settings:
     max_pixels: int
     upload_url_expires_s: int
     photo_ttl_days: int
+    # BlurQueue's retry rhythm, so the status API can tell when a photo's retries are over (see
+    # Job.retries_over): a message comes back after the visibility timeout, up to maxReceiveCount times.
+    queue_visibility_timeout_s: int
+    queue_max_receive_count: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +71,8 @@ class Settings:
             max_pixels=_int("MAX_PIXELS", 50_000_000),
             upload_url_expires_s=_int("UPLOAD_URL_EXPIRES", 300),
             photo_ttl_days=_int("PHOTO_TTL_DAYS", 30),
+            queue_visibility_timeout_s=_int("QUEUE_VISIBILITY_TIMEOUT", 180),
+            queue_max_receive_count=_int("QUEUE_MAX_RECEIVE_COUNT", 5),
         )
 
 

@@ -187,6 +187,7 @@ class FakeBackend:
     upload_failures: int = 0  # the storage endpoint answers 503 (S3's SlowDown) this many times first
     outcome: str = "done"
     polls_before_outcome: int = 2
+    unfinished_jobs: int = 0  # the first this many jobs end failed/not_finished (their retries ran out)
     uploads: dict[str, bytes] = field(default_factory=dict)
     field_order: dict[str, list[str]] = field(default_factory=dict)
     presign_bodies: list[dict[str, Any]] = field(default_factory=list)
@@ -244,6 +245,9 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
                 polls = backend.polls[job_id]
             if polls <= backend.polls_before_outcome:
                 return self._json(200, {"jobId": job_id, "status": "processing", "faces": 0})
+            if list(backend.uploads).index(job_id) < backend.unfinished_jobs:
+                error = {"code": "not_finished", "message": "We could not finish blurring this photo."}
+                return self._json(200, {"jobId": job_id, "status": "failed", "faces": None, "error": error})
             if backend.outcome == "failed":
                 error = {
                     "code": "unsupported_format",
@@ -463,7 +467,29 @@ def test_server_side_failure_is_shown(
     page.set_input_files("#file", str(bad_files(tmp_path)["fake_jpeg"]))
     page.locator(".card-status", has_text="Could not blur this photo").wait_for(timeout=20_000)
     assert page.locator(".card .error-message").inner_text() == "This file is not a photo PhotoVeil can read."
+    assert page.locator(".card .retry-btn").is_hidden(), "retrying cannot fix the file itself"
     assert backend.presign_bodies[0]["contentType"] == "image/jpeg"
+    watched.assert_clean()
+
+
+def test_a_photo_our_side_could_not_finish_can_be_sent_again(
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+) -> None:
+    url, backend = fake
+    backend.unfinished_jobs = 1
+    watched = open_page(browser, url, DESKTOP)
+    pages.append(watched)
+    page = watched.page
+    page.set_input_files("#file", str(astronaut_path))
+    card = page.locator(".card").first
+    card.locator(".error-message", has_text="could not finish").wait_for(timeout=20_000)
+    assert card.get_attribute("data-state") == "failed"
+    retry = card.locator(".retry-btn")
+    assert retry.is_visible() and retry.inner_text() == "Retry"
+    retry.click()
+    card.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
+    assert len(backend.uploads) == 2, "Retry must upload the photo again, as a new job"
+    assert card.locator(".error-message").is_hidden()
     watched.assert_clean()
 
 

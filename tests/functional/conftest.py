@@ -58,7 +58,14 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_clients: tuple[Any, Any, Any]) -> I
         "DETECTOR": "centerface",
         "BLUR_STYLE": "gaussian",
     }
-    for name in ("MAX_UPLOAD_BYTES", "MAX_PIXELS", "UPLOAD_URL_EXPIRES", "PHOTO_TTL_DAYS"):
+    for name in (
+        "MAX_UPLOAD_BYTES",
+        "MAX_PIXELS",
+        "UPLOAD_URL_EXPIRES",
+        "PHOTO_TTL_DAYS",
+        "QUEUE_VISIBILITY_TIMEOUT",
+        "QUEUE_MAX_RECEIVE_COUNT",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -232,6 +232,43 @@ def test_get_job_failed_has_the_error(aws: Aws, deps, context) -> None:
     assert status == 200
     assert body["error"] == {"code": "unsupported_format", "message": "not an image"}
     assert "alice" not in json.dumps(body)
+
+
+# The template's queue: a failed receive comes back after 180 s, and the 5th receive is the last.
+@pytest.mark.parametrize(
+    ("attempts", "since_last_attempt", "shown"),
+    [
+        (5, timedelta(minutes=2), "processing"),  # the last attempt may still be running or failing
+        (5, timedelta(minutes=4), "failed"),  # ... and its message is in the DLQ by now
+        (1, timedelta(minutes=14), "processing"),  # four receives may still come, 3 minutes apart
+        (1, timedelta(minutes=16), "failed"),
+    ],
+)
+def test_a_job_whose_retries_are_over_is_shown_failed_and_kept_for_a_redrive(
+    aws: Aws, deps, context, attempts: int, since_last_attempt: timedelta, shown: str
+) -> None:
+    job_id = "4" * 32
+    updated = datetime.now(UTC) - since_last_attempt
+    _put_job(
+        aws,
+        job_id,
+        status={"S": "processing"},
+        attempts={"N": str(attempts)},
+        updatedAt={"S": updated.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    )
+    status, _, body = call(get_event(job_id), context)
+    assert status == 200
+    assert body["status"] == shown
+    if shown == "failed":
+        assert body == {
+            "jobId": job_id,
+            "status": "failed",
+            "faces": None,
+            "error": {"code": "not_finished", "message": api.NOT_FINISHED_MESSAGE},
+        }
+    # Only what is shown changes: the record stays processing, so a redrive of the DLQ can finish it.
+    item = aws.dynamodb.get_item(TableName=JOBS_TABLE, Key={"jobId": {"S": job_id}})["Item"]
+    assert item["status"] == {"S": "processing"}
 
 
 def test_get_unknown_job_is_404(aws: Aws, deps, context) -> None:

@@ -7,8 +7,8 @@ layer (``/__faults``: errors or simulated crashes in the handlers' own AWS calls
 the handlers).
 
 For every case: the photo ends ``done`` exactly once, or ``failed`` with its stable code, or waits in the
-DLQ until a redrive completes it; nothing is ever published unblurred; never two emails; the original is
-always deleted; and the worker stays healthy.
+DLQ (shown failed, ``not_finished``, once its retries are over) until a redrive completes it; nothing is
+ever published unblurred; never two emails; the original is always deleted; and the worker stays healthy.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from localstack import FakeRekognition, RunningStack
 
-from conftest import assert_clean_jpeg
+from conftest import VISIBILITY_TIMEOUT_S, assert_clean_jpeg
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -323,8 +323,9 @@ def test_a_persistent_fault_parks_the_photo_in_the_dlq_and_redrive_completes_it(
             f"never reached the DLQ: {stack.queue_depths()}\n{stack.log_tail()}"
         )
         time.sleep(0.5)
-    status = stack.status(job_id)
-    assert status["status"] == "processing", status  # not failed: a transient fault is not the user's fault
+    # The page stops waiting: once the last retry's visibility timeout has passed, the job shows failed.
+    status = stack.wait(job_id, timeout_s=VISIBILITY_TIMEOUT_S * 3)
+    assert status["status"] == "failed" and status["error"]["code"] == "not_finished", status
     assert stack.published(job_id) is None
     assert stack.upload_exists(f"uploads/{job_id}"), "the original must wait for the redrive"
     assert stack.emails_to("dlq@example.com") == 0
@@ -332,7 +333,10 @@ def test_a_persistent_fault_parks_the_photo_in_the_dlq_and_redrive_completes_it(
     stack.clear_faults()
     redriven = stack.redrive()
     assert redriven.returncode == 0, redriven.stderr
-    stack.wait(job_id)
+    deadline = time.monotonic() + 60
+    while (status := stack.status(job_id))["status"] != "done":  # failed (shown) until the retry starts
+        assert time.monotonic() < deadline, f"the redriven photo never finished: {status}\n{stack.log_tail()}"
+        time.sleep(0.2)
     settle(stack)
     assert_done_and_blurred(stack, job_id, astronaut_jpeg)
     assert stack.emails_to("dlq@example.com") == 1

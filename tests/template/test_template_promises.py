@@ -155,6 +155,15 @@ def test_failed_photos_go_to_the_dlq_after_at_least_five_tries(resources: dict[s
     assert resources["BlurDLQ"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
+def test_the_status_api_knows_the_queues_retry_rhythm(template: dict[str, Any], resources) -> None:
+    # The API shows a photo failed once its retries are over (Job.retries_over): with other figures
+    # than the queue's it would give up on a photo still being retried, or wait for one in the DLQ.
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    queue = resources["BlurQueue"]["Properties"]
+    assert int(variables["QUEUE_VISIBILITY_TIMEOUT"]) == queue["VisibilityTimeout"]
+    assert int(variables["QUEUE_MAX_RECEIVE_COUNT"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+
+
 def test_queues_are_encrypted(resources: dict[str, Any]) -> None:
     for queue in ("BlurQueue", "BlurDLQ"):
         assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True

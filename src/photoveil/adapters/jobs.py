@@ -21,7 +21,7 @@ Transitions are conditional writes, so duplicate S3 events and racing workers ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,6 +40,10 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Job:
     job_id: str
@@ -55,6 +59,7 @@ class Job:
     error_code: str | None = None
     error_message: str | None = None
     attempts: int = 0
+    updated_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -63,6 +68,22 @@ class Job:
     def expired(self, now: datetime) -> bool:
         """DynamoDB deletes expired items lazily (up to days later): treat them as gone already."""
         return self.ttl <= int(now.timestamp())
+
+    def retries_over(self, now: datetime, *, visibility_timeout_s: int, max_receive_count: int) -> bool:
+        """True when a ``processing`` job can no longer finish by itself: its message is in the DLQ.
+
+        Every receive that reaches the worker counts an attempt and moves ``updatedAt``; a failed one
+        comes back after the visibility timeout, until maxReceiveCount receives. So once
+        ``visibility x (receives left + 1)`` has passed since the last attempt, no retry is coming. A
+        receive that died before counting only leaves more time; a retry held in a queue backlog for longer
+        than that is shown failed early (and still finishes). A redrive of the DLQ starts a new attempt,
+        and the job is simply ``processing`` again.
+        """
+        if self.status != PROCESSING or not self.updated_at:
+            return False
+        receives_left = max(0, max_receive_count - self.attempts)
+        deadline = _parse_iso(self.updated_at) + timedelta(seconds=visibility_timeout_s * (receives_left + 1))
+        return now >= deadline
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
@@ -86,6 +107,7 @@ class Job:
             error_code=s("errorCode"),
             error_message=s("errorMessage"),
             attempts=n("attempts") or 0,
+            updated_at=s("updatedAt"),
         )
 
 

@@ -11,7 +11,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -34,6 +34,9 @@ UPLOAD_FIELDS = frozenset({"contentType", "size", "email"})
 # An upload never arrives after its presigned POST expires; the job row only has to outlive the
 # uploads bucket's 1-day lifecycle rule so a late event still finds it.
 PENDING_JOB_TTL = timedelta(days=1)
+# What a job whose retries are over shows (Job.retries_over). Not the user's fault, and nothing was published.
+NOT_FINISHED = "not_finished"
+NOT_FINISHED_MESSAGE = "We could not finish blurring this photo, and nothing was published. Please try again."
 
 app = APIGatewayHttpResolver()
 
@@ -175,8 +178,24 @@ def create_upload() -> Response:
     )
 
 
-def job_view(job: Job, settings: Settings) -> dict[str, Any]:
-    """What ``GET /jobs/{jobId}`` shows: never the email or internal bookkeeping."""
+def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
+    """What ``GET /jobs/{jobId}`` shows: never the email or internal bookkeeping.
+
+    A job whose retries are over (its message dead-lettered: a worker crash or a fault that outlasted
+    every retry) is shown ``failed``, so the page and the "Check again" button stop waiting for a photo
+    that will not come. The record itself stays ``processing``: a redrive may still finish it.
+    """
+    if job.retries_over(
+        now,
+        visibility_timeout_s=settings.queue_visibility_timeout_s,
+        max_receive_count=settings.queue_max_receive_count,
+    ):
+        return {
+            "jobId": job.job_id,
+            "status": FAILED,
+            "faces": None,
+            "error": {"code": NOT_FINISHED, "message": NOT_FINISHED_MESSAGE},
+        }
     view: dict[str, Any] = {"jobId": job.job_id, "status": job.status, "faces": job.faces}
     if job.status == DONE:
         view["photoUrl"] = f"{settings.public_base_url}/{job.photo_key or blurred_key(job.job_id)}"
@@ -195,7 +214,7 @@ def get_job(job_id: str) -> Response:
         job = deps.jobs.get(job_id)
         if job is None or job.expired(deps.clock()):
             raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job (or it has expired)")
-        return _json(HTTPStatus.OK, job_view(job, deps.settings))
+        return _json(HTTPStatus.OK, job_view(job, deps.settings, deps.clock()))
 
 
 _ROUTE_METHODS = ((re.compile(r"/uploads/?"), "POST"), (re.compile(r"/jobs/[^/]+/?"), "GET"))

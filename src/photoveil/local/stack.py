@@ -223,6 +223,11 @@ class LocalStack:
                 "PUBLIC_BASE_URL": self.urls.site,
                 "SENDER_EMAIL": self.options.sender_email,
                 "DETECTOR": self.options.detector,
+                # the queue as the emulator made it (tests shorten the visibility timeout)
+                "QUEUE_VISIBILITY_TIMEOUT": str(
+                    self.options.visibility_timeout_s or self.spec.queue.visibility_timeout_s
+                ),
+                "QUEUE_MAX_RECEIVE_COUNT": str(self.spec.queue.max_receive_count),
                 "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the console
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),

@@ -107,6 +107,30 @@ def test_photo_comes_back_blurred_and_the_original_is_gone(local_stack: Any, ast
     assert any(status["photoUrl"] in (e["body"] or "") and e["to"] == ["someone@example.com"] for e in emails)
 
 
+def test_the_site_gets_the_security_headers_cloudfront_adds(local_stack: Any) -> None:
+    from photoveil.local.template import load_template
+
+    template_path = Path(__file__).resolve().parents[2] / "template.yaml"
+    policy = load_template(template_path)["Resources"]["SiteHeadersPolicy"]["Properties"]
+    deployed = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    deployed_csp = deployed["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"][0]
+    page = requests.get(f"{local_stack.url}/", timeout=10)
+
+    assert page.headers["Referrer-Policy"] == deployed["ReferrerPolicy"]["ReferrerPolicy"]
+    assert page.headers["X-Frame-Options"] == deployed["FrameOptions"]["FrameOption"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    # Every directive of the deployed CSP, with its AWS origins (execute-api, S3) swapped for the local
+    # ones: the API is the page's own origin here, and uploads go to moto.
+    local = dict(d.strip().split(" ", 1) for d in page.headers["Content-Security-Policy"].split(";"))
+    for directive in deployed_csp.split(";"):
+        name, *sources = directive.split()
+        expected = [s for s in sources if not s.startswith("https://")]
+        if any(s.startswith("https://") for s in sources):
+            expected.append(local_stack.moto)
+        assert local[name].split() == expected, name
+    assert len(local) == len(deployed_csp.split(";"))
+
+
 def test_missing_photo_is_404_on_the_cdn_path(local_stack: Any) -> None:
     assert requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10).status_code == 404
 

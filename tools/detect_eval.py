@@ -97,13 +97,17 @@ def main() -> None:
             hit[k] += (found & sel).sum()
         if not args.quiet:
             size = f"{img.shape[1]}x{img.shape[0]}"
-            print(f"{img_path.name[:40]:40s} {size} found {found.sum():3d}/{len(gt):3d} fp {fp:2d}"
-                  f" {1000 * times[-1]:7.1f} ms (cpu {1000 * cpu[-1]:.0f} ms)")
+            print(
+                f"{img_path.name[:40]:40s} {size} found {found.sum():3d}/{len(gt):3d} fp {fp:2d}"
+                f" {1000 * times[-1]:7.1f} ms (cpu {1000 * cpu[-1]:.0f} ms)"
+            )
     buckets = " ".join(f"{lo:.0%}-{hi:.0%}:{h}/{m}" for (lo, hi), h, m in zip(BUCKETS, hit, n, strict=True))
-    print(f"recall {hit.sum() / n.sum():.4f} ({hit.sum()}/{n.sum()})  {buckets}  fp {fps}  "
-          f"median {1000 * np.median(times):.0f} ms (cpu {1000 * np.median(cpu):.0f})  "
-          f"max {1000 * max(times):.0f} ms (cpu {1000 * max(cpu):.0f})  "
-          f"config {json.dumps(parse_overrides(args.set)) if args.set else 'defaults'}")
+    print(
+        f"recall {hit.sum() / n.sum():.4f} ({hit.sum()}/{n.sum()})  {buckets}  fp {fps}  "
+        f"median {1000 * np.median(times):.0f} ms (cpu {1000 * np.median(cpu):.0f})  "
+        f"max {1000 * max(times):.0f} ms (cpu {1000 * max(cpu):.0f})  "
+        f"config {json.dumps(parse_overrides(args.set)) if args.set else 'defaults'}"
+    )
 
 
 if __name__ == "__main__":

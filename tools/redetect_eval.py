@@ -140,8 +140,11 @@ def evaluate(items, found, detector, style: str, verbose: bool, verify: bool = T
             max_score = max(max_score, max(a[0] for a in again))
         if verbose:
             again.sort(reverse=True)
-            print(f"  {name[:28]:28s} faces={len(faces):3d} again={len(again):2d} {again[:4]} "
-                  f"coll={c:.3f} miss={misses[:8]}", flush=True)
+            print(
+                f"  {name[:28]:28s} faces={len(faces):3d} again={len(again):2d} {again[:4]} "
+                f"coll={c:.3f} miss={misses[:8]}",
+                flush=True,
+            )
         worst.extend((a[0], name) for a in again)
     return {
         "recall": round(total["protected"] / max(total["faces"], 1), 4),

@@ -16,7 +16,11 @@ def test_checkov_reports_no_failed_checks() -> None:
     # One run (~20 s once installed); scripts/checkov.sh creates .venv-checkov on first use.
     run = subprocess.run(
         ["bash", "scripts/checkov.sh", "--output", "json"],
-        cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if not (REPO / ".venv-checkov" / "bin" / "checkov").exists():
         pytest.skip(f"checkov could not be installed into .venv-checkov: {run.stderr[-500:]}")

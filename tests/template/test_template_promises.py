@@ -63,7 +63,8 @@ def _allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
 
 def _bucket_policy(resources: dict[str, Any], bucket: str) -> dict[str, Any]:
     policies = [
-        p for p in _of_type(resources, "AWS::S3::BucketPolicy").values()
+        p
+        for p in _of_type(resources, "AWS::S3::BucketPolicy").values()
         if p["Properties"]["Bucket"] == {"Ref": bucket}
     ]
     assert len(policies) == 1, f"{bucket} needs exactly one bucket policy"
@@ -132,7 +133,9 @@ def test_api_is_throttled_and_cors_is_limited_to_the_site(translated: dict[str, 
     _, with_extra, site_only = cors["Fn::If"]
     assert site_only["allowOrigins"] == [{"Fn::Sub": "https://${SiteDistribution.DomainName}"}]
     assert "*" not in str(with_extra["allowOrigins"])
-    assert with_extra["allowOrigins"]["Fn::Split"][1]["Fn::Sub"].startswith("https://${SiteDistribution.DomainName},")
+    assert with_extra["allowOrigins"]["Fn::Split"][1]["Fn::Sub"].startswith(
+        "https://${SiteDistribution.DomainName},"
+    )
 
 
 # ---------------------------------------------------------------- queue and worker
@@ -232,7 +235,8 @@ def test_buckets_block_public_access_and_are_encrypted(resources: dict[str, Any]
 @pytest.mark.parametrize("bucket", BUCKETS)
 def test_buckets_refuse_plain_http(resources: dict[str, Any], bucket: str) -> None:
     denies = [
-        s for s in _statements(_bucket_policy(resources, bucket))
+        s
+        for s in _statements(_bucket_policy(resources, bucket))
         if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     ]
     assert len(denies) == 1
@@ -331,7 +335,11 @@ def test_no_wildcard_resource_except_actions_that_have_no_arn(translated: dict[s
 def test_api_role_can_presign_and_track_jobs_but_not_read_photos(resources: dict[str, Any]) -> None:
     statements = _role_statements(resources, "ApiRole")
     assert _allowed_actions(statements) - STAR_RESOURCE_ACTIONS == {
-        "logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem", "s3:PutObject",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "s3:PutObject",
     }
     (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
     assert put["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
@@ -377,7 +385,8 @@ def test_every_log_group_has_retention(resources: dict[str, Any]) -> None:
 
 def _alarm(resources: dict[str, Any], metric: str, dimension_ref: Any) -> dict[str, Any]:
     found = [
-        a["Properties"] for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        a["Properties"]
+        for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
         if a["Properties"]["MetricName"] == metric
         and dimension_ref in [d["Value"] for d in a["Properties"]["Dimensions"]]
     ]
@@ -399,8 +408,16 @@ def test_alarms_watch_the_dlq_the_queue_age_and_the_worker(resources: dict[str, 
 # ---------------------------------------------------------------- outputs and build
 def test_outputs_name_everything_deploy_tests_and_frontend_need(template: dict[str, Any]) -> None:
     assert {
-        "SiteUrl", "ApiUrl", "UploadsBucketName", "BlurredBucketName", "SiteBucketName", "DistributionId",
-        "JobsTableName", "BlurQueueUrl", "BlurDLQUrl", "BlurDLQArn",
+        "SiteUrl",
+        "ApiUrl",
+        "UploadsBucketName",
+        "BlurredBucketName",
+        "SiteBucketName",
+        "DistributionId",
+        "JobsTableName",
+        "BlurQueueUrl",
+        "BlurDLQUrl",
+        "BlurDLQArn",
     } <= set(template["Outputs"])
 
 

@@ -45,8 +45,10 @@ def test_pixels_outside_every_mask_are_bit_for_bit_unchanged(astronaut: np.ndarr
 def test_the_face_itself_is_changed_and_its_detail_destroyed(astronaut: np.ndarray, style: str) -> None:
     out = blur_faces(astronaut.copy(), [ASTRONAUT_FACE], style)
     f = ASTRONAUT_FACE
-    core = (slice(int(f.y1 + 0.2 * f.height), int(f.y2 - 0.2 * f.height)),
-            slice(int(f.x1 + 0.2 * f.width), int(f.x2 - 0.2 * f.width)))
+    core = (
+        slice(int(f.y1 + 0.2 * f.height), int(f.y2 - 0.2 * f.height)),
+        slice(int(f.x1 + 0.2 * f.width), int(f.x2 - 0.2 * f.width)),
+    )
     changed = np.abs(out[core].astype(int) - astronaut[core].astype(int)).max(axis=2) > 8
     assert changed.mean() > 0.8
     if style == "gaussian":

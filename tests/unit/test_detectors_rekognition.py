@@ -47,8 +47,9 @@ RESPONSE = {
 @pytest.fixture
 def client():
     # A real botocore client (request validation, error parsing) that never reaches the network.
-    return boto3.client("rekognition", region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client(
+        "rekognition", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def _jpeg_segments(data: bytes) -> list[int]:
         markers.append(marker)
         if marker == 0xDA:  # start of scan: headers are over
             break
-        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return markers
 
 
@@ -94,7 +95,8 @@ def test_ratio_boxes_become_clamped_pixels() -> None:
     faces = faces_from_response(RESPONSE, width=1024, height=512)
     first = faces[0]
     assert (first.x1, first.y1, first.x2, first.y2, first.score) == pytest.approx(
-        (320.0, 45.0048, 470.016, 135.0144, 0.9998), rel=1e-4)
+        (320.0, 45.0048, 470.016, 135.0144, 0.9998), rel=1e-4
+    )
     assert faces[1].x1 == 0.0 and faces[1].x2 == pytest.approx(0.15 * 1024)
     assert faces[2].x2 == 1024.0 and faces[2].y2 == 512.0
     assert all(0 <= f.x1 < f.x2 <= 1024 and 0 <= f.y1 < f.y2 <= 512 for f in faces)
@@ -104,8 +106,7 @@ def test_detect_sends_a_small_clean_jpeg_in_the_oriented_frame(client, sent, ast
     image = cv2.imread(str(astronaut_path), cv2.IMREAD_COLOR)
     portrait = np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)[:, :300])  # 512 tall, 300 wide
     with Stubber(client) as stub:
-        stub.add_response("detect_faces", RESPONSE, {"Image": {"Bytes": ANY},
-                                                     "Attributes": ["DEFAULT"]})
+        stub.add_response("detect_faces", RESPONSE, {"Image": {"Bytes": ANY}, "Attributes": ["DEFAULT"]})
         faces = _detector(client).detect(portrait)
     assert len(faces) == 3 and faces[0].score == pytest.approx(0.9998)
     assert faces[0].x1 == pytest.approx(0.3125 * 300) and faces[0].y1 == pytest.approx(0.0879 * 512)
@@ -130,8 +131,9 @@ def test_a_huge_photo_is_downscaled_under_the_byte_limit(client, sent) -> None:
 
 def test_a_tiny_photo_is_enlarged_to_the_minimum_side(client, sent) -> None:
     with Stubber(client) as stub:
-        stub.add_response("detect_faces", {"FaceDetails": []}, {"Image": {"Bytes": ANY},
-                                                                "Attributes": ["DEFAULT"]})
+        stub.add_response(
+            "detect_faces", {"FaceDetails": []}, {"Image": {"Bytes": ANY}, "Attributes": ["DEFAULT"]}
+        )
         assert _detector(client).detect(np.full((40, 60, 3), 128, np.uint8)) == []
     decoded = cv2.imdecode(np.frombuffer(sent[0], np.uint8), cv2.IMREAD_COLOR)
     assert min(decoded.shape[:2]) >= 80
@@ -172,8 +174,9 @@ def test_access_denied_is_not_retried(client) -> None:
 def test_both_is_the_union_of_the_two_detectors(client, astronaut_path: Path) -> None:
     image = cv2.imread(str(astronaut_path), cv2.IMREAD_COLOR)
     # Rekognition reports the astronaut's face (overlapping CenterFace's) and one CenterFace misses.
-    response = {"FaceDetails": [_face_detail(0.34, 0.1, 0.2, 0.25, 99.9),
-                                _face_detail(0.8, 0.8, 0.1, 0.1, 95.0)]}
+    response = {
+        "FaceDetails": [_face_detail(0.34, 0.1, 0.2, 0.25, 99.9), _face_detail(0.8, 0.8, 0.1, 0.1, 95.0)]
+    }
     centerface_faces = get_detector("centerface").detect(image)
     with Stubber(client) as stub:
         stub.add_response("detect_faces", response)

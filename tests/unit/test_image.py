@@ -347,8 +347,14 @@ def test_animated_and_multi_image_files_are_refused(fmt: str) -> None:
 
 
 def test_every_refusal_is_a_permanent_input_error() -> None:
-    for exc in (EmptyFileError, UnsupportedFormatError, CorruptImageError, AnimatedImageError,
-                ImageTooLargeError, ImageTooSmallError):
+    for exc in (
+        EmptyFileError,
+        UnsupportedFormatError,
+        CorruptImageError,
+        AnimatedImageError,
+        ImageTooLargeError,
+        ImageTooSmallError,
+    ):
         assert issubclass(exc, InputError) and exc.permanent
 
 

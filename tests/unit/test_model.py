@@ -37,8 +37,13 @@ def test_a_tampered_model_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 
 def _fetch(dest: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(FETCH), "--dest", str(dest)],
-                          capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(FETCH), "--dest", str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def test_fetch_is_a_no_op_when_the_model_is_already_there(tmp_path: Path) -> None:

@@ -28,13 +28,15 @@ MIN_SIDE = 80  # DetectFaces refuses smaller images
 MAX_SIDE = 1920
 JPEG_QUALITIES = (90, 80, 70)
 
-RETRYABLE_CODES = frozenset({
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "ServiceUnavailableException",
-    "InternalServerError",
-    "LimitExceededException",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "LimitExceededException",
+    }
+)
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 4.0
@@ -42,8 +44,9 @@ MAX_TOTAL_SLEEP_S = 10.0  # well inside a Lambda timeout; then the SQS message r
 
 # Our own loop does the backoff (with full jitter, bounded in total): botocore must not retry too, or
 # the attempts multiply.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
-                        read_timeout=20)
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20
+)
 
 
 @cache
@@ -84,8 +87,9 @@ def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
         scale = min(scale, side / max(h, w))
 
 
-def faces_from_response(response: dict[str, Any], width: int, height: int,
-                        min_score: float = 0.0) -> list[Face]:
+def faces_from_response(
+    response: dict[str, Any], width: int, height: int, min_score: float = 0.0
+) -> list[Face]:
     """DetectFaces FaceDetails (ratio boxes, may be < 0 or > 1) -> clamped pixel Faces."""
     faces = []
     for detail in response.get("FaceDetails", []):
@@ -106,9 +110,14 @@ class RekognitionDetector:
 
     name = "rekognition"
 
-    def __init__(self, client: Any = None, *, threshold: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        threshold: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self._client = client
         self.threshold = threshold or 0.0
         self._sleep = sleep

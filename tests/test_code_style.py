@@ -1,0 +1,29 @@
+"""The code is as `make lint` wants it (ruff check and format): `make test` says so, not a later review."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# The same folders as `make lint`.
+LINTED = ["src", "tests", "scripts", "bench", "tools", "build-support"]
+
+pytest.importorskip("ruff", reason="ruff is not installed: `make install`")
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["check", "format"])
+def test_ruff_is_clean(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, *LINTED],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"ruff {' '.join(command)} (fix with `make format`):\n{result.stdout}{result.stderr}"
+    )

@@ -71,6 +71,7 @@ def reblur_until_clean(
         return jpeg, [], []
     blurred, reblurred = list(faces), []
     look_near = blurred
+    reach = CONTEXT_REACH * max(pixels.shape[:2])
     for round_number in range(MAX_ROUNDS + 1):
         residual = _look_again(detector, jpeg, look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
@@ -83,7 +84,6 @@ def reblur_until_clean(
         # Only the pixels round what was just blurred again changed: look again round it, and round
         # the faces near enough for that change to reach their windows (they do move: looking round
         # the new blur alone let 2 heads >= 0.2 through on the shared photos).
-        reach = CONTEXT_REACH * max(pixels.shape[:2])
         look_near = [f for f in blurred if any(_close(f, r, reach) for r in residual)]
         jpeg = encode_jpeg(pixels, quality=quality)
     return jpeg, reblurred, residual

@@ -212,9 +212,10 @@ def get_job(job_id: str) -> Response:
     deps = get_dependencies()
     with job_context(job_id):
         job = deps.jobs.get(job_id)
-        if job is None or job.expired(deps.clock()):
+        now = deps.clock()
+        if job is None or job.expired(now):
             raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job (or it has expired)")
-        return _json(HTTPStatus.OK, job_view(job, deps.settings, deps.clock()))
+        return _json(HTTPStatus.OK, job_view(job, deps.settings, now))
 
 
 _ROUTE_METHODS = ((re.compile(r"/uploads/?"), "POST"), (re.compile(r"/jobs/[^/]+/?"), "GET"))

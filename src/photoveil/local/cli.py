@@ -116,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
         "buckets %s + %s, table %s",
         spec.source,
         spec.queue.name,
-        args.visibility_timeout or spec.queue.visibility_timeout_s,
+        spec.queue.visibility_timeout_s,
         spec.queue.max_receive_count,
         spec.dlq.name,
         spec.batch_size,

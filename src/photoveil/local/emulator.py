@@ -110,7 +110,6 @@ def create_resources(
     *,
     site_origin: str,
     sender_email: str,
-    visibility_timeout_s: int | None = None,
 ) -> Resources:
     """Create the template's buckets, queues, table and SES identity in moto, with the template's settings."""
     s3, sqs, ddb, ses = (client(s, endpoint) for s in ("s3", "sqs", "dynamodb", "ses"))
@@ -127,7 +126,7 @@ def create_resources(
     ]
     queue_attrs = {
         "MessageRetentionPeriod": str(spec.queue.retention_s),
-        "VisibilityTimeout": str(visibility_timeout_s or spec.queue.visibility_timeout_s),
+        "VisibilityTimeout": str(spec.queue.visibility_timeout_s),
         "ReceiveMessageWaitTimeSeconds": str(spec.queue.receive_wait_s),
     }
     if spec.queue.max_receive_count:

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,13 @@ class LocalStack:
 
     def __init__(self, options: LocalOptions | None = None) -> None:
         self.options = options or LocalOptions()
-        self.spec: StackSpec = read_stack_spec(self.options.template)
+        spec = read_stack_spec(self.options.template)
+        if self.options.visibility_timeout_s:
+            # Resolved here, once: the queue moto makes, the API's view of its retries and the start-up
+            # log all read this one spec.
+            queue = replace(spec.queue, visibility_timeout_s=self.options.visibility_timeout_s)
+            spec = replace(spec, queue=queue)
+        self.spec: StackSpec = spec
         self.faults = FaultLayer()
         self.resources: Resources | None = None
         self._moto: MotoServer | None = None
@@ -145,7 +151,6 @@ class LocalStack:
             self._moto.endpoint,
             site_origin=site,
             sender_email=opts.sender_email,
-            visibility_timeout_s=opts.visibility_timeout_s,
         )
         # The fault layer hooks boto3's default session before the handlers build their clients.
         self.faults.install()
@@ -230,9 +235,7 @@ class LocalStack:
                 "SENDER_EMAIL": self.options.sender_email,
                 "DETECTOR": self.options.detector,
                 # the queue as the emulator made it (tests shorten the visibility timeout)
-                "QUEUE_VISIBILITY_TIMEOUT": str(
-                    self.options.visibility_timeout_s or self.spec.queue.visibility_timeout_s
-                ),
+                "QUEUE_VISIBILITY_TIMEOUT": str(self.spec.queue.visibility_timeout_s),
                 "QUEUE_MAX_RECEIVE_COUNT": str(self.spec.queue.max_receive_count),
                 "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the console

@@ -60,3 +60,13 @@ class DetectorError(PhotoVeilError):
 
 class ModelNotFoundError(PhotoVeilError):
     code = "model_not_found"
+
+
+class RequestError(Exception):
+    """An API request refused with an HTTP status and a stable code (the body says what to fix)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message

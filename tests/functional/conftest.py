@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from photoveil.adapters.clients import clear_clients, dynamodb_client, s3_client, ses_client
-from photoveil.handlers.dependencies import Dependencies, set_dependencies
+from photoveil.dependencies import Dependencies, set_dependencies
 from photoveil.observability import SERVICE, logger
 from photoveil.settings import get_settings
 

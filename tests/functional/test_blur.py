@@ -15,9 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from photoveil.adapters.jobs import JobStore
+from photoveil.dependencies import Dependencies, set_dependencies
 from photoveil.errors import DetectorError
-from photoveil.handlers import api, blur
-from photoveil.handlers.dependencies import Dependencies, set_dependencies
+from photoveil.handlers import api, worker
 from photoveil.observability import logger
 from photoveil.settings import get_settings
 
@@ -56,7 +56,7 @@ def job(aws: Aws, job_id: str) -> dict[str, Any]:
 
 def upload_and_blur(aws: Aws, context: Any, job_id: str, data: bytes) -> dict[str, Any]:
     aws.put_upload(f"uploads/{job_id}", data)
-    return blur.lambda_handler(s3_put_event(f"uploads/{job_id}", len(data)), context)
+    return worker.lambda_handler(s3_put_event(f"uploads/{job_id}", len(data)), context)
 
 
 def test_photo_with_a_face_is_blurred_published_and_emailed_once(
@@ -109,11 +109,11 @@ def test_duplicate_event_is_a_no_op(aws: Aws, deps, detector, context: Any, astr
     job_id = create_job(aws, context)
     event = s3_put_event(f"uploads/{job_id}", len(data))
     aws.put_upload(f"uploads/{job_id}", data)
-    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
     before = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
     item_before = aws.item(job_id)
 
-    assert blur.lambda_handler(copy.deepcopy(event), context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(copy.deepcopy(event), context) == {"batchItemFailures": []}
 
     after = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
     assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
@@ -174,7 +174,7 @@ def test_oversize_object_ends_failed_and_is_deleted(
     aws.put_upload(f"uploads/{job_id}", data)
     size_in_event = len(data) if event_size == "honest" else 100  # the event's size is not trusted either
 
-    response = blur.lambda_handler(s3_put_event(f"uploads/{job_id}", size_in_event), context)
+    response = worker.lambda_handler(s3_put_event(f"uploads/{job_id}", size_in_event), context)
 
     assert response == {"batchItemFailures": []}
     record = job(aws, job_id)
@@ -211,7 +211,7 @@ def test_transient_s3_error_fails_the_record_and_publishes_nothing(
     aws.put_upload(f"uploads/{GOOD_JOB}", data)
     event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
 
-    response = blur.lambda_handler(event, context)
+    response = worker.lambda_handler(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert job(aws, GOOD_JOB)["status"] == "processing"
@@ -221,7 +221,7 @@ def test_transient_s3_error_fails_the_record_and_publishes_nothing(
 
     # SQS redelivers; S3 has recovered.
     fault.failing_keys.clear()
-    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
     assert job(aws, GOOD_JOB)["status"] == "done"
     assert len(aws.sent_emails()) == 1
 
@@ -240,7 +240,7 @@ def test_detector_error_fails_closed(aws: Aws, context, astronaut_path) -> None:
     aws.put_upload(f"uploads/{GOOD_JOB}", data)
     event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
 
-    response = blur.lambda_handler(event, context)
+    response = worker.lambda_handler(event, context)
 
     assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     assert aws.keys(BLURRED_BUCKET) == []  # an unblurred photo is never published
@@ -257,7 +257,7 @@ def test_batch_with_one_bad_record_reports_only_that_one(aws: Aws, detector, con
         _seed_job(aws, job_id)
         aws.put_upload(f"uploads/{job_id}", data)
 
-    response = blur.lambda_handler(event, context)
+    response = worker.lambda_handler(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": bad_message}]}
     assert good_message != bad_message
@@ -273,13 +273,13 @@ def test_batch_with_a_non_image_acknowledges_both(aws: Aws, deps, context, astro
     aws.put_upload(f"uploads/{GOOD_JOB}", astronaut_path.read_bytes())
     aws.put_upload(f"uploads/{BAD_JOB}", b"GIF89a" + b"\x00" * 1331)
 
-    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
     assert job(aws, GOOD_JOB)["status"] == "done"
     assert job(aws, BAD_JOB)["status"] == "failed"
 
 
 def test_s3_test_event_is_acknowledged(aws: Aws, deps, detector, context) -> None:
-    assert blur.lambda_handler(load_event("sqs_s3_test_event.json"), context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(load_event("sqs_s3_test_event.json"), context) == {"batchItemFailures": []}
     assert detector.calls == 0
 
 
@@ -289,7 +289,7 @@ def test_stray_key_with_spaces_and_unicode_is_decoded_and_deleted(aws: Aws, deps
     aws.put_upload(key, b"whatever")
     aws.put_upload(f"uploads/{GOOD_JOB}", b"unrelated and untouched")
 
-    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
 
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
     assert detector.calls == 0
@@ -298,7 +298,7 @@ def test_stray_key_with_spaces_and_unicode_is_decoded_and_deleted(aws: Aws, deps
 def test_upload_without_a_job_is_deleted(aws: Aws, deps, detector, context) -> None:
     job_id = "c" * 32
     aws.put_upload(f"uploads/{job_id}", b"\x89PNG...")
-    assert blur.lambda_handler(s3_put_event(f"uploads/{job_id}", 7), context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(s3_put_event(f"uploads/{job_id}", 7), context) == {"batchItemFailures": []}
     assert aws.keys(UPLOADS_BUCKET) == []
     assert aws.item(job_id) is None
     assert detector.calls == 0
@@ -312,7 +312,7 @@ def test_non_object_created_events_are_ignored(aws: Aws, deps, detector, context
     _seed_job(aws, GOOD_JOB)
     aws.put_upload(f"uploads/{GOOD_JOB}", b"\x89PNG")
 
-    assert blur.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
     assert job(aws, GOOD_JOB)["status"] == "awaiting_upload"
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
 
@@ -446,6 +446,84 @@ def test_event_for_a_vanished_upload_ends_failed_not_retried_forever(
     aws: Aws, deps, detector, context
 ) -> None:
     job_id = create_job(aws, context)  # the object was never written (or the lifecycle rule removed it)
-    assert blur.lambda_handler(s3_put_event(f"uploads/{job_id}", 1000), context) == {"batchItemFailures": []}
+    assert worker.lambda_handler(s3_put_event(f"uploads/{job_id}", 1000), context) == {
+        "batchItemFailures": []
+    }
     assert job(aws, job_id)["errorCode"] == "upload_missing"
     assert detector.calls == 0
+
+
+def _record(**overrides: Any) -> dict[str, Any]:
+    """One S3 ObjectCreated record for GOOD_JOB's upload, with some fields replaced or removed (None)."""
+    record: dict[str, Any] = {
+        "eventName": "ObjectCreated:Post",
+        "eventTime": "2026-01-01T00:00:00.000Z",
+        "s3": {"bucket": {"name": UPLOADS_BUCKET}, "object": {"key": f"uploads/{GOOD_JOB}", "size": 7}},
+    }
+    for name, value in overrides.items():
+        if value is None:
+            record.pop(name)
+        else:
+            record[name] = value
+    return record
+
+
+# Every shape the worker acknowledged before it read events through the Powertools data classes.
+ACKNOWLEDGED_BODIES = {
+    "not JSON": "this is not JSON",
+    "JSON list": "[1, 2]",
+    "JSON string": '"Records"',
+    "JSON null": "null",
+    "no Records": json.dumps({"hello": "world"}),
+    "s3:TestEvent": json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": UPLOADS_BUCKET}),
+    "Records a string": json.dumps({"Records": "abc"}),
+    "Records a number": json.dumps({"Records": 5}),
+    "Records null": json.dumps({"Records": None}),
+    "Records an object": json.dumps({"Records": {"eventName": "ObjectCreated:Put"}}),
+    "a record not an object": json.dumps({"Records": ["ObjectCreated:Put"]}),
+    "no s3": json.dumps({"Records": [_record(s3=None)]}),
+    "s3 a list": json.dumps({"Records": [_record(s3=[1])]}),
+    "no bucket": json.dumps({"Records": [_record(s3={"object": {"key": f"uploads/{GOOD_JOB}"}})]}),
+    "no object": json.dumps({"Records": [_record(s3={"bucket": {"name": UPLOADS_BUCKET}})]}),
+    "key a number": json.dumps(
+        {"Records": [_record(s3={"bucket": {"name": UPLOADS_BUCKET}, "object": {"key": 5}})]}
+    ),
+    "no eventName": json.dumps({"Records": [_record(eventName=None)]}),
+    "eventName a number": json.dumps({"Records": [_record(eventName=3)]}),
+    "ObjectRemoved": json.dumps({"Records": [_record(eventName="ObjectRemoved:Delete")]}),
+    "another bucket": json.dumps(
+        {"Records": [_record(s3={"bucket": {"name": "elsewhere"}, "object": {"key": f"uploads/{GOOD_JOB}"}})]}
+    ),
+}
+
+
+@pytest.mark.parametrize("body", ACKNOWLEDGED_BODIES.values(), ids=ACKNOWLEDGED_BODIES.keys())
+def test_messages_no_retry_can_fix_are_acknowledged_and_change_nothing(
+    aws: Aws, deps, detector, context, body: str
+) -> None:
+    _seed_job(aws, GOOD_JOB)
+    aws.put_upload(f"uploads/{GOOD_JOB}", b"\x89PNG")
+    event = s3_put_event(f"uploads/{GOOD_JOB}", 4)
+    event["Records"][0]["body"] = body
+
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+
+    assert job(aws, GOOD_JOB)["status"] == "awaiting_upload"
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
+    assert aws.keys(BLURRED_BUCKET) == []
+    assert detector.calls == 0
+
+
+def test_a_misshapen_record_does_not_cost_its_neighbour_the_photo(
+    aws: Aws, deps, detector, context, astronaut_path
+) -> None:
+    _seed_job(aws, GOOD_JOB)
+    data = astronaut_path.read_bytes()
+    aws.put_upload(f"uploads/{GOOD_JOB}", data)
+    event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
+    event["Records"][0]["body"] = json.dumps({"Records": [_record(s3=None), _record()]})
+
+    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+
+    assert job(aws, GOOD_JOB)["status"] == "done"
+    assert aws.keys(BLURRED_BUCKET) == [f"p/{GOOD_JOB}.jpg"]

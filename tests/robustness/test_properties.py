@@ -197,8 +197,8 @@ def worker(monkeypatch: pytest.MonkeyPatch):
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
     }.items():
         monkeypatch.setenv(name, value)
-    from photoveil.handlers import blur as blur_handler
-    from photoveil.handlers.dependencies import Dependencies, set_dependencies
+    from photoveil.dependencies import Dependencies, set_dependencies
+    from photoveil.handlers import worker as blur_handler
     from photoveil.settings import get_settings
 
     get_settings.cache_clear()

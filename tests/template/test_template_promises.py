@@ -87,7 +87,7 @@ def test_functions_run_python_3_12_or_newer_on_arm64(template: dict[str, Any], f
 
 def test_handlers_are_the_documented_entry_points(resources: dict[str, Any]) -> None:
     assert resources["ApiFunction"]["Properties"]["Handler"] == "photoveil.handlers.api.lambda_handler"
-    assert resources["BlurFunction"]["Properties"]["Handler"] == "photoveil.handlers.blur.lambda_handler"
+    assert resources["BlurFunction"]["Properties"]["Handler"] == "photoveil.handlers.worker.lambda_handler"
 
 
 def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], monkeypatch) -> None:

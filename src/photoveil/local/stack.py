@@ -33,7 +33,7 @@ log = logging.getLogger("photoveil.local")
 
 REPO = Path(__file__).resolve().parents[3]
 API_HANDLER = "photoveil.handlers.api:lambda_handler"
-BLUR_HANDLER = "photoveil.handlers.blur:lambda_handler"
+BLUR_HANDLER = "photoveil.handlers.worker:lambda_handler"
 
 
 class PortInUseError(OSError):

@@ -1,9 +1,9 @@
-"""What the handlers talk to, built lazily once per process and replaceable as a whole.
+"""The adapters, settings and detector a function's domain code works with, built lazily once per process.
 
-Production code calls ``get_dependencies()``. Tests and the local stack call
-``set_dependencies(Dependencies(s3=..., detector=...))`` with their own clients or a fake detector;
-nothing else in the handlers needs patching. The API function never touches ``detector`` or
-``blur_photo``, so it never imports OpenCV.
+Handlers call ``get_dependencies()`` and hand the result to the domain modules (jobflow, uploads,
+status). Tests and the local stack call ``set_dependencies(Dependencies(s3=..., detector=...))`` with
+their own clients or a fake detector; nothing else needs patching. The API function never touches
+``detector`` or ``blur_photo``, so it never imports OpenCV.
 """
 
 from __future__ import annotations

@@ -1,0 +1,206 @@
+"""A photo's life in the worker: from an uploaded original to a published, blurred photo.
+
+``handle_upload`` is what BlurFunction does for each S3 ObjectCreated record, given the adapters in
+``Dependencies``. Every transition of the job is a conditional write (adapters.jobs), so a duplicate
+event, a racing worker or a second POST of the same form can never publish twice or email twice.
+Permanent input errors end the job ``failed``; anything else raises, and the message is retried, then
+dead-lettered. Fail closed: nothing is published unless detection and blurring succeeded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from photoveil.adapters.jobs import DONE, Job
+from photoveil.adapters.storage import too_large_message
+from photoveil.dependencies import Dependencies
+from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from photoveil.pipeline import BlurResult
+
+UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
+# Keep a failed job visible to its status page for a day, like an unfinished one.
+FAILED_JOB_TTL = timedelta(days=1)
+STAGE_METRICS = {"decode": "DecodeTime", "detect": "DetectTime", "blur": "BlurTime", "encode": "EncodeTime"}
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    """An S3 ObjectCreated notification, as the event states it (not yet trusted)."""
+
+    bucket: str
+    key: str  # decoded: S3 URL-encodes keys in events
+    size: int | None
+    event_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a finished blur left behind: the blurred photo's key, its result and the stage timings."""
+
+    photo_key: str
+    result: BlurResult
+    timings_ms: dict[str, float]
+
+
+def handle_upload(upload: ObjectCreated, deps: Dependencies) -> None:
+    """Blur an ``uploads/{jobId}`` object of our bucket; delete anything else written under uploads/."""
+    if upload.bucket != deps.settings.uploads_bucket:
+        logger.warning("ignoring an event for another bucket", extra={"bucket": upload.bucket})
+        return
+    match = UPLOAD_KEY_RE.fullmatch(upload.key)
+    if not match:
+        # Only presigned POSTs write here, so this is misuse; originals are never kept, so delete it.
+        logger.warning("deleting a stray upload that belongs to no job", extra={"key": upload.key[:200]})
+        deps.storage.delete_upload_key(upload.key)
+        return
+    with job_context(match.group(1)):
+        blur_upload(match.group(1), upload, deps)
+
+
+@tracer.capture_method
+def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
+    """Blur ``uploads/{jobId}`` into ``p/{jobId}.jpg``, at most once per job."""
+    job = _claim(job_id, deps)
+    if job is None:
+        return
+    try:
+        published = _blur_and_publish(job_id, upload.size, deps)
+    except PhotoVeilError as error:
+        if not error.permanent:
+            raise
+        _fail(job_id, error, deps)
+        return
+
+    done_at = deps.clock()
+    expires_at = done_at + timedelta(days=deps.settings.photo_ttl_days)
+    previous = deps.jobs.mark_done(
+        job_id,
+        faces=len(published.result.faces),
+        photo_key=published.photo_key,
+        expires_at=expires_at,
+        now=done_at,
+    )
+    if previous is None:
+        _lost_the_race(job_id, deps)
+        return
+
+    _record_success(published, upload.event_time, done_at)
+    # Email before deleting the original: only this transition to done may send it, so a failed delete
+    # (retried as a duplicate, which deletes again) must not come first and cost the user the email.
+    if previous.email and deps.mailer is not None:
+        photo_url = f"{deps.settings.public_base_url}/{published.photo_key}"
+        _send_email(previous, photo_url=photo_url, expires_at=expires_at, deps=deps)
+    deps.storage.delete_original(job_id)
+
+
+def _claim(job_id: str, deps: Dependencies) -> Job | None:
+    """Move the job to ``processing`` for this attempt; None (original deleted) if there is nothing to do."""
+    job = deps.jobs.get(job_id)
+    now = deps.clock()
+    if job is None or job.expired(now):
+        logger.info("no live job for this upload; deleting it")
+        deps.storage.delete_original(job_id)
+        return None
+    if job.finished:
+        # A duplicate event (S3 is at-least-once) or a second POST with the same form: the photo was
+        # already published or refused. Nothing to redo, no second email; the original must still go.
+        logger.info("job already finished; duplicate event", extra={"status": job.status})
+        deps.storage.delete_original(job_id)
+        metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
+        return None
+    claimed = deps.jobs.mark_processing(job_id, now=now)
+    if claimed is None:
+        logger.info("job finished meanwhile; duplicate event")
+    return claimed
+
+
+def _blur_and_publish(job_id: str, event_size: int | None, deps: Dependencies) -> Published:
+    """Read, re-check, blur and write the photo. Raises PhotoVeilError (permanent or not) or ClientError."""
+    settings = deps.settings
+    # The presign policy caps the size on real S3, but moto and a hand-made request do not care.
+    if event_size is not None and event_size > settings.max_upload_bytes:
+        raise FileTooLargeError(too_large_message(settings.max_upload_bytes))
+    if event_size == 0:
+        raise EmptyFileError("the uploaded file is empty")
+    timings: dict[str, float] = {}
+    with _timed(timings, "read"):
+        data = deps.storage.read_original(job_id, max_bytes=settings.max_upload_bytes)
+    # The core sniffs the real format from magic bytes; the declared Content-Type is never trusted.
+    result = deps.blur_photo(data, deps.detector, style=settings.blur_style, max_pixels=settings.max_pixels)
+    timings.update({stage: round(seconds * 1000, 1) for stage, seconds in result.timings.items()})
+    with _timed(timings, "write"):
+        photo_key = deps.storage.put_blurred(job_id, result.jpeg)
+    return Published(photo_key=photo_key, result=result, timings_ms=timings)
+
+
+def _lost_the_race(job_id: str, deps: Dependencies) -> None:
+    """Another worker finished first (a duplicate event, or a second POST of the same form).
+
+    If it refused the photo, what we just wrote must not stay reachable.
+    """
+    current = deps.jobs.get(job_id)
+    if current is None or current.status != DONE:
+        deps.storage.delete_blurred(job_id)
+    deps.storage.delete_original(job_id)
+    logger.info("another worker finished this job first; not emailing again")
+
+
+def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
+    now = deps.clock()
+    logger.info("photo refused", extra={"code": error.code, "reason": error.message})
+    failed = deps.jobs.mark_failed(
+        job_id, code=error.code, message=error.message, now=now, ttl=int((now + FAILED_JOB_TTL).timestamp())
+    )
+    deps.storage.delete_original(job_id)
+    if failed is not None:
+        count_failure(error.code)
+
+
+def _send_email(job: Job, *, photo_url: str, expires_at: datetime, deps: Dependencies) -> None:
+    """Send the link once. A failed email is logged and counted; it never fails or re-blurs the photo."""
+    assert deps.mailer is not None and job.email
+    try:
+        message_id = deps.mailer.send_photo_ready(
+            job.email, photo_url=photo_url, expires_at=expires_at.strftime("%Y-%m-%d %H:%M")
+        )
+    except (ClientError, BotoCoreError, ValueError) as error:
+        logger.warning("email not sent", extra={"error": type(error).__name__, "detail": str(error)[:300]})
+        metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
+        return
+    logger.info("email sent", extra={"ses_message_id": message_id})
+    metrics.add_metric(name="EmailSent", unit=MetricUnit.Count, value=1)
+
+
+def _record_success(published: Published, uploaded_at: datetime | None, done_at: datetime) -> None:
+    faces = len(published.result.faces)
+    logger.info("photo blurred", extra={"faces": faces, "timings_ms": published.timings_ms})
+    metrics.add_metric(name="PhotosBlurred", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="FacesBlurred", unit=MetricUnit.Count, value=faces)
+    for stage, ms in published.timings_ms.items():
+        metrics.add_metric(
+            name=STAGE_METRICS.get(stage, f"{stage.capitalize()}Time"), unit=MetricUnit.Milliseconds, value=ms
+        )
+    # Upload-to-published latency is the product promise (a minute): measure it where it ends.
+    if uploaded_at is not None:
+        latency_ms = max(0.0, (done_at - uploaded_at).total_seconds() * 1000)
+        metrics.add_metric(name="UploadToDoneLatency", unit=MetricUnit.Milliseconds, value=round(latency_ms))
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round((time.perf_counter() - start) * 1000, 1)

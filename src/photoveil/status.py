@@ -1,0 +1,60 @@
+"""What ``GET /jobs/{jobId}`` shows of a job: its status, its photo once done, its error once failed."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+from photoveil.adapters.jobs import DONE, FAILED, Job
+from photoveil.dependencies import Dependencies
+from photoveil.errors import RequestError
+from photoveil.observability import job_context
+from photoveil.settings import Settings
+
+JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+# What a job whose retries are over shows (Job.retries_over). Not the user's fault, and nothing was published.
+NOT_FINISHED = "not_finished"
+NOT_FINISHED_MESSAGE = "We could not finish blurring this photo, and nothing was published. Please try again."
+
+
+def job_status(job_id: str, deps: Dependencies) -> dict[str, Any]:
+    """The status document of a live job; RequestError 400 for a malformed id, 404 for no such job."""
+    if not JOB_ID_RE.fullmatch(job_id):
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST, "invalid_job_id", "a job id is 32 lowercase hexadecimal characters"
+        )
+    with job_context(job_id):
+        job = deps.jobs.get(job_id)
+        now = deps.clock()
+        if job is None or job.expired(now):
+            raise RequestError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job (or it has expired)")
+        return job_view(job, deps.settings, now)
+
+
+def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
+    """What the status shows: never the email or internal bookkeeping.
+
+    A job whose retries are over (its message dead-lettered: a worker crash or a fault that outlasted
+    every retry) is shown ``failed``, so the page stops waiting for a photo that will not come. The
+    record itself stays ``processing``: a redrive may still finish it.
+    """
+    if job.retries_over(
+        now,
+        visibility_timeout_s=settings.queue_visibility_timeout_s,
+        max_receive_count=settings.queue_max_receive_count,
+    ):
+        return {
+            "jobId": job.job_id,
+            "status": FAILED,
+            "faces": None,
+            "error": {"code": NOT_FINISHED, "message": NOT_FINISHED_MESSAGE},
+        }
+    view: dict[str, Any] = {"jobId": job.job_id, "status": job.status, "faces": job.faces}
+    if job.status == DONE:
+        view["photoUrl"] = f"{settings.public_base_url}/{job.photo_key}"
+        view["expiresAt"] = job.expires_at
+    elif job.status == FAILED:
+        view["error"] = {"code": job.error_code or "internal_error", "message": job.error_message or ""}
+    return view

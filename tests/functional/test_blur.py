@@ -30,6 +30,7 @@ from .helpers import (
     SENDER,
     UPLOADS_BUCKET,
     Aws,
+    FakeLambdaContext,
     FixedBoxDetector,
     load_event,
     s3_put_event,
@@ -527,3 +528,59 @@ def test_a_misshapen_record_does_not_cost_its_neighbour_the_photo(
 
     assert job(aws, GOOD_JOB)["status"] == "done"
     assert aws.keys(BLURRED_BUCKET) == [f"p/{GOOD_JOB}.jpg"]
+
+
+class RunningOutContext(FakeLambdaContext):
+    """A Lambda context whose remaining time is whatever the test's slow detector leaves of it."""
+
+    def __init__(self, left_s: float) -> None:
+        super().__init__()
+        self.left_s = left_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.left_s * 1000)
+
+
+class SlowDetector(FixedBoxDetector):
+    """Each photo takes ``seconds`` of the invocation's time (on the context's clock, not really)."""
+
+    def __init__(self, context: RunningOutContext, seconds: float) -> None:
+        super().__init__()
+        self.context, self.seconds = context, seconds
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        self.context.left_s -= self.seconds
+        return super().detect(image)
+
+
+def test_records_left_without_time_are_reported_unattempted(aws: Aws, context, astronaut_path) -> None:
+    event = load_event("sqs_batch_one_bad.json")
+    first, second = (r["messageId"] for r in event["Records"])
+    clock = RunningOutContext(left_s=worker.MIN_SECONDS_TO_START + 5)
+    detector = SlowDetector(clock, seconds=10)  # the first photo leaves too little for the second
+    set_dependencies(Dependencies(detector=detector))
+    data = astronaut_path.read_bytes()
+    for job_id in (GOOD_JOB, BAD_JOB):
+        _seed_job(aws, job_id)
+        aws.put_upload(f"uploads/{job_id}", data)
+
+    response = worker.lambda_handler(event, clock)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": second}]}
+    assert first != second and detector.calls == 1
+    assert job(aws, GOOD_JOB)["status"] == "done"
+    assert job(aws, BAD_JOB)["status"] == "awaiting_upload"  # never started: no attempt counted
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{BAD_JOB}"]  # kept for its retry
+
+
+def test_an_invocation_with_too_little_time_starts_nothing(aws: Aws, deps, detector, astronaut_path) -> None:
+    event = load_event("sqs_batch_one_bad.json")
+    for job_id in (GOOD_JOB, BAD_JOB):
+        _seed_job(aws, job_id)
+        aws.put_upload(f"uploads/{job_id}", astronaut_path.read_bytes())
+
+    response = worker.lambda_handler(event, RunningOutContext(left_s=worker.MIN_SECONDS_TO_START - 1))
+
+    assert len(response["batchItemFailures"]) == 2
+    assert detector.calls == 0
+    assert aws.keys(BLURRED_BUCKET) == []

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
 
+from photoveil.deadline import time_budget
 from photoveil.detectors import UnionDetector, get_detector
-from photoveil.detectors.rekognition import MAX_BYTES, RekognitionDetector, faces_from_response
+from photoveil.detectors.rekognition import (
+    ATTEMPT_TIMEOUT_S,
+    MAX_BYTES,
+    RekognitionDetector,
+    faces_from_response,
+)
 from photoveil.errors import DetectorError
 from photoveil.faces import Face
 
@@ -160,6 +166,58 @@ def test_throttling_forever_raises_detector_error(client) -> None:
             _detector(client, sleeps).detect(np.zeros((100, 100, 3), np.uint8))
         stub.assert_no_pending_responses()
     assert len(sleeps.delays) == 4 and sum(sleeps.delays) <= 10
+
+
+class SlowClock:
+    """Time left in the invocation: each call to DetectFaces takes CALL_S, each sleep its delay."""
+
+    CALL_S = 1.0
+
+    def __init__(self, left_s: float) -> None:
+        self.left_s = left_s
+        self.calls = 0
+
+    def seconds_left(self) -> float:
+        return self.left_s
+
+    def sleep(self, seconds: float) -> None:
+        self.left_s -= seconds
+
+    def on_call(self, **_: Any) -> None:
+        self.calls += 1
+        self.left_s -= self.CALL_S
+
+
+def test_retries_stop_while_a_whole_attempt_still_fits_in_the_invocation(client) -> None:
+    clock = SlowClock(left_s=ATTEMPT_TIMEOUT_S + 3.0)
+    client.meta.events.register("provide-client-params.rekognition.DetectFaces", clock.on_call)
+    detector = RekognitionDetector(
+        client, sleep=clock.sleep, rng=lambda: 1.0, seconds_left=clock.seconds_left
+    )
+    with Stubber(client) as stub:
+        for _ in range(5):
+            stub.add_client_error("detect_faces", "ThrottlingException", "Rate exceeded", 400)
+        with pytest.raises(DetectorError):
+            detector.detect(np.zeros((100, 100, 3), np.uint8))
+    # Plenty of attempts were allowed without the deadline (5); only those that fit were made, and no
+    # attempt started with less than its worst-case duration left.
+    assert 1 <= clock.calls < 5
+    assert clock.left_s >= ATTEMPT_TIMEOUT_S - SlowClock.CALL_S
+
+
+def test_no_attempt_starts_without_time_for_it(client) -> None:
+    with Stubber(client) as stub:  # no response queued: a call would fail the test
+        detector = RekognitionDetector(client, sleep=Sleeps(), seconds_left=lambda: ATTEMPT_TIMEOUT_S - 0.5)
+        with pytest.raises(DetectorError, match="no time left"):
+            detector.detect(np.zeros((100, 100, 3), np.uint8))
+        stub.assert_no_pending_responses()
+
+
+def test_the_time_budget_reaches_the_rekognition_half_of_both(client) -> None:
+    with Stubber(client) as stub, time_budget(ATTEMPT_TIMEOUT_S - 1):
+        with pytest.raises(DetectorError, match="no time left"):
+            get_detector("both", rekognition_client=client).detect(np.zeros((100, 100, 3), np.uint8))
+        stub.assert_no_pending_responses()
 
 
 def test_access_denied_is_not_retried(client) -> None:

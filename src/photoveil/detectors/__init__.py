@@ -8,6 +8,7 @@ Instances are cached per process: the CenterFace model is read, verified and loa
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -35,7 +36,8 @@ class UnionDetector:
     def detect(self, image: np.ndarray) -> list[Face]:
         """Union of every detector's faces, overlaps merged; DetectorError if any detector fails."""
         with ThreadPoolExecutor(max_workers=len(self.detectors)) as pool:
-            futures = [pool.submit(d.detect, image) for d in self.detectors]
+            # Each branch runs in the caller's context, so it sees the caller's time budget.
+            futures = [pool.submit(contextvars.copy_context().run, d.detect, image) for d in self.detectors]
             faces: list[Face] = []
             for detector, future in zip(self.detectors, futures, strict=True):
                 try:

@@ -19,6 +19,7 @@ import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from photoveil import deadline
 from photoveil.errors import DetectorError
 from photoveil.faces import Face
 
@@ -41,11 +42,18 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 4.0
 MAX_TOTAL_SLEEP_S = 10.0  # well inside a Lambda timeout; then the SQS message retries later
+# The longest one attempt can take (connect + read timeouts): an attempt starts only if it fits in the
+# time the invocation has left (photoveil.deadline). DetectFaces answers in about a second.
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 6
+ATTEMPT_TIMEOUT_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
 
 # Our own loop does the backoff (with full jitter, bounded in total): botocore must not retry too, or
 # the attempts multiply.
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
 )
 
 
@@ -117,11 +125,13 @@ class RekognitionDetector:
         threshold: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        seconds_left: Callable[[], float] = deadline.seconds_left,
     ) -> None:
         self._client = client
         self.threshold = threshold or 0.0
         self._sleep = sleep
         self._rng = rng
+        self._seconds_left = seconds_left
 
     @property
     def client(self) -> Any:
@@ -137,20 +147,26 @@ class RekognitionDetector:
 
     def _detect_faces(self, jpeg: bytes) -> dict[str, Any]:
         slept = 0.0
+        last: Exception | None = None
         for attempt in range(MAX_ATTEMPTS):
+            if self._seconds_left() < ATTEMPT_TIMEOUT_S:
+                # Past this point the function could time out mid-call, costing every record of the
+                # batch a receive; failing this record now retries it alone, later.
+                raise DetectorError("no time left for a Rekognition call in this invocation") from last
             try:
                 return self.client.detect_faces(Image={"Bytes": jpeg}, Attributes=["DEFAULT"])
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code not in RETRYABLE_CODES:
                     raise DetectorError(f"Rekognition DetectFaces failed: {code or exc}") from exc
-                last: Exception = exc
+                last = exc
             except BotoCoreError as exc:  # connection errors, timeouts: transient
                 last = exc
             # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads the retries
             # of many workers throttled at the same moment.
             delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
-            if attempt == MAX_ATTEMPTS - 1 or slept + delay > MAX_TOTAL_SLEEP_S:
+            too_late = self._seconds_left() - delay < ATTEMPT_TIMEOUT_S
+            if attempt == MAX_ATTEMPTS - 1 or slept + delay > MAX_TOTAL_SLEEP_S or too_late:
                 break
             self._sleep(delay)
             slept += delay

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from photoveil.deadline import time_budget
 from photoveil.dependencies import get_dependencies
 from photoveil.jobflow import ObjectCreated, handle_upload
 from photoveil.observability import logger, metrics, tracer
@@ -26,15 +27,32 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 MISSHAPEN = (ValueError, KeyError, IndexError, TypeError, AttributeError)
 
 
-def record_handler(record: SQSRecord) -> None:
+# A record is started only with this much time left, and gives back FINISH_RESERVE_S of it to what
+# follows detection (blur, verify, encode, write, email) when the detector may wait on Rekognition.
+# An invocation that times out costs every record of its batch a receive; a record not started costs
+# only its own, and comes back after the visibility timeout.
+MIN_SECONDS_TO_START = 15.0
+FINISH_RESERVE_S = 6.0
+
+
+class OutOfTimeError(Exception):
+    """Too little of the invocation is left to start this record; it is retried later."""
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Handle one SQS message: an S3 notification with zero or more records (usually one)."""
-    for upload in uploads_in(record):
-        try:
-            handle_upload(upload, get_dependencies())
-        except Exception:
-            # BatchProcessor keeps the exception to itself; say here why the message will come back.
-            logger.exception("record failed; it will be retried (then dead-lettered)")
-            raise
+    left = lambda_context.get_remaining_time_in_millis() / 1000
+    if left < MIN_SECONDS_TO_START:
+        logger.warning("not started: too little time left", extra={"message_id": record.message_id})
+        raise OutOfTimeError(f"{left:.1f} s left, {MIN_SECONDS_TO_START:.0f} s needed to start a photo")
+    with time_budget(left - FINISH_RESERVE_S):
+        for upload in uploads_in(record):
+            try:
+                handle_upload(upload, get_dependencies())
+            except Exception:
+                # BatchProcessor keeps the exception to itself; say here why the message will come back.
+                logger.exception("record failed; it will be retried (then dead-lettered)")
+                raise
 
 
 def uploads_in(record: SQSRecord) -> list[ObjectCreated]:

@@ -42,6 +42,7 @@ class Dependencies:
         s3: Any = None,
         dynamodb: Any = None,
         ses: Any = None,
+        rekognition: Any = None,
         detector: Detector | None = None,
         blur_photo: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -50,6 +51,7 @@ class Dependencies:
         self._s3 = s3
         self._dynamodb = dynamodb
         self._ses = ses
+        self._rekognition = rekognition
         self._detector = detector
         self._blur_photo = blur_photo
         self.clock = clock
@@ -77,7 +79,7 @@ class Dependencies:
             return self._detector
         from photoveil.detectors import get_detector  # worker only: loads the model once per process
 
-        return get_detector(self.settings.detector)
+        return get_detector(self.settings.detector, rekognition_client=self._rekognition)
 
     @cached_property
     def blur_photo(self) -> Callable[..., Any]:

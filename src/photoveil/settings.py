@@ -65,7 +65,7 @@ class Settings:
             blurred_bucket=_required("BLURRED_BUCKET"),
             public_base_url=_required("PUBLIC_BASE_URL").rstrip("/"),
             sender_email=os.environ.get("SENDER_EMAIL", "").strip(),
-            detector=_choice("DETECTOR", "rekognition", DETECTORS),
+            detector=_choice("DETECTOR", "both", DETECTORS),
             blur_style=_choice("BLUR_STYLE", "gaussian", BLUR_STYLES),
             max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
             max_pixels=_int("MAX_PIXELS", 50_000_000),

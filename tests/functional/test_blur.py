@@ -584,3 +584,86 @@ def test_an_invocation_with_too_little_time_starts_nothing(aws: Aws, deps, detec
     assert len(response["batchItemFailures"]) == 2
     assert detector.calls == 0
     assert aws.keys(BLURRED_BUCKET) == []
+
+
+class RekognitionAtItsLimits:
+    """Stands in for DetectFaces: returns the faces it is given that Rekognition can see, as ratio boxes.
+
+    Its documented limit: a face smaller than 40 x 40 px in a 1920 x 1080 image is not found.
+    """
+
+    def __init__(self, faces: list[tuple[int, int, int]], width: int, height: int) -> None:
+        self.faces, self.width, self.height = faces, width, height
+        self.calls = 0
+
+    def detect_faces(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        scale = 1920 / max(self.width, self.height)
+        return {
+            "FaceDetails": [
+                {
+                    "BoundingBox": {
+                        "Left": x / self.width,
+                        "Top": y / self.height,
+                        "Width": side / self.width,
+                        "Height": side / self.height,
+                    },
+                    "Confidence": 99.9,
+                }
+                for x, y, side in self.faces
+                if side * scale >= 40
+            ]
+        }
+
+
+def _crowd(astronaut_path: Path) -> tuple[bytes, list[tuple[int, int, int]]]:
+    """A 1920 x 1280 JPEG: one 420 px face and five 30 px faces (x, y, side), the first the large one."""
+    head = cv2.imread(str(astronaut_path))[40:200, 140:300]
+    canvas = np.repeat(np.linspace(90, 160, 1920, dtype=np.uint8)[None, :, None], 1280, axis=0)
+    canvas = np.ascontiguousarray(np.repeat(canvas, 3, axis=2))
+    faces = [
+        (100, 100, 420),
+        (900, 200, 30),
+        (1200, 250, 30),
+        (1500, 300, 30),
+        (1000, 800, 30),
+        (1400, 900, 30),
+    ]
+    for x, y, side in faces:
+        canvas[y : y + side, x : x + side] = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes(), faces
+
+
+def _template_default_detector() -> str:
+    from cfnlint.decode import cfn_yaml
+
+    template = cfn_yaml.load(str(Path(__file__).resolve().parents[2] / "template.yaml"))
+    return str(template["Parameters"]["Detector"]["Default"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("detector_name", "small_faces_blurred"), [("default", True), ("rekognition", False)]
+)
+def test_the_default_detector_blurs_small_faces_rekognition_cannot_see(
+    aws: Aws, context, astronaut_path, monkeypatch, detector_name: str, small_faces_blurred: bool
+) -> None:
+    monkeypatch.setenv(
+        "DETECTOR", _template_default_detector() if detector_name == "default" else detector_name
+    )
+    get_settings.cache_clear()
+    photo, faces = _crowd(astronaut_path)
+    rekognition = RekognitionAtItsLimits(faces, 1920, 1280)
+    set_dependencies(Dependencies(rekognition=rekognition))  # everything else as deployed
+    job_id = create_job(aws, context, size=len(photo))
+
+    assert upload_and_blur(aws, context, job_id, photo) == {"batchItemFailures": []}
+
+    assert rekognition.calls == 1
+    assert job(aws, job_id)["status"] == "done"
+    jpeg = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")["Body"].read()
+    published = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    original = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    changes = [np.abs(published - original)[y : y + s, x : x + s].mean() for x, y, s in faces]
+    assert changes[0] > 8  # the large face: both detectors see it
+    assert all(bool(change > 8) is small_faces_blurred for change in changes[1:]), changes

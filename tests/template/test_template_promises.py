@@ -138,6 +138,25 @@ def test_api_is_throttled_and_cors_is_limited_to_the_site(translated: dict[str, 
     )
 
 
+@pytest.mark.parametrize(
+    ("origins", "accepted"),
+    [
+        ("", True),
+        ("https://a.example", True),
+        ("https://a.example,http://127.0.0.1:3000", True),
+        ("https://a.example, http://127.0.0.1:3000", False),  # the space would end up in the origin
+        ("https://a.example/", False),
+        ("a.example", False),
+    ],
+)
+def test_extra_origins_are_refused_unless_exact(
+    template: dict[str, Any], origins: str, accepted: bool
+) -> None:
+    # CloudFormation splits the parameter on commas and cannot trim: a malformed list must fail to deploy.
+    pattern = template["Parameters"]["ExtraAllowedOrigins"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, origins)) is accepted
+
+
 # ---------------------------------------------------------------- queue and worker
 def test_visibility_timeout_is_at_least_six_worker_timeouts(template: dict[str, Any], resources) -> None:
     timeout = _function_prop(template, "BlurFunction", "Timeout")
@@ -170,6 +189,18 @@ def test_the_status_api_knows_the_queues_retry_rhythm(template: dict[str, Any], 
 def test_queues_are_encrypted(resources: dict[str, Any]) -> None:
     for queue in ("BlurQueue", "BlurDLQ"):
         assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+@pytest.mark.parametrize("queue", ["BlurQueue", "BlurDLQ"])
+def test_queues_refuse_plain_http(resources: dict[str, Any], queue: str) -> None:
+    policies = [
+        p["Properties"]["PolicyDocument"]
+        for p in _of_type(resources, "AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue} in p["Properties"]["Queues"]
+    ]
+    denies = [s for doc in policies for s in _statements(doc) if s["Effect"] == "Deny"]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+    assert denies[0]["Action"] == "sqs:*" and denies[0]["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
 
 
 def test_worker_reports_batch_item_failures_with_capped_concurrency(translated, template) -> None:
@@ -283,6 +314,24 @@ def test_only_this_distribution_reads_the_private_buckets(resources, bucket: str
     assert source.endswith(":distribution/${SiteDistribution}")
 
 
+def test_cloudfront_names_are_unique_to_the_stack(resources: dict[str, Any]) -> None:
+    # Names are global per account: the same stack name in two regions must not clash, and OAC names
+    # are capped at 64 characters.
+    names = {
+        "AWS::CloudFront::OriginAccessControl": "OriginAccessControlConfig",
+        "AWS::CloudFront::CachePolicy": "CachePolicyConfig",
+        "AWS::CloudFront::ResponseHeadersPolicy": "ResponseHeadersPolicyConfig",
+    }
+    for type_, config in names.items():
+        for resource in _of_type(resources, type_).values():
+            text, variables = resource["Properties"][config]["Name"]["Fn::Sub"]
+            assert "${AWS::StackName}" not in text
+            assert variables["StackUuid"] == {
+                "Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]
+            }
+            assert len(text.replace("${StackUuid}", "x" * 36)) <= 64
+
+
 def test_photos_leave_the_edge_within_a_day_of_deletion(resources: dict[str, Any]) -> None:
     behaviors = resources["SiteDistribution"]["Properties"]["DistributionConfig"]["CacheBehaviors"]
     (photos,) = [b for b in behaviors if b["PathPattern"] == "p/*"]
@@ -346,15 +395,31 @@ def test_api_role_can_presign_and_track_jobs_but_not_read_photos(resources: dict
 
 
 def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> None:
-    by_action = {a: s for s in _role_statements(resources, "BlurRole") for a in _as_list(s["Action"])}
-    assert by_action["s3:GetObject"]["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
-    assert by_action["s3:DeleteObject"]["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
-    assert by_action["s3:PutObject"]["Resource"] == {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
-    assert by_action["dynamodb:UpdateItem"]["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}
-    assert by_action["sqs:ReceiveMessage"]["Resource"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
+    by_action: dict[str, list[Any]] = {}
+    for statement in _role_statements(resources, "BlurRole"):
+        for action in _as_list(statement["Action"]):
+            by_action.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    uploads, blurred = {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}, {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
+    assert by_action["s3:GetObject"] == [uploads]
+    # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile.
+    assert by_action["s3:DeleteObject"] == [uploads, blurred]
+    assert by_action["s3:PutObject"] == [blurred]
+    assert by_action["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
+    assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["BlurQueue", "Arn"]}]
     assert "dynamodb:PutItem" not in by_action and "dynamodb:DeleteItem" not in by_action
-    ses = by_action["ses:SendEmail"]
+
+
+def test_email_is_sent_only_from_the_sender_address(resources: dict[str, Any]) -> None:
+    (ses,) = [s for s in _role_statements(resources, "BlurRole") if s.get("Sid") == "SendEmail"]
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+    # The identity, and the identity's default configuration set if it has one, are both authorised.
+    kinds = sorted(r["Fn::Sub"].rsplit(":", 1)[1] for r in ses["Resource"])
+    assert kinds == ["configuration-set/*", "identity/*"]
+
+
+def test_the_deployed_default_detector_is_both(template: dict[str, Any]) -> None:
+    # Rekognition alone misses the small faces of crowd photos and has no verify step.
+    assert template["Parameters"]["Detector"]["Default"] == "both"
 
 
 @pytest.mark.parametrize(

@@ -371,7 +371,7 @@ def test_jobs_table_is_on_demand_with_ttl_and_pitr(resources: dict[str, Any]) ->
 # ---------------------------------------------------------------- least privilege
 def test_no_wildcard_resource_except_actions_that_have_no_arn(translated: dict[str, Any]) -> None:
     roles = _of_type(translated["Resources"], "AWS::IAM::Role")
-    assert set(roles) == {"ApiRole", "BlurRole"}
+    assert set(roles) == {"ApiRole", "BlurRole", "SiteContentRole"}
     for name, role in roles.items():
         assert not role["Properties"].get("ManagedPolicyArns"), f"{name} has managed policies"
         for statement in _role_statements(translated["Resources"], name):
@@ -434,7 +434,10 @@ def test_optional_permissions_exist_only_when_used(resources, template, sid: str
 
 
 # ---------------------------------------------------------------- logs and alarms
-@pytest.mark.parametrize(("fn", "role"), [("ApiFunction", "ApiRole"), ("BlurFunction", "BlurRole")])
+@pytest.mark.parametrize(
+    ("fn", "role"),
+    [("ApiFunction", "ApiRole"), ("BlurFunction", "BlurRole"), ("SiteContentFunction", "SiteContentRole")],
+)
 def test_each_function_logs_to_its_own_group_with_retention(resources, fn: str, role: str) -> None:
     group = resources[fn]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert resources[group]["Type"] == "AWS::Logs::LogGroup"
@@ -484,6 +487,25 @@ def test_outputs_name_everything_deploy_tests_and_frontend_need(template: dict[s
         "BlurDLQUrl",
         "BlurDLQArn",
     } <= set(template["Outputs"])
+
+
+def test_the_stack_publishes_its_own_site(resources: dict[str, Any]) -> None:
+    # `sam deploy` alone must leave a working site: the page and a config.json naming this stack's API.
+    content = resources["SiteContent"]["Properties"]
+    assert content["ServiceToken"] == {"Fn::GetAtt": ["SiteContentFunction", "Arn"]}
+    assert content["BucketName"] == {"Ref": "SiteBucket"}
+    assert content["DistributionId"] == {"Ref": "SiteDistribution"}
+    assert content["ApiUrl"] == {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    # Re-run whenever the function's package (the page files) changes.
+    assert content["SiteVersion"] == {"Ref": "SiteContentFunction.Version"}
+    assert resources["SiteContentFunction"]["Properties"]["AutoPublishAlias"]
+    writes = {
+        a: s["Resource"]
+        for s in _role_statements(resources, "SiteContentRole")
+        for a in _as_list(s["Action"])
+    }
+    assert writes["s3:PutObject"] == writes["s3:DeleteObject"] == {"Fn::Sub": "${SiteBucket.Arn}/*"}
+    assert writes["cloudfront:CreateInvalidation"]["Fn::Sub"].endswith(":distribution/${SiteDistribution}")
 
 
 def test_every_makefile_built_function_has_a_build_target(resources: dict[str, Any]) -> None:

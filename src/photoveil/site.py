@@ -1,0 +1,75 @@
+"""Publishing the website into its bucket: the page's files plus config.json naming the API.
+
+Used by the SiteContent custom resource (handlers/site.py), so that `sam deploy` alone leaves a working
+site, and emptied again on stack deletion so CloudFormation can delete the bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+
+CONFIG_KEY = "config.json"
+# The page and its config change with every deploy; the CloudFront invalidation covers the rest.
+NO_CACHE = frozenset({"index.html", CONFIG_KEY})
+
+
+def site_files(site_dir: Path) -> dict[str, Path]:
+    """Bucket key -> file for every file of the site (hidden files and a local config.json left out)."""
+    files = {}
+    for path in sorted(site_dir.rglob("*")):
+        key = path.relative_to(site_dir).as_posix()
+        if path.is_file() and not any(part.startswith(".") for part in path.parts) and key != CONFIG_KEY:
+            files[key] = path
+    return files
+
+
+def publish_site(s3: Any, bucket: str, site_dir: Path, *, api_url: str) -> list[str]:
+    """Write the site and its config.json; delete what an older version left. Returns the keys written."""
+    written = []
+    for key, path in site_files(site_dir).items():
+        _put(s3, bucket, key, path.read_bytes())
+        written.append(key)
+    _put(s3, bucket, CONFIG_KEY, json.dumps({"apiUrl": api_url}).encode())
+    written.append(CONFIG_KEY)
+    stale = [key for key in _keys(s3, bucket) if key not in written]
+    _delete(s3, bucket, stale)
+    return written
+
+
+def empty_bucket(s3: Any, bucket: str) -> int:
+    """Delete every object in the bucket (CloudFormation deletes only empty buckets); returns how many."""
+    keys = _keys(s3, bucket)
+    _delete(s3, bucket, keys)
+    return len(keys)
+
+
+def invalidate(cloudfront: Any, distribution_id: str) -> str:
+    """Ask CloudFront to drop its cached copies of the site; returns the invalidation id."""
+    response = cloudfront.create_invalidation(
+        DistributionId=distribution_id,
+        InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": str(time.time_ns())},
+    )
+    return str(response["Invalidation"]["Id"])
+
+
+def _put(s3: Any, bucket: str, key: str, body: bytes) -> None:
+    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
+        content_type += "; charset=utf-8"
+    cache = "no-cache" if key in NO_CACHE else "public, max-age=300"
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache)
+
+
+def _keys(s3: Any, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def _delete(s3: Any, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+        chunk = keys[start : start + 1000]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})

@@ -1,0 +1,143 @@
+"""SiteContentFunction against moto: the custom resource that publishes the website on deploy."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from photoveil.handlers import site
+
+from .helpers import REGION, Aws, FakeLambdaContext
+
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+SITE_BUCKET = "photoveil-site-test"
+API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com"
+
+
+class CloudFormationEndpoint:
+    """The pre-signed ResponseURL CloudFormation waits on: a real HTTP server keeping each PUT body."""
+
+    def __init__(self) -> None:
+        responses = self.responses = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                responses.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/response"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def cfn() -> Iterator[CloudFormationEndpoint]:
+    endpoint = CloudFormationEndpoint()
+    yield endpoint
+    endpoint.server.shutdown()
+    endpoint.server.server_close()
+
+
+@pytest.fixture
+def distribution(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("SITE_DIR", str(FRONTEND))
+    site._clients.cache_clear()
+    aws.s3.create_bucket(Bucket=SITE_BUCKET)
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    created = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "test",
+            "Comment": "",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "site",
+                        "DomainName": f"{SITE_BUCKET}.s3.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {"TargetOriginId": "site", "ViewerProtocolPolicy": "redirect-to-https"},
+        }
+    )
+    yield created["Distribution"]["Id"]
+    site._clients.cache_clear()
+
+
+def event(request_type: str, response_url: str, distribution_id: str) -> dict[str, Any]:
+    return {
+        "RequestType": request_type,
+        "ResponseURL": response_url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/photoveil/abc",
+        "RequestId": "req-1",
+        "ResourceType": "Custom::SiteContent",
+        "LogicalResourceId": "SiteContent",
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:site",
+            "BucketName": SITE_BUCKET,
+            "ApiUrl": API_URL,
+            "DistributionId": distribution_id,
+            "SiteVersion": "3",
+        },
+    }
+
+
+def test_create_publishes_the_page_and_its_config(aws: Aws, cfn, distribution: str) -> None:
+    aws.s3.put_object(Bucket=SITE_BUCKET, Key="old-page.js", Body=b"from an older deploy")
+
+    site.lambda_handler(event("Create", cfn.url, distribution), FakeLambdaContext())
+
+    (response,) = cfn.responses
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", SITE_BUCKET)
+    assert (response["RequestId"], response["LogicalResourceId"]) == ("req-1", "SiteContent")
+    expected = {p.name for p in FRONTEND.iterdir() if p.is_file() and p.name != "config.json"}
+    assert set(aws.keys(SITE_BUCKET)) == expected | {"config.json"}  # the stale file is gone
+    config = aws.s3.get_object(Bucket=SITE_BUCKET, Key="config.json")
+    assert json.loads(config["Body"].read()) == {"apiUrl": API_URL}
+    assert config["CacheControl"] == "no-cache"
+    page = aws.s3.get_object(Bucket=SITE_BUCKET, Key="index.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert page["Body"].read() == (FRONTEND / "index.html").read_bytes()
+
+
+def test_update_invalidates_the_cached_site(aws: Aws, cfn, distribution: str) -> None:
+    site.lambda_handler(event("Update", cfn.url, distribution), FakeLambdaContext())
+
+    (response,) = cfn.responses
+    assert response["Status"] == "SUCCESS" and response["Data"]["InvalidationId"]
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    assert cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Quantity"] == 1
+
+
+def test_delete_empties_the_bucket_so_the_stack_can_go(aws: Aws, cfn, distribution: str) -> None:
+    site.lambda_handler(event("Create", cfn.url, distribution), FakeLambdaContext())
+
+    site.lambda_handler(event("Delete", cfn.url, distribution), FakeLambdaContext())
+
+    assert [r["Status"] for r in cfn.responses] == ["SUCCESS", "SUCCESS"]
+    assert aws.keys(SITE_BUCKET) == []
+
+
+def test_a_failure_is_reported_to_cloudformation_not_left_hanging(aws: Aws, cfn, distribution: str) -> None:
+    bad = event("Create", cfn.url, distribution)
+    bad["ResourceProperties"]["BucketName"] = "no-such-bucket-here"
+
+    site.lambda_handler(bad, FakeLambdaContext())
+
+    (response,) = cfn.responses
+    assert response["Status"] == "FAILED"
+    assert "NoSuchBucket" in response["Reason"]

@@ -9,6 +9,12 @@ from typing import Any
 from photoveil.adapters.clients import ses_client
 
 SUBJECT = "Your blurred photo is ready"
+# What is guaranteed, not more: S3 expires objects at the next midnight UTC and deletes them
+# asynchronously, and CloudFront and browsers may keep a copy for the day their cache allows.
+DELETION_NOTE = (
+    "Then the photo is deleted: storage removes it within about a day, and a copy already cached by a "
+    "browser or by our content network can be seen for up to one more day."
+)
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
 # Deliberately plain: one @, a dotted domain, no whitespace, quotes, angle brackets or control
 # characters. Anything fancier than this is not worth a delivery attempt from an anonymous form.
@@ -28,7 +34,7 @@ def render_photo_ready(photo_url: str, expires_at: str) -> tuple[str, str]:
     text = (
         "Every face we found in your photo is now blurred.\n\n"
         f"Your photo: {photo_url}\n"
-        f"The link works until {expires_at} (UTC); after that the photo is deleted.\n\n"
+        f"The link works until {expires_at} (UTC). {DELETION_NOTE}\n\n"
         "Anyone with the link can see the photo. You received this because your address was entered "
         "when the photo was uploaded.\n"
     )
@@ -38,7 +44,7 @@ def render_photo_ready(photo_url: str, expires_at: str) -> tuple[str, str]:
         "<!doctype html><html><body>"
         "<p>Every face we found in your photo is now blurred.</p>"
         f'<p><a href="{url}">{url}</a></p>'
-        f"<p>The link works until {when} (UTC); after that the photo is deleted.</p>"
+        f"<p>The link works until {when} (UTC). {html.escape(DELETION_NOTE)}</p>"
         "<p>Anyone with the link can see the photo. You received this because your address was entered "
         "when the photo was uploaded.</p>"
         "</body></html>"

@@ -57,7 +57,10 @@ def respond(event: CloudFormationCustomResourceEvent, status: str, reason: str, 
         }
     ).encode()
     request = urllib.request.Request(
-        event.response_url, data=body, method="PUT", headers={"Content-Type": ""}  # as presigned
+        event.response_url,
+        data=body,
+        method="PUT",
+        headers={"Content-Type": ""},  # as presigned
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()

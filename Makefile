@@ -42,8 +42,9 @@ screenshots: install ## Retake docs/screenshot*.png (the README's) with the brow
 	@bash scripts/ensure_chromium.sh
 	PHOTOVEIL_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e/test_browser.py -k comes_back_blurred_through_the_local_stack
 
-bench: install ## Print speed and memory figures for a 12 MP photo and a crowd photo
+bench: install ## Print speed and memory figures (12 MP photos, a crowd) and each function's cold start
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/cold_start.py
 
 bench-local: install ## Upload-to-blurred latency and throughput of the local stack
 	$(BIN)/python bench/local_latency.py

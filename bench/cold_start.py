@@ -18,12 +18,14 @@ No AWS call is made: clients are built, not used. Figures are printed, never ass
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 # Runs in the child process: INIT of one function, timed from the interpreter's own start. Without
 # bytecode, modules of what the package ships are compiled from source (their cached .pyc is ignored);
@@ -58,8 +60,17 @@ print(json.dumps({
     "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
 """
-# What the Lambda runtime provides (src/Makefile strips these from the packages).
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+REQUIREMENTS = Path(__file__).resolve().parents[1] / "build-support" / "lambda_requirements.py"
+
+
+def runtime_provided() -> list[str]:
+    """Top-level names of what the Lambda runtime provides (src/Makefile strips them from the packages)."""
+    spec = importlib.util.spec_from_file_location("lambda_requirements", REQUIREMENTS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [p.removesuffix(".py") for p in module.provided_paths() if not p.endswith(".dist-info")]
+
 
 FUNCTIONS = {
     # name: (handler module, adapters built at INIT, loads the model)
@@ -90,7 +101,12 @@ def init_once(module: str, adapters: str, model: bool, *, bytecode: bool) -> dic
     args = [sys.executable, "-B", "-c", CHILD, module, adapters, "model" if model else "-", mode]
     start = time.perf_counter()
     done = subprocess.run(
-        [*args, ",".join(RUNTIME_PROVIDED)], env=env, capture_output=True, text=True, check=True, timeout=300
+        [*args, ",".join(runtime_provided())],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
     total = time.perf_counter() - start
     figures = json.loads(done.stdout.strip().splitlines()[-1])

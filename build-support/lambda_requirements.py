@@ -1,12 +1,16 @@
-"""Print the pip requirements of one Lambda function, read from pyproject.toml (the only place pins live).
+"""The pip requirements of each Lambda function, read from pyproject.toml (the only place pins live),
+and what the Lambda runtime provides, which the packages must not ship.
 
 Used by src/Makefile during `sam build`:
 
-    python build-support/lambda_requirements.py api      # powertools only: no OpenCV/numpy/Pillow
-    python build-support/lambda_requirements.py worker   # + the `image` extra
+    python build-support/lambda_requirements.py api        # powertools only: no OpenCV/numpy/Pillow
+    python build-support/lambda_requirements.py worker     # + the `image` extra
+    python build-support/lambda_requirements.py provided   # paths to delete from an artifact
 
-boto3 is left out on purpose: the Lambda Python runtime provides boto3/botocore, and bundling them
-would cost ~33 MB of the worker's 250 MB unzipped budget (see docs/deploy.md).
+The runtime provides boto3 and its whole dependency closure. Shipping botocore's dependencies without
+botocore (aws-xray-sdk pulls them in) would put our urllib3, dateutil and jmespath in front of the
+runtime's, under the runtime's botocore; shipping a pinned SDK instead would cost ~35 MB of the worker's
+250 MB. So the SDK and everything it needs come from the runtime, all of it.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import tomllib
 from pathlib import Path
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
-# Provided by the Lambda runtime; see the module docstring.
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# boto3 and its dependency closure, as distribution names.
+RUNTIME_PROVIDED = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
+)
+# What each of them installs at the top of site-packages (besides its *.dist-info).
+_TOP_LEVEL = {"python-dateutil": "dateutil", "six": "six.py"}
 
 
 def _name(requirement: str) -> str:
@@ -36,7 +44,19 @@ def requirements(function: str, pyproject: Path = PYPROJECT) -> list[str]:
     return [r for r in wanted if _name(r) not in RUNTIME_PROVIDED]
 
 
+def provided_paths() -> list[str]:
+    """Glob patterns, relative to an artifact, of the runtime-provided packages pip installed there."""
+    paths = []
+    for name in sorted(RUNTIME_PROVIDED):
+        paths.append(_TOP_LEVEL.get(name, name.replace("-", "_")))
+        paths.append(f"{name.replace('-', '_')}-*.dist-info")
+    return paths
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: lambda_requirements.py api|worker")
-    print("\n".join(requirements(sys.argv[1])))
+        sys.exit("usage: lambda_requirements.py api|worker|provided")
+    if sys.argv[1] == "provided":
+        print(" ".join(provided_paths()))
+    else:
+        print("\n".join(requirements(sys.argv[1])))

@@ -37,3 +37,27 @@ def test_worker_package_has_the_image_stack_at_the_pinned_versions() -> None:
 def test_runtime_provided_boto3_is_not_bundled() -> None:
     for function in ("api", "worker"):
         assert not _names(lambda_requirements.requirements(function)) & {"boto3", "botocore"}
+
+
+def _closure(name: str) -> set[str]:
+    """A distribution and everything it requires (extras left out), from the installed metadata."""
+    import importlib.metadata
+
+    seen, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for requirement in importlib.metadata.requires(current) or []:
+            if "extra ==" not in requirement:
+                todo.append(lambda_requirements._name(requirement))
+    return seen
+
+
+def test_the_whole_sdk_closure_is_left_to_the_runtime() -> None:
+    # Shipping botocore's dependencies without botocore would shadow the runtime's copies under its botocore.
+    assert _closure("boto3") == lambda_requirements.RUNTIME_PROVIDED
+    stripped = lambda_requirements.provided_paths()
+    for name in ("botocore", "urllib3", "dateutil", "jmespath", "six.py", "python_dateutil-*.dist-info"):
+        assert name in stripped

@@ -52,7 +52,7 @@ bench-local: install ## Upload-to-blurred latency and throughput of the local st
 load: install ## Push >= 1,000 photos through the local stack and account for every one
 	$(BIN)/python bench/load.py
 
-build: install ## sam build (no Docker): arm64 python3.12 artifacts, sizes printed
+build: install ## sam build (no Docker): arm64 artifacts for the template's Python runtime, sizes printed
 	bash scripts/build.sh
 
 deploy: build ## sam deploy --guided, then publish the website with the stack's outputs

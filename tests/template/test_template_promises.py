@@ -513,3 +513,13 @@ def test_every_makefile_built_function_has_a_build_target(resources: dict[str, A
     for name, fn in _of_type(resources, "AWS::Serverless::Function").items():
         assert fn["Metadata"]["BuildMethod"] == "makefile"
         assert re.search(rf"^build-{name}:", makefile, re.MULTILINE), name
+
+
+def test_wheels_are_built_for_the_templates_runtime(template: dict[str, Any]) -> None:
+    # src/Makefile fetches wheels for one CPython version: it must be the one the functions run.
+    runtime = template["Globals"]["Function"]["Runtime"]
+    makefile = (REPO / "src" / "Makefile").read_text()
+    (version,) = re.findall(r"^LAMBDA_PYTHON_VERSION \?= (\S+)$", makefile, re.MULTILINE)
+    assert runtime == f"python{version}"
+    for name in ("Makefile", "README.md"):
+        assert not set(re.findall(r"python3\.\d+", (REPO / name).read_text())) - {runtime}, name

@@ -9,7 +9,9 @@ their own clients or a fake detector; nothing else needs patching. The API funct
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -93,12 +95,30 @@ class Dependencies:
 _current: Dependencies | None = None
 
 
+# One process on Lambda runs one function; the local stack runs every function in one process, each
+# under its own IAM role, so an invocation there can name its own dependencies (use_dependencies).
+_scoped: ContextVar[Dependencies | None] = ContextVar("photoveil_dependencies", default=None)
+
+
 def get_dependencies() -> Dependencies:
-    """The process-wide dependencies, created on first use."""
+    """The dependencies of the current invocation: its own (use_dependencies), else the process's."""
     global _current
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     if _current is None:
         _current = Dependencies()
     return _current
+
+
+@contextmanager
+def use_dependencies(dependencies: Dependencies) -> Iterator[None]:
+    """Run the block (one invocation, in this thread) with ``dependencies``."""
+    token = _scoped.set(dependencies)
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
 
 
 def set_dependencies(dependencies: Dependencies | None) -> None:

@@ -23,6 +23,7 @@ from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+from photoveil.notifications import ObjectCreated
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -32,16 +33,6 @@ UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
 FAILED_JOB_TTL = timedelta(days=1)
 STAGE_METRICS = {"decode": "DecodeTime", "detect": "DetectTime", "blur": "BlurTime", "encode": "EncodeTime"}
-
-
-@dataclass(frozen=True)
-class ObjectCreated:
-    """An S3 ObjectCreated notification, as the event states it (not yet trusted)."""
-
-    bucket: str
-    key: str  # decoded: S3 URL-encodes keys in events
-    size: int | None
-    event_time: datetime | None
 
 
 @dataclass(frozen=True)

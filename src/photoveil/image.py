@@ -262,9 +262,6 @@ def _pil_to_bgr(im: Image.Image) -> np.ndarray:
         wide = np.asarray(im)
         gray = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
         return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-    if mode == "F":
-        gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
-        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
@@ -272,7 +269,7 @@ def _pil_to_bgr(im: Image.Image) -> np.ndarray:
     if mode == "L":
         return cv2.cvtColor(np.asarray(im), cv2.COLOR_GRAY2BGR)
     if mode != "RGB":
-        # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK), YCbCr, LAB, HSV.
+        # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK).
         im = im.convert("RGB")
     rgb = np.array(im)  # writable, so the channel swap happens in place (no third 12 MP copy)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)

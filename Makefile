@@ -18,7 +18,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[image,local,dev]'
+	$(BIN)/pip install --quiet -e '.[image,local,dev,cli]'
 	@touch $@
 
 $(MODEL): scripts/fetch_model.py | $(STAMP)

@@ -38,7 +38,6 @@ const STATUS_TEXT = {
   waiting: "Waiting for its turn…",
   requesting: "Preparing the upload…",
   uploading: "Uploading…",
-  awaiting_upload: "Uploaded. Queued for blurring…",
   queued: "Uploaded. Queued for blurring…",
   processing: "Blurring faces…",
   done: "Done",
@@ -93,13 +92,10 @@ export function formatBytes(bytes) {
   return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MB`;
 }
 
-/** expiresAt may be an ISO 8601 string or epoch seconds: return a Date, or null if unreadable. */
+/** The job view's expiresAt (an ISO 8601 string) as a Date, or null when it is missing or unreadable. */
 export function parseExpiry(value) {
-  if (value === undefined || value === null || value === "") return null;
-  const asNumber = typeof value === "number" ? value : /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
-  const date = Number.isFinite(asNumber)
-    ? new Date(asNumber < 1e11 ? asNumber * 1000 : asNumber) // seconds (DynamoDB TTL style) or ms
-    : new Date(value);
+  if (typeof value !== "string") return null;
+  const date = new Date(value);
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
@@ -107,12 +103,9 @@ export function formatDate(date) {
   return new Intl.DateTimeFormat(undefined, { dateStyle: "long" }).format(date);
 }
 
-/** The number of faces blurred, from a status body (`faces` as a count or a list). */
+/** The number of faces blurred, from a job view (`faces`: a count, or null when there is none). */
 export function faceCount(body) {
-  const faces = body.faces ?? body.faceCount ?? body.facesBlurred;
-  if (Array.isArray(faces)) return faces.length;
-  const n = Number(faces);
-  return Number.isFinite(n) ? n : null;
+  return Number.isInteger(body.faces) ? body.faces : null;
 }
 
 export function facesText(n) {
@@ -185,7 +178,7 @@ function storageMessage(xhr) {
 function postFormOnce(upload, file, onProgress) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
-    for (const [name, value] of Object.entries(upload.fields || {})) form.append(name, value);
+    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
     form.append("file", file);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", upload.url);
@@ -323,7 +316,7 @@ class PhotoCard {
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify(body),
         });
-        this.job = { jobId: created.jobId, statusUrl: created.statusUrl || `${config.apiUrl}/jobs/${created.jobId}` };
+        this.job = { jobId: created.jobId, statusUrl: created.statusUrl };
         this.setProgress(0);
         await postForm(created.upload, this.file, (fraction) => this.setProgress(fraction));
         this.setProgress(1);
@@ -423,10 +416,10 @@ class PhotoCard {
   showFailed(body) {
     this.hideProgress();
     this.setState("failed");
-    const message = (body.error && body.error.message) || "The photo could not be processed.";
+    const message = body.error.message || "The photo could not be processed.";
     // not_finished: every retry on our side failed and nothing was published; the photo is still on this
     // page, so Retry sends it again as a new job (any other failure is about the file: retrying cannot help)
-    const canSendAgain = Boolean(body.error && body.error.code === "not_finished");
+    const canSendAgain = body.error.code === "not_finished";
     if (canSendAgain) {
       this.uploaded = false;
       this.job = null;

@@ -2,8 +2,7 @@
 
 Cost stays small for huge faces because the effect is computed on a DOWNSCALED copy of the face's
 region and scaled back: a Gaussian of sigma S at full resolution looks the same as sigma S/k on a
-copy shrunk k times, at ~k^2 less work (measured on a 12 MP photo: an 800 px face ~17 ms all
-included, where one full-resolution GaussianBlur of its region took 5.7 s at sigma 160). Only the
+copy shrunk k times, at ~k^2 less work (docs/decisions/0003-blur-on-a-downscaled-copy.md). Only the
 final blend runs at full resolution, and only inside the region's rectangle; every pixel whose
 mask weight is 0 (everything outside each region's outer ellipse) keeps its exact value.
 """
@@ -22,19 +21,18 @@ from photoveil.geometry import Region, face_regions
 STYLES = ("gaussian", "pixelate", "solid")
 # Gaussian sigma as a share of the face size (max side of the detector box). At 0.5 every point
 # is averaged over the whole face: features are gone, and CenterFace re-run on the output scores
-# what is left far lower (measured on ../shared/data/faces: GT faces re-found with score >= 0.5
-# went from 4 at 0.2 to 0; >= 0.3 from 19 to 8) at no cost in collateral (see FEATHER).
+# what is left far lower, at no cost in collateral (docs/decisions/0004-blur-strength-and-feather.md).
 SIGMA_RATIO = 0.5
 MIN_SIGMA = 2.0
 # ... and at least this share of the photo's long side (40 px on a 12 MP photo, 5 px on a 500 px one).
-# A face of ~1 % of the side in a large photo is a smooth blob of a few dozen pixels: sigma 0.5 x its
-# size left its centre too close to the original (privacy_eval coverage < 0.5) on 12 MP copies of the
-# shared photos; in small photos the floor is a few px and rarely binds.
+# A face of ~1 % of the side in a large photo is a smooth blob of a few dozen pixels, which sigma
+# 0.5 x its size leaves too close to the original
+# (docs/decisions/0005-floors-for-small-faces-in-large-photos.md).
 MIN_SIGMA_FRAC = 0.01
 # Sigma, in pixels of the downscaled copy, at which the work is done (3 px is smooth enough that
 # bilinear upscaling shows no steps).
 WORK_SIGMA = 3.0
-# Pixelate: about this many blocks across the face (coarser than that stays recognisable).
+# Pixelate: about this many blocks across the face (more, smaller blocks leave it recognisable).
 PIXELATE_BLOCKS = 7
 SOLID_BGR = (64, 64, 64)
 
@@ -78,7 +76,8 @@ def _downscale(roi: np.ndarray, factor: int) -> np.ndarray:
     h, w = roi.shape[:2]
     if w < factor or h < factor:
         return cv2.resize(roi, (1, 1), interpolation=cv2.INTER_AREA)
-    # An integer factor takes OpenCV's fast INTER_AREA path (~3x faster than a fractional one).
+    # An integer factor takes OpenCV's fast INTER_AREA path
+    # (docs/decisions/0003-blur-on-a-downscaled-copy.md).
     return cv2.resize(roi, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
 
 

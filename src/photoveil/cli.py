@@ -21,11 +21,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from photoveil.errors import InputError, PhotoVeilError
 from photoveil.faces import Detector
 from photoveil.settings import BLUR_STYLES, DETECTORS
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -151,6 +154,8 @@ def _blur_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         print(f"photoveil blur: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    # Loaded before the first photo: overlapping it with the first decode bought nothing measurable
+    # (docs/decisions/0013-cli-loads-the-detector-first.md).
     try:
         detector = load_detector(args.detector, args.threshold)
     except Exception as exc:  # model missing, bad AWS config...: nothing can be blurred
@@ -160,29 +165,39 @@ def _blur_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         return EXIT_INTERNAL
 
     show_progress = args.progress if args.progress is not None else (len(jobs) > 1 and sys.stderr.isatty())
-    progress = Progress(len(jobs), sys.stderr) if show_progress else None
+    bar = _progress_bar(len(jobs)) if show_progress else None
+    # tqdm's write clears the bar, prints the line and draws the bar again below it.
+    say = bar.write if bar is not None else print
     outcomes = []
     for src, dest in jobs:
         outcome = _blur_one(src, dest, detector, args)
         outcomes.append(outcome)
         if outcome.error is not None:
-            if progress:
-                progress.clear()
             code = getattr(outcome.error, "code", "internal_error")
-            print(f"photoveil: {src}: {_message(outcome.error)} ({code})", file=sys.stderr)
+            say(f"photoveil: {src}: {_message(outcome.error)} ({code})", file=sys.stderr)
         elif not args.json:
             faces = len(outcome.result["faces"])
             took = outcome.result["timings"]["total"]
-            if progress:
-                progress.clear()
-            print(f"{src} -> {dest}: {faces} face{'s' if faces != 1 else ''} blurred ({took:.2f} s)")
-        if progress:
-            progress.update(src.name)
-    if progress:
-        progress.close()
+            say(
+                f"{src} -> {dest}: {faces} face{'s' if faces != 1 else ''} blurred ({took:.2f} s)",
+                file=sys.stdout,
+            )
+        if bar is not None:
+            bar.set_postfix_str(src.name, refresh=False)
+            bar.update()
+    if bar is not None:
+        bar.close()
     if args.json:
         _print_json(args, outcomes)
     return max((o.exit_code for o in outcomes), default=EXIT_OK)
+
+
+def _progress_bar(total: int) -> tqdm:
+    # Imported here, so a one-photo run (no bar) does not pay for tqdm's import
+    # (docs/decisions/0015-cli-progress-with-tqdm.md).
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="photo", file=sys.stderr)
 
 
 def _plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None) -> list[tuple[Path, Path]]:
@@ -275,32 +290,3 @@ def _print_json(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
     }
     json.dump(doc, sys.stdout, indent=2)
     sys.stdout.write("\n")
-
-
-class Progress:
-    """A one-line progress bar on a terminal stream (tqdm is not a dependency)."""
-
-    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
-        self.total, self.stream, self.width = total, stream, width
-        self.done = 0
-        self.start = time.perf_counter()
-        self._draw("")
-
-    def update(self, label: str) -> None:
-        self.done += 1
-        self._draw(label)
-
-    def _draw(self, label: str) -> None:
-        filled = self.width * self.done // max(self.total, 1)
-        elapsed = time.perf_counter() - self.start
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {elapsed:5.1f}s {label[:40]:<40}")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        self.stream.write("\r" + " " * (self.width + 60) + "\r")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()

@@ -25,14 +25,11 @@ HEIGHT_SCALE = 1.45
 CENTER_SHIFT_UP = 0.1
 # Feather band outside the full-strength ellipse: its outer edge is the ellipse scaled by
 # (1 + FEATHER); at least 2 px wide on the shorter axis. Narrow, because every feathered pixel
-# counts as collateral (privacy_eval: 0.105 at 0.15 with sigma 0.2; 0.105 at 0.08 with sigma 0.5).
+# counts as collateral (docs/decisions/0004-blur-strength-and-feather.md).
 FEATHER = 0.08
 # ... and at least this share of the photo's long side wide (24 px on a 12 MP photo, 3 px on a 500 px
-# one). Small faces in large photos are where a narrow band fails: an 8 % band round a 40 px face
-# is a 2 px step, a sharp oval outline that both the privacy metric (high-frequency energy in the
-# face) and CenterFace (a head shape) pick up. Measured with tools/redetect_eval.py on 12 MP copies
-# of the shared photos (with MIN_SIGMA_FRAC in blur.py): privacy recall 0.955 -> 0.995, faces found
-# again 60 -> 19; collateral on the photos themselves 0.104 -> 0.1125 (0.119 at 0.008: too close to 0.12).
+# one): an 8 % band round a 40 px face in a large photo is a 2 px step, a sharp oval outline that both
+# the privacy metric and CenterFace pick up (docs/decisions/0005-floors-for-small-faces-in-large-photos.md).
 MIN_FEATHER_FRAC = 0.006
 
 

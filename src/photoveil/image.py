@@ -1,23 +1,24 @@
 """Photo bytes in, an oriented BGR array out (and back to a metadata-free JPEG).
 
-Decisions, each measured or argued once here:
+What it does and why:
 
 * The format is sniffed from magic bytes only (never the file name or Content-Type). Accepted:
   JPEG, PNG, WebP, HEIC/HEIF. Anything else raises UnsupportedFormatError naming what it is.
 * Pillow opens every file first, lazily: only the header is parsed, so the pixel budget and the
   16 px minimum are checked before a single pixel is decoded (a decompression bomb never allocates).
-* JPEG pixels (YCbCr or grayscale) are decoded by ``cv2.imdecode``: on a 12 MP photo it takes about a
-  third of Pillow's decode + array conversion (see bench/). libjpeg inside OpenCV silently pads a
-  truncated file with grey, so the JPEG's entropy-coded data is scanned for its EOI marker first
-  (``_jpeg_is_complete``). CMYK JPEGs (including Adobe's inverted CMYK) go through Pillow.
+* JPEG pixels (YCbCr or grayscale) are decoded by ``cv2.imdecode``, faster than Pillow. libjpeg inside
+  OpenCV silently pads a truncated file with grey, so the JPEG's entropy-coded data is scanned for its
+  EOI marker first (``_jpeg_is_complete``). CMYK JPEGs (including Adobe's inverted CMYK) go through
+  Pillow (docs/decisions/0001-jpeg-decode-with-opencv.md).
 * EXIF orientation (1-8) is read once, by Pillow, for every format and applied to the array, so the
   pixels, the detector boxes and the output share one frame. HEIF transforms (irot/imir) are applied
   by libheif itself and pillow-heif resets the EXIF tag to 1, so nothing is rotated twice.
 * Transparent images are composited on white: that is what a viewer shows, and it drops whatever
   RGB hides under alpha = 0 (a hidden face would otherwise appear, unblurred, in the output).
 * Animated PNG/WebP and multi-image HEIF are refused (AnimatedImageError): blurring one frame would
-  silently change what the user uploaded. JPEGs with MPF extra images (phone depth/gain maps) are
-  not animations: the primary image is used and the extras are dropped by re-encoding.
+  silently change what the user uploaded (docs/decisions/0002-animated-images-refused.md). JPEGs with
+  MPF extra images (phone depth/gain maps) are not animations: the primary image is used and the
+  extras are dropped by re-encoding.
 * ``encode_jpeg`` uses ``cv2.imencode``, which writes a bare JFIF stream: no EXIF (so no GPS and no
   embedded thumbnail, an unblurred copy of the photo), no XMP, no ICC profile.
 """
@@ -261,9 +262,6 @@ def _pil_to_bgr(im: Image.Image) -> np.ndarray:
         wide = np.asarray(im)
         gray = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
         return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-    if mode == "F":
-        gray = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
-        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
@@ -271,7 +269,7 @@ def _pil_to_bgr(im: Image.Image) -> np.ndarray:
     if mode == "L":
         return cv2.cvtColor(np.asarray(im), cv2.COLOR_GRAY2BGR)
     if mode != "RGB":
-        # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK), YCbCr, LAB, HSV.
+        # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK).
         im = im.convert("RGB")
     rgb = np.array(im)  # writable, so the channel swap happens in place (no third 12 MP copy)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)

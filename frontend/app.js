@@ -404,7 +404,8 @@ class PhotoCard {
       time.textContent = formatDate(expiry);
       const expires = document.createElement("span");
       expires.className = "expiry";
-      expires.append("Link expires on ", time);
+      expires.title = "Deleted within about two days after this date";
+      expires.append("Link works until ", time);
       meta.append(expires);
     }
     this.q(".link-input").value = body.photoUrl;

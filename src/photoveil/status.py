@@ -8,10 +8,12 @@ from http import HTTPStatus
 from typing import Any
 
 from photoveil.adapters.jobs import DONE, FAILED, Job
+from photoveil.adapters.storage import variant_key
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import job_context
 from photoveil.settings import Settings
+from photoveil.sizes import VARIANT_NAMES
 
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 # What a job whose retries are over shows (Job.retries_over). Not the user's fault, and nothing was published.
@@ -55,6 +57,11 @@ def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
     if job.status == DONE:
         view["photoUrl"] = f"{settings.public_base_url}/{job.photo_key}"
         view["expiresAt"] = job.expires_at
+        if job.variants_ready and job.photo_key:
+            view["variants"] = {
+                name: f"{settings.public_base_url}/{variant_key(job.photo_key, name)}"
+                for name in VARIANT_NAMES
+            }
     elif job.status == FAILED:
         view["error"] = {"code": job.error_code or "internal_error", "message": job.error_message or ""}
     return view

@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 
 from photoveil.errors import CorruptImageError
+from photoveil.sizes import VARIANT_SIZES
 
-# Nominal (landscape) sizes, largest first: each smaller one is made from the one before.
-SIZES = ((800, 600), (400, 300), (200, 150))
 QUALITY = 80
 REDUCED_DECODES = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
@@ -34,16 +33,12 @@ class Variant:
     jpeg: bytes
 
 
-def variant_names() -> list[str]:
-    return [f"{w}x{h}" for w, h in SIZES]
-
-
 def make_variants(jpeg: bytes) -> list[Variant]:
     """The variants of a published JPEG, largest first. Raises CorruptImageError if it does not decode."""
     pixels = _decode(jpeg)
     portrait = pixels.shape[0] > pixels.shape[1]
     variants, source = [], pixels
-    for width, height in SIZES:
+    for width, height in VARIANT_SIZES:  # each smaller one is made from the one before
         box = (height, width) if portrait else (width, height)
         source = _fill(source, *box)
         ok, buf = cv2.imencode(
@@ -63,7 +58,7 @@ def _decode(jpeg: bytes) -> np.ndarray:
     if size is not None:
         width, height = size
         for factor, flag in REDUCED_DECODES:
-            if _covers(-(-height // factor), -(-width // factor), *SIZES[0]):
+            if _covers(-(-height // factor), -(-width // factor), *VARIANT_SIZES[0]):
                 flags = flag
                 break
     pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)

@@ -13,6 +13,8 @@ Item schema (attribute names are part of the template contract)::
     photoKey     S  p/{jobId}.jpg in the blurred bucket (done)
     expiresAt    S  ISO 8601 UTC, when the public photo is deleted (done)
     errorCode    S, errorMessage S  (failed)
+    variantsDone SS names of the variants written for photoKey (800x600, 400x300, 200x150)
+    variantsReady S  the photoKey whose variants are all written (set once, by whichever write ends the set)
     ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -60,10 +62,18 @@ class Job:
     error_message: str | None = None
     attempts: int = 0
     updated_at: str | None = None
+    variants_ready_for: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def variants_ready(self) -> bool:
+        """Whether every variant of the photo as published now exists."""
+        return (
+            self.status == DONE and self.photo_key is not None and self.variants_ready_for == self.photo_key
+        )
 
     def expired(self, now: datetime) -> bool:
         """DynamoDB deletes expired items lazily (up to days later): treat them as gone already."""
@@ -108,6 +118,7 @@ class Job:
             error_message=s("errorMessage"),
             attempts=n("attempts") or 0,
             updated_at=s("updatedAt"),
+            variants_ready_for=s("variantsReady"),
         )
 
 
@@ -213,6 +224,42 @@ class JobStore:
                 ":ttl": {"N": str(ttl)},
             },
             names={"#ttl": "ttl"},
+        )
+
+    def record_variant(self, job_id: str, *, photo_key: str, name: str, now: datetime) -> Job | None:
+        """Note a variant written for ``photo_key``; None if the job no longer publishes that photo
+        (deleted, edited, expired): the caller must then withdraw what it wrote."""
+        return self._update(
+            job_id,
+            update="ADD variantsDone :name SET updatedAt = :now",
+            condition="#status = :done AND photoKey = :key AND #ttl > :epoch",
+            values={
+                ":name": {"SS": [name]},
+                ":now": {"S": iso(now)},
+                ":done": {"S": DONE},
+                ":key": {"S": photo_key},
+                ":epoch": {"N": str(int(now.timestamp()))},
+            },
+            names={"#ttl": "ttl"},
+        )
+
+    def finish_variants(self, job_id: str, *, photo_key: str, names: list[str], now: datetime) -> Job | None:
+        """Mark the variants of ``photo_key`` ready if all ``names`` are written; the job if this call
+        did it, None otherwise (not all written yet, already marked, or the photo changed): exactly once."""
+        all_written = " AND ".join(f"contains(variantsDone, :n{i})" for i in range(len(names)))
+        return self._update(
+            job_id,
+            update="SET variantsReady = :key, updatedAt = :now",
+            condition=(
+                f"#status = :done AND photoKey = :key AND {all_written} "
+                "AND (attribute_not_exists(variantsReady) OR variantsReady <> :key)"
+            ),
+            values={
+                ":key": {"S": photo_key},
+                ":now": {"S": iso(now)},
+                ":done": {"S": DONE},
+                **{f":n{i}": {"S": name} for i, name in enumerate(names)},
+            },
         )
 
     def _update(

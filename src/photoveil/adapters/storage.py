@@ -1,5 +1,5 @@
 """S3: the private uploads bucket (presigned POST in, originals read once and deleted) and the blurred
-bucket (``p/{jobId}.jpg``, public through CloudFront only)."""
+bucket (``p/{jobId}.jpg`` and its variants, public through CloudFront only)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,15 @@ def upload_key(job_id: str) -> str:
 
 def blurred_key(job_id: str) -> str:
     return f"p/{job_id}.jpg"
+
+
+def variant_key(photo_key: str, name: str) -> str:
+    """``p/{jobId}.jpg`` -> ``p/{jobId}/800x600.jpeg``.
+
+    Under the CloudFront photo path and the bucket's expiry, but outside the PhotoPublished topic's
+    filter (suffix ``.jpg``): writing a variant can never publish again.
+    """
+    return f"{photo_key.removesuffix('.jpg')}/{name}.jpeg"
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,27 @@ class PhotoStorage:
             CacheControl=BLURRED_CACHE_CONTROL,
         )
         return key
+
+    def read_blurred(self, key: str) -> bytes:
+        """A published photo's bytes (ClientError if it is gone: its job said it was published)."""
+        response = self._client.get_object(Bucket=self.blurred_bucket, Key=key)
+        with response["Body"] as body:
+            return body.read()
+
+    def put_variant(self, key: str, jpeg: bytes) -> None:
+        """Write a variant (see variant_key) with the published photo's headers."""
+        self._client.put_object(
+            Bucket=self.blurred_bucket,
+            Key=key,
+            Body=jpeg,
+            ContentType="image/jpeg",
+            CacheControl=BLURRED_CACHE_CONTROL,
+        )
+
+    def delete_variants(self, photo_key: str, names: list[str]) -> None:
+        """Withdraw the variants of a photo (missing ones are fine: S3 deletes are idempotent)."""
+        for name in names:
+            self._client.delete_object(Bucket=self.blurred_bucket, Key=variant_key(photo_key, name))
 
     def delete_blurred(self, job_id: str) -> None:
         """Withdraw ``p/{jobId}.jpg`` (only for a job that did not end done)."""

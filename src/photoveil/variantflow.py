@@ -1,0 +1,62 @@
+"""Making the variants of a published photo (photoveil.variants), with its job as the judge of what is live.
+
+``handle_published`` is what VariantsFunction does for each photo the PhotoPublished topic announces.
+The job record decides: only the photo it publishes now gets variants, so a late or duplicate event for
+a photo since deleted, replaced by an edit or expired writes nothing (and what a race let through is
+withdrawn). Each variant written is recorded with a conditional update; the write that completes the
+set marks the job's variants ready, exactly once. The photo itself never waits for this: a failure here
+retries, then dead-letters, and the job simply has no variants.
+"""
+
+from __future__ import annotations
+
+import re
+
+from photoveil.adapters.storage import variant_key
+from photoveil.dependencies import Dependencies
+from photoveil.notifications import ObjectCreated
+from photoveil.observability import MetricUnit, job_context, logger, metrics, tracer
+from photoveil.sizes import VARIANT_NAMES
+from photoveil.variants import make_variants
+
+PHOTO_KEY_RE = re.compile(r"p/([0-9a-f]{32})\.jpg")
+
+
+def handle_published(photo: ObjectCreated, deps: Dependencies) -> None:
+    """Make the variants of a full-size photo of our bucket; anything else is acknowledged."""
+    match = PHOTO_KEY_RE.fullmatch(photo.key)
+    if photo.bucket != deps.settings.blurred_bucket or not match:
+        logger.warning("ignoring an object that is not a published photo", extra={"key": photo.key[:200]})
+        return
+    with job_context(match.group(1)):
+        make_variants_of(match.group(1), photo, deps)
+
+
+@tracer.capture_method
+def make_variants_of(job_id: str, photo: ObjectCreated, deps: Dependencies) -> None:
+    """Write the variants of ``photo`` if its job still publishes it, and mark them ready once."""
+    job = deps.jobs.get(job_id)
+    if job is None or job.expired(deps.clock()) or job.photo_key != photo.key:
+        logger.info("photo no longer published; no variants", extra={"status": job and job.status})
+        return
+    if job.variants_ready:
+        logger.info("variants already made; duplicate event")
+        return
+    names = list(VARIANT_NAMES)
+    for variant in make_variants(deps.storage.read_blurred(photo.key)):
+        deps.storage.put_variant(variant_key(photo.key, variant.name), variant.jpeg)
+        recorded = deps.jobs.record_variant(job_id, photo_key=photo.key, name=variant.name, now=deps.clock())
+        if recorded is None:
+            # Deleted, edited or expired while we worked: what was written must not stay reachable.
+            deps.storage.delete_variants(photo.key, names)
+            logger.info("photo withdrawn meanwhile; variants deleted")
+            return
+    finished = deps.jobs.finish_variants(job_id, photo_key=photo.key, names=names, now=deps.clock())
+    if finished is not None:
+        logger.info("variants ready", extra={"variants": names})
+        metrics.add_metric(name="VariantsReady", unit=MetricUnit.Count, value=1)
+        if photo.event_time is not None:
+            latency_ms = (deps.clock() - photo.event_time).total_seconds() * 1000
+            metrics.add_metric(
+                name="PublishToVariantsLatency", unit=MetricUnit.Milliseconds, value=latency_ms
+            )

@@ -5,6 +5,7 @@ Used by src/Makefile during `sam build`:
 
     python build-support/lambda_requirements.py api        # powertools only: no OpenCV/numpy/Pillow
     python build-support/lambda_requirements.py worker     # + the `image` extra
+    python build-support/lambda_requirements.py variants   # + OpenCV and numpy only: no model, no Pillow
     python build-support/lambda_requirements.py provided   # paths to delete from an artifact
 
 The runtime provides boto3 and its whole dependency closure. Shipping botocore's dependencies without
@@ -25,6 +26,8 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
 )
+# What VariantsFunction takes of the `image` extra: it resizes and encodes JPEGs, nothing else.
+VARIANTS_IMAGE = frozenset({"opencv-python-headless", "numpy"})
 # What each of them installs at the top of site-packages (besides its *.dist-info).
 _TOP_LEVEL = {"python-dateutil": "dateutil", "six": "six.py"}
 
@@ -34,13 +37,16 @@ def _name(requirement: str) -> str:
 
 
 def requirements(function: str, pyproject: Path = PYPROJECT) -> list[str]:
-    """The pinned requirements for ``function`` ("api" or "worker"), without runtime-provided packages."""
+    """The pinned requirements for ``function`` (api, worker, variants), without runtime-provided packages."""
     project = tomllib.loads(pyproject.read_text())["project"]
     wanted = list(project["dependencies"])
+    image = project["optional-dependencies"]["image"]
     if function == "worker":
-        wanted += project["optional-dependencies"]["image"]
+        wanted += image
+    elif function == "variants":
+        wanted += [r for r in image if _name(r) in VARIANTS_IMAGE]
     elif function != "api":
-        raise ValueError(f"unknown function {function!r}: expected 'api' or 'worker'")
+        raise ValueError(f"unknown function {function!r}: expected api, worker or variants")
     return [r for r in wanted if _name(r) not in RUNTIME_PROVIDED]
 
 
@@ -55,7 +61,7 @@ def provided_paths() -> list[str]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: lambda_requirements.py api|worker|provided")
+        sys.exit("usage: lambda_requirements.py api|worker|variants|provided")
     if sys.argv[1] == "provided":
         print(" ".join(provided_paths()))
     else:

@@ -42,7 +42,7 @@ PYTHON="$PWD/$SAM_VENV/bin/python" "$SAM_VENV/bin/sam" build --template-file tem
 
 echo "==> artifact sizes (unzipped)"
 status=0
-for fn in ApiFunction BlurFunction; do
+for fn in ApiFunction BlurFunction VariantsFunction SiteContentFunction; do
   dir="$BUILD_DIR/$fn"
   bytes=$(du -sb "$dir" | cut -f1)
   printf '  %-13s %6.1f MB  (%d%% of the 250 MB limit)\n' "$fn" "$(awk -v b="$bytes" 'BEGIN {print b / 1048576}')" $((bytes * 100 / LIMIT_BYTES))
@@ -50,10 +50,17 @@ for fn in ApiFunction BlurFunction; do
     echo "  ERROR: $fn exceeds Lambda's 250 MB unzipped limit" >&2; status=1
   fi
 done
-# The API must stay light: no image stack in its package.
+# The API and the site publisher must stay light (no image stack); the variants function has no face model.
 for heavy in cv2 numpy PIL pillow_heif photoveil/models; do
-  if [[ -e "$BUILD_DIR/ApiFunction/$heavy" ]]; then
-    echo "  ERROR: ApiFunction contains $heavy" >&2; status=1
+  for fn in ApiFunction SiteContentFunction; do
+    if [[ -e "$BUILD_DIR/$fn/$heavy" ]]; then
+      echo "  ERROR: $fn contains $heavy" >&2; status=1
+    fi
+  done
+done
+for heavy in PIL pillow_heif photoveil/models; do
+  if [[ -e "$BUILD_DIR/VariantsFunction/$heavy" ]]; then
+    echo "  ERROR: VariantsFunction contains $heavy" >&2; status=1
   fi
 done
 [[ -s "$BUILD_DIR/BlurFunction/photoveil/models/centerface.onnx" ]] || { echo "  ERROR: BlurFunction lacks the model" >&2; status=1; }

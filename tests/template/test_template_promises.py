@@ -1,6 +1,6 @@
 """The promises template.yaml makes, read from the template itself (and from its SAM translation).
 
-Each test names a product or AWS fact from DESIGN.md: if someone edits the template and breaks one,
+Each test names a product promise or an AWS fact: if someone edits the template and breaks one,
 the test says which promise broke.
 """
 
@@ -157,24 +157,30 @@ def test_extra_origins_are_refused_unless_exact(
     assert bool(re.fullmatch(pattern, origins)) is accepted
 
 
-# ---------------------------------------------------------------- queue and worker
-def test_visibility_timeout_is_at_least_six_worker_timeouts(template: dict[str, Any], resources) -> None:
-    timeout = _function_prop(template, "BlurFunction", "Timeout")
-    window = resources["BlurFunction"]["Properties"]["Events"]["Uploads"]["Properties"].get(
-        "MaximumBatchingWindowInSeconds", 0
-    )
-    assert resources["BlurQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window
+# ---------------------------------------------------------------- queues and their consumers
+# Every SQS-driven function, its queue and that queue's DLQ.
+CONSUMERS = [("BlurFunction", "BlurQueue", "BlurDLQ"), ("VariantsFunction", "VariantsQueue", "VariantsDLQ")]
+
+
+@pytest.mark.parametrize(("fn", "queue", "dlq"), CONSUMERS)
+def test_visibility_timeout_is_at_least_six_function_timeouts(template, resources, fn, queue, dlq) -> None:
+    timeout = _function_prop(template, fn, "Timeout")
+    (event,) = resources[fn]["Properties"]["Events"].values()
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+    window = event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+    assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window
 
 
 def test_worker_timeout_leaves_room_for_the_one_minute_promise(template: dict[str, Any]) -> None:
     assert _function_prop(template, "BlurFunction", "Timeout") <= 60
 
 
-def test_failed_photos_go_to_the_dlq_after_at_least_five_tries(resources: dict[str, Any]) -> None:
-    redrive = resources["BlurQueue"]["Properties"]["RedrivePolicy"]
-    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["BlurDLQ", "Arn"]}
+@pytest.mark.parametrize(("fn", "queue", "dlq"), CONSUMERS)
+def test_failed_messages_go_to_the_dlq_after_at_least_five_tries(resources, fn, queue, dlq) -> None:
+    redrive = resources[queue]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
     assert redrive["maxReceiveCount"] >= 5
-    assert resources["BlurDLQ"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert resources[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
 def test_the_status_api_knows_the_queues_retry_rhythm(template: dict[str, Any], resources) -> None:
@@ -187,11 +193,11 @@ def test_the_status_api_knows_the_queues_retry_rhythm(template: dict[str, Any], 
 
 
 def test_queues_are_encrypted(resources: dict[str, Any]) -> None:
-    for queue in ("BlurQueue", "BlurDLQ"):
-        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    for queue in _of_type(resources, "AWS::SQS::Queue"):
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True, queue
 
 
-@pytest.mark.parametrize("queue", ["BlurQueue", "BlurDLQ"])
+@pytest.mark.parametrize("queue", [q for _, *queues in CONSUMERS for q in queues])
 def test_queues_refuse_plain_http(resources: dict[str, Any], queue: str) -> None:
     policies = [
         p["Properties"]["PolicyDocument"]
@@ -203,22 +209,92 @@ def test_queues_refuse_plain_http(resources: dict[str, Any], queue: str) -> None
     assert denies[0]["Action"] == "sqs:*" and denies[0]["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
 
 
-def test_worker_reports_batch_item_failures_with_capped_concurrency(translated, template) -> None:
-    mappings = _of_type(translated["Resources"], "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 1
-    (mapping,) = (m["Properties"] for m in mappings.values())
-    assert mapping["FunctionName"] == {"Ref": "BlurFunction"}
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["BatchSize"] == {"Ref": "WorkerBatchSize"}
-    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaxConcurrency"}
+def test_consumers_report_batch_item_failures_with_capped_concurrency(translated, template) -> None:
+    mappings = {
+        m["Properties"]["FunctionName"]["Ref"]: m["Properties"]
+        for m in _of_type(translated["Resources"], "AWS::Lambda::EventSourceMapping").values()
+    }
+    assert set(mappings) == {fn for fn, _, _ in CONSUMERS}
+    for fn, queue, _ in CONSUMERS:
+        assert mappings[fn]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert mappings[fn]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 2 <= _resolved(template, mappings[fn]["ScalingConfig"]["MaximumConcurrency"]) <= 1000
+    assert mappings["BlurFunction"]["BatchSize"] == {"Ref": "WorkerBatchSize"}
+    assert mappings["BlurFunction"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaxConcurrency"}
     limits = template["Parameters"]["WorkerMaxConcurrency"]
     assert (limits["MinValue"], limits["MaxValue"]) == (2, 1000)  # what the event source mapping accepts
 
 
-def test_no_function_level_dlq_on_the_sqs_worker(resources: dict[str, Any]) -> None:
+def _resolved(template: dict[str, Any], value: Any) -> Any:
+    """A literal, or a parameter's default."""
+    return template["Parameters"][value["Ref"]]["Default"] if isinstance(value, dict) else value
+
+
+@pytest.mark.parametrize(("fn", "queue", "dlq"), CONSUMERS)
+def test_no_function_level_dlq_on_an_sqs_consumer(resources: dict[str, Any], fn, queue, dlq) -> None:
     # A function DLQ only applies to async invokes; the queue's redrive is the DLQ here.
-    assert "DeadLetterQueue" not in resources["BlurFunction"]["Properties"]
+    assert "DeadLetterQueue" not in resources[fn]["Properties"]
+
+
+# ---------------------------------------------------------------- published photos fan out
+def test_only_full_size_photos_are_published_to_the_topic(resources: dict[str, Any]) -> None:
+    from photoveil.adapters.storage import blurred_key, variant_key
+
+    (config,) = resources["BlurredBucket"]["Properties"]["NotificationConfiguration"]["TopicConfigurations"]
+    assert config["Topic"] == {"Ref": "PhotoPublishedTopic"}
+    rules = {r["Name"]: r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
+    photo = blurred_key("0" * 32)
+    assert photo.startswith(rules["prefix"]) and photo.endswith(rules["suffix"])
+    for name in ("800x600", "400x300", "200x150"):  # a variant written can never publish again
+        key = variant_key(photo, name)
+        assert key.startswith(rules["prefix"]) and not key.endswith(rules["suffix"])
+    assert resources["BlurredBucket"]["DependsOn"] == "PhotoPublishedTopicPolicy"
+
+
+def test_only_this_stacks_blurred_bucket_may_publish(resources: dict[str, Any]) -> None:
+    (statement,) = _statements(resources["PhotoPublishedTopicPolicy"]["Properties"]["PolicyDocument"])
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"} and statement["Action"] == "sns:Publish"
+    source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source[1] == resources["BlurredBucket"]["Properties"]["BucketName"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_the_topic_is_encrypted_with_a_key_s3_may_use(resources: dict[str, Any]) -> None:
+    assert resources["PhotoPublishedTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "PhotoPublishedKey"}
+    key = resources["PhotoPublishedKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    s3 = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "s3.amazonaws.com"}]
+    assert len(s3) == 1 and set(s3[0]["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+def test_the_variants_queue_takes_raw_messages_from_the_topic_only(resources: dict[str, Any]) -> None:
+    subscription = resources["VariantsSubscription"]["Properties"]
+    assert subscription["TopicArn"] == {"Ref": "PhotoPublishedTopic"}
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["VariantsQueue", "Arn"]}
+    assert (subscription["Protocol"], subscription["RawMessageDelivery"]) == ("sqs", True)
+    allow = [
+        s
+        for s in _statements(resources["VariantsQueuePolicy"]["Properties"]["PolicyDocument"])
+        if s["Effect"] == "Allow"
+    ]
+    assert len(allow) == 1 and allow[0]["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert allow[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "PhotoPublishedTopic"}}}
+
+
+def test_the_variants_function_ships_no_face_detector(resources: dict[str, Any]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "lambda_requirements", REPO / "build-support" / "lambda_requirements.py"
+    )
+    assert spec and spec.loader
+    requirements = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(requirements)
+    names = {requirements._name(r) for r in requirements.requirements("variants")}
+    assert {"opencv-python-headless", "numpy"} <= names and not names & {"pillow", "pillow-heif"}
+    makefile = (REPO / "src" / "Makefile").read_text()
+    recipe = makefile.split("build-VariantsFunction:")[1].split("\n\n")[0]
+    assert "variants" in recipe and "--exclude=models" in recipe
 
 
 def test_uploads_notify_the_queue_for_the_uploads_prefix_only(resources: dict[str, Any]) -> None:
@@ -371,7 +447,7 @@ def test_jobs_table_is_on_demand_with_ttl_and_pitr(resources: dict[str, Any]) ->
 # ---------------------------------------------------------------- least privilege
 def test_no_wildcard_resource_except_actions_that_have_no_arn(translated: dict[str, Any]) -> None:
     roles = _of_type(translated["Resources"], "AWS::IAM::Role")
-    assert set(roles) == {"ApiRole", "BlurRole", "SiteContentRole"}
+    assert set(roles) == {"ApiRole", "BlurRole", "SiteContentRole", "VariantsRole"}
     for name, role in roles.items():
         assert not role["Properties"].get("ManagedPolicyArns"), f"{name} has managed policies"
         for statement in _role_statements(translated["Resources"], name):
@@ -436,7 +512,12 @@ def test_optional_permissions_exist_only_when_used(resources, template, sid: str
 # ---------------------------------------------------------------- logs and alarms
 @pytest.mark.parametrize(
     ("fn", "role"),
-    [("ApiFunction", "ApiRole"), ("BlurFunction", "BlurRole"), ("SiteContentFunction", "SiteContentRole")],
+    [
+        ("ApiFunction", "ApiRole"),
+        ("BlurFunction", "BlurRole"),
+        ("SiteContentFunction", "SiteContentRole"),
+        ("VariantsFunction", "VariantsRole"),
+    ],
 )
 def test_each_function_logs_to_its_own_group_with_retention(resources, fn: str, role: str) -> None:
     group = resources[fn]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -463,8 +544,9 @@ def _alarm(resources: dict[str, Any], metric: str, dimension_ref: Any) -> dict[s
 
 
 def test_alarms_watch_the_dlq_the_queue_age_and_the_worker(resources: dict[str, Any]) -> None:
-    dlq = _alarm(resources, "ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": ["BlurDLQ", "QueueName"]})
-    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for _, _, queue in CONSUMERS:
+        dlq = _alarm(resources, "ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": [queue, "QueueName"]})
+        assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     age = _alarm(resources, "ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["BlurQueue", "QueueName"]})
     assert age["Threshold"] <= 60 and age["ComparisonOperator"] == "GreaterThanThreshold"
     for metric in ("Errors", "Throttles"):
@@ -486,6 +568,10 @@ def test_outputs_name_everything_deploy_tests_and_frontend_need(template: dict[s
         "BlurQueueUrl",
         "BlurDLQUrl",
         "BlurDLQArn",
+        "PhotoPublishedTopicArn",
+        "VariantsQueueUrl",
+        "VariantsDLQUrl",
+        "VariantsDLQArn",
     } <= set(template["Outputs"])
 
 

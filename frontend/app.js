@@ -10,6 +10,9 @@ const POLL_FIRST_DELAY_MS = 500;
 const POLL_MAX_DELAY_MS = 2000;
 const REQUEST_RETRIES = 3; // extra attempts after the first, for network errors, 429 and 5xx
 const POLL_ERRORS_BEFORE_GIVING_UP = 6;
+// The sized copies follow a done photo within seconds; the page waits for them this long, no more.
+const VARIANTS_TIMEOUT_MS = 60 * 1000;
+const VARIANT_LABELS = { "800x600": "800 × 600", "400x300": "400 × 300", "200x150": "200 × 150" };
 
 export const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"];
 // Some browsers (and every browser for HEIC on some systems) report an empty type: trust the extension then.
@@ -325,8 +328,10 @@ class PhotoCard {
       this.setState("queued");
       this.setProgress(null);
       const final = await this.poll();
-      if (final.status === "done") this.showDone(final);
-      else this.showFailed(final);
+      if (final.status === "done") {
+        this.showDone(final);
+        await this.followVariants(final);
+      } else this.showFailed(final);
     } catch (error) {
       this.hideProgress();
       if (error instanceof PermanentError) {
@@ -372,6 +377,43 @@ class PhotoCard {
 
   hideProgress() {
     this.q(".progress-row").hidden = true;
+  }
+
+  /** Once a done photo's sized copies exist, show the 400x300 one (800x600 for dense screens) and link all. */
+  async followVariants(done) {
+    const started = Date.now();
+    let body = done;
+    let delay = POLL_FIRST_DELAY_MS;
+    while (!body.variants) {
+      if (Date.now() - started > VARIANTS_TIMEOUT_MS) return; // the full-size photo stays: nothing is lost
+      await sleep(delay);
+      delay = Math.min(delay * 1.5, POLL_MAX_DELAY_MS);
+      try {
+        body = await requestJSON(this.job.statusUrl, { cache: "no-store" }, 0);
+      } catch {
+        continue; // a missed poll only delays the thumbnail
+      }
+      if (body.status !== "done") return;
+    }
+    this.showVariants(body.variants);
+  }
+
+  showVariants(variants) {
+    const thumb = this.q(".card-thumb");
+    // 800x600 is twice 400x300 in both orientations (a portrait's are 600x800 and 300x400)
+    thumb.srcset = `${variants["400x300"]} 1x, ${variants["800x600"]} 2x`;
+    thumb.src = variants["400x300"];
+    const links = this.q(".variant-links");
+    links.replaceChildren("Sizes: ");
+    for (const [name, label] of Object.entries(VARIANT_LABELS)) {
+      const link = document.createElement("a");
+      link.href = variants[name];
+      link.textContent = label;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      links.append(link, " ");
+    }
+    links.hidden = false;
   }
 
   showDone(body) {

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -181,6 +183,7 @@ class FakeBackend:
     outcome: str = "done"
     polls_before_outcome: int = 2
     unfinished_jobs: int = 0  # the first this many jobs end failed/not_finished (their retries ran out)
+    variants_after_polls: int | None = None  # a done job lists its variants from this many polls on
     uploads: dict[str, bytes] = field(default_factory=dict)
     field_order: dict[str, list[str]] = field(default_factory=dict)
     presign_bodies: list[dict[str, Any]] = field(default_factory=list)
@@ -217,6 +220,9 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
             if match := re.fullmatch(r"/p/([0-9a-f]{32})\.jpg", path):
                 data = backend.uploads.get(match.group(1))
                 return self._send(200, data, "image/png") if data else self._send(404, b"", "text/plain")
+            if match := re.fullmatch(r"/p/[0-9a-f]{32}/(\d+)x(\d+)\.jpeg", path):
+                gray = np.full((int(match.group(2)), int(match.group(1)), 3), 128, np.uint8)
+                return self._send(200, cv2.imencode(".jpg", gray)[1].tobytes(), "image/jpeg")
             name = "index.html" if path == "/" else path.lstrip("/")
             file = (FRONTEND / name).resolve()
             if FRONTEND.resolve() not in file.parents or not file.is_file():
@@ -247,16 +253,19 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
                     "message": "this file is not a photo PhotoVeil can read",
                 }
                 return self._json(200, {"jobId": job_id, "status": "failed", "faces": 0, "error": error})
-            return self._json(
-                200,
-                {
-                    "jobId": job_id,
-                    "status": "done",
-                    "faces": 2,
-                    "photoUrl": f"{base['url']}/p/{job_id}.jpg",
-                    "expiresAt": "2031-03-14T12:00:00Z",
-                },
-            )
+            view = {
+                "jobId": job_id,
+                "status": "done",
+                "faces": 2,
+                "photoUrl": f"{base['url']}/p/{job_id}.jpg",
+                "expiresAt": "2031-03-14T12:00:00Z",
+            }
+            after = backend.variants_after_polls
+            if after is not None and polls > backend.polls_before_outcome + after:
+                view["variants"] = {
+                    s: f"{base['url']}/p/{job_id}/{s}.jpeg" for s in ("800x600", "400x300", "200x150")
+                }
+            return self._json(200, view)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -354,6 +363,33 @@ def test_page_uploads_and_shows_the_result(
     card.locator(".copy-status", has_text="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == photo_url
     assert max(watched.progress_values()) == 100
+    watched.assert_clean()
+
+
+def test_the_card_shows_the_400x300_variant_once_ready_and_links_every_size(
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+) -> None:
+    url, backend = fake
+    backend.variants_after_polls = 2  # the photo is done first; its variants follow
+    watched = open_page(browser, url, DESKTOP)
+    pages.append(watched)
+    watched.page.set_input_files("#file", str(astronaut_path))
+    card = watched.page.locator(".card").first
+    card.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
+
+    (job_id,) = backend.uploads
+    assert blurred_photo_width(card, f"{url}/p/{job_id}/400x300.jpeg") == 400
+    image = card.locator("img.card-thumb")
+    assert image.get_attribute("srcset") == (
+        f"{url}/p/{job_id}/400x300.jpeg 1x, {url}/p/{job_id}/800x600.jpeg 2x"
+    )
+    links = card.locator(".variant-links a")
+    assert links.all_inner_texts() == ["800 \u00d7 600", "400 \u00d7 300", "200 \u00d7 150"]
+    sizes = ("800x600", "400x300", "200x150")
+    assert [links.nth(i).get_attribute("href") for i in range(3)] == [
+        f"{url}/p/{job_id}/{s}.jpeg" for s in sizes
+    ]
+    assert card.locator(".link-input").input_value() == f"{url}/p/{job_id}.jpg"  # the link is the full photo
     watched.assert_clean()
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from photoveil.faces import Face
-from photoveil.geometry import Region, face_regions
+from photoveil.geometry import Region, face_regions, rectangle_regions
 
 STYLES = ("gaussian", "pixelate", "solid")
 # Gaussian sigma as a share of the face size (max side of the detector box). At 0.5 every point
@@ -43,15 +43,32 @@ def blur_faces(pixels: np.ndarray, faces: Iterable[Face], style: str = "gaussian
     Regions come from ``photoveil.geometry.face_regions``; overlapping faces are applied one after
     the other. Pixels outside every region's outer ellipse are left bit-for-bit unchanged.
     """
+    _check(pixels, style)
+    height, width = pixels.shape[:2]
+    return blur_regions(pixels, face_regions(faces, width, height), style)
+
+
+def blur_rectangles(pixels: np.ndarray, rectangles: Iterable[Face], style: str = "gaussian") -> np.ndarray:
+    """Blur areas chosen by hand, IN PLACE, with the style and strength rules of faces sized by each
+    rectangle (``photoveil.geometry.rectangle_regions``). Pixels outside them are left unchanged."""
+    _check(pixels, style)
+    height, width = pixels.shape[:2]
+    return blur_regions(pixels, rectangle_regions(rectangles, width, height), style)
+
+
+def _check(pixels: np.ndarray, style: str) -> None:
     if style not in STYLES:
         raise ValueError(f"unknown blur style {style!r}: expected one of {', '.join(STYLES)}")
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected BGR uint8 HxWx3 pixels, got {pixels.dtype} {pixels.shape}")
-    height, width = pixels.shape[:2]
-    for region in face_regions(faces, width, height):
+
+
+def blur_regions(pixels: np.ndarray, regions: Iterable[Region], style: str) -> np.ndarray:
+    """Apply the effect over each region in turn, IN PLACE; returns ``pixels``."""
+    for region in regions:
         roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
         effect = _EFFECTS[style](pixels, region)
-        alpha = ellipse_mask(region)
+        alpha = ellipse_mask(region) if region.shape == "ellipse" else rectangle_mask(region)
         # blendLinear normalises by (w1 + w2 + 1e-5): where alpha == 0 the original value rounds
         # back to itself exactly, so untouched pixels really are untouched.
         roi[...] = cv2.blendLinear(effect, roi, alpha, 1.0 - alpha)
@@ -68,6 +85,16 @@ def ellipse_mask(region: Region) -> np.ndarray:
     radius -= 1.0 + region.feather
     radius *= -1.0 / region.feather
     return np.clip(radius, 0.0, 1.0, out=radius)
+
+
+def rectangle_mask(region: Region) -> np.ndarray:
+    """Weights (float32): 1 inside the rectangle, fading to 0 over the feather band round it."""
+    xs = np.abs(np.arange(region.x1, region.x2, dtype=np.float32) + 0.5 - region.cx) / region.rx
+    ys = np.abs(np.arange(region.y1, region.y2, dtype=np.float32) + 0.5 - region.cy) / region.ry
+    distance = np.maximum(xs[None, :], ys[:, None])  # 1 on the rectangle's edge
+    distance -= 1.0 + region.feather
+    distance *= -1.0 / region.feather
+    return np.clip(distance, 0.0, 1.0, out=distance)
 
 
 def _downscale(roi: np.ndarray, factor: int) -> np.ndarray:

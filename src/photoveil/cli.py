@@ -2,7 +2,7 @@
 
     photoveil blur IN... [-o OUT | --out-dir DIR] [--detector centerface|rekognition|both]
                         [--style gaussian|pixelate|solid] [--threshold T] [--quality Q] [--json]
-                        [--verify]
+                        [--verify] [--region X1,Y1,X2,Y2 ...]
     photoveil local ...   (the whole product on this machine; see photoveil.local)
 
 Exit codes: 0 every photo done; 2 usage error; 3 some photo was unusable (bad input);
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoveil.errors import InputError, PhotoVeilError
-from photoveil.faces import Detector
+from photoveil.faces import Detector, Face
 from photoveil.settings import BLUR_STYLES, DETECTORS
 
 if TYPE_CHECKING:
@@ -101,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     blur.add_argument("--json", action="store_true", help="print one JSON document with per-photo results")
     blur.add_argument(
+        "--region",
+        action="append",
+        type=_region,
+        default=[],
+        metavar="X1,Y1,X2,Y2",
+        help="also blur this rectangle (pixels of the photo as displayed, EXIF rotation applied); repeatable",
+    )
+    blur.add_argument(
         "--verify",
         action="store_true",
         help="look for the blurred faces again in the output and blur again what is found (what the "
@@ -121,6 +130,16 @@ def _unit_float(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
     return value
+
+
+def _region(text: str) -> Face:
+    try:
+        x1, y1, x2, y2 = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X1,Y1,X2,Y2 (four numbers)") from None
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
+        raise argparse.ArgumentTypeError(f"{text!r}: X2 must exceed X1 and Y2 exceed Y1")
+    return Face(x1, y1, x2, y2, 1.0)
 
 
 def _quality(text: str) -> int:
@@ -241,6 +260,7 @@ def _blur_one(src: Path, dest: Path, detector: Detector, args: argparse.Namespac
             quality=args.quality,
             max_pixels=args.max_pixels,
             verify=args.verify,
+            regions=args.region,
         )
         _write_atomically(dest, result.jpeg)
     except Exception as exc:  # reported per photo; the others still run, the exit code says it
@@ -255,6 +275,7 @@ def _blur_one(src: Path, dest: Path, detector: Detector, args: argparse.Namespac
         "faces": [face.as_dict() for face in result.faces],
         # Heads the verify step still found in the output and blurred again (photoveil.verify).
         "reblurred": [face.as_dict() for face in result.reblurred],
+        "regions": [[r.x1, r.y1, r.x2, r.y2] for r in args.region],
         "timings": timings,
         "output_bytes": len(result.jpeg),
     }

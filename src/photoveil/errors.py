@@ -52,6 +52,12 @@ class ImageTooSmallError(InputError):
     code = "image_too_small"
 
 
+class RegionOutsidePhotoError(InputError):
+    """A region to blur, given by hand, does not overlap the photo."""
+
+    code = "region_outside_photo"
+
+
 class DetectorError(PhotoVeilError):
     """Face detection failed: the photo must not be published (fail closed); retry later."""
 

@@ -42,7 +42,8 @@ class Region:
     scaled by ``1 + feather``. ``x1, y1, x2, y2``: integer bounds of that outer ellipse clipped to
     the image (x2/y2 exclusive);
     never empty. ``size``: the face's size in px (max side of the detector box), which sets the
-    blur strength.
+    blur strength. ``shape``: "ellipse" round a face, or "rectangle" for an area chosen by hand
+    (``cx, cy, rx, ry`` are then its centre and half-sides).
     """
 
     cx: float
@@ -55,6 +56,7 @@ class Region:
     x2: int
     y2: int
     size: float
+    shape: str = "ellipse"
 
     @property
     def width(self) -> int:
@@ -87,13 +89,43 @@ def face_regions(faces: Iterable[Face], width: int, height: int) -> list[Region]
         ry = max(HEIGHT_SCALE * h / 2, 0.5)
         cx = (x1 + x2) / 2
         cy = (y1 + y2) / 2 - CENTER_SHIFT_UP * h
-        feather = max(FEATHER, max(2.0, MIN_FEATHER_FRAC * max(width, height)) / min(rx, ry))
-        outer_x, outer_y = rx * (1 + feather), ry * (1 + feather)
-        bx1 = max(0, math.floor(cx - outer_x))
-        by1 = max(0, math.floor(cy - outer_y))
-        bx2 = min(width, math.ceil(cx + outer_x))
-        by2 = min(height, math.ceil(cy + outer_y))
-        if bx2 <= bx1 or by2 <= by1:
-            continue
-        regions.append(Region(cx, cy, rx, ry, feather, bx1, by1, bx2, by2, size=max(w, h)))
+        region = _placed(cx, cy, rx, ry, max(w, h), width, height, "ellipse")
+        if region is not None:
+            regions.append(region)
     return regions
+
+
+def rectangle_regions(rectangles: Iterable[Face], width: int, height: int) -> list[Region]:
+    """Blur regions for areas chosen by hand (same box format as a Face): each rectangle itself at full
+    strength, with the feather band of a face region round it, clipped to the image."""
+    regions = []
+    for rect in rectangles:
+        coords = (rect.x1, rect.y1, rect.x2, rect.y2)
+        if not all(math.isfinite(c) for c in coords):
+            raise ValueError(f"rectangle has a non-finite coordinate: {coords}")
+        x1, x2 = sorted((float(rect.x1), float(rect.x2)))
+        y1, y2 = sorted((float(rect.y1), float(rect.y2)))
+        x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)
+        w, h = x2 - x1, y2 - y1
+        if w <= 0 or h <= 0:
+            continue
+        rx, ry = max(w / 2, 0.5), max(h / 2, 0.5)
+        region = _placed((x1 + x2) / 2, (y1 + y2) / 2, rx, ry, max(w, h), width, height, "rectangle")
+        if region is not None:
+            regions.append(region)
+    return regions
+
+
+def _placed(
+    cx: float, cy: float, rx: float, ry: float, size: float, width: int, height: int, shape: str
+) -> Region | None:
+    """The region with its feather band and clipped bounds; None if it lies wholly outside the image."""
+    feather = max(FEATHER, max(2.0, MIN_FEATHER_FRAC * max(width, height)) / min(rx, ry))
+    outer_x, outer_y = rx * (1 + feather), ry * (1 + feather)
+    bx1 = max(0, math.floor(cx - outer_x))
+    by1 = max(0, math.floor(cy - outer_y))
+    bx2 = min(width, math.ceil(cx + outer_x))
+    by2 = min(height, math.ceil(cy + outer_y))
+    if bx2 <= bx1 or by2 <= by1:
+        return None
+    return Region(cx, cy, rx, ry, feather, bx1, by1, bx2, by2, size=size, shape=shape)

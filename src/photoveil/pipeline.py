@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from photoveil.blur import STYLES, blur_faces
+from photoveil.blur import STYLES, blur_faces, blur_rectangles
+from photoveil.errors import RegionOutsidePhotoError
 from photoveil.faces import Detector, Face
 from photoveil.image import DEFAULT_MAX_PIXELS, encode_jpeg, load_image
 from photoveil.verify import reblur_until_clean
@@ -35,8 +37,12 @@ def blur_photo(
     quality: int = 85,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     verify: bool = True,
+    regions: Sequence[Face] = (),
 ) -> BlurResult:
     """Decode, detect, blur, re-encode ``data``, then verify: blur again what is still found.
+
+    ``regions``: rectangles (pixels of the oriented photo) to blur as well as the faces found, each
+    sized as a face of its own; one that misses the photo raises RegionOutsidePhotoError.
 
     Raises InputError subclasses for unusable photos. Any detector exception propagates unchanged
     (fail closed): nothing is encoded when detection did not complete. ``verify=False`` skips the
@@ -56,6 +62,9 @@ def blur_photo(
 
     # The decoded array is ours alone, so the blur works in place (no second 12 MP copy).
     blurred = blur_faces(image.pixels, faces, style=style)
+    if regions:
+        _check_inside(regions, image.width, image.height)
+        blur_rectangles(blurred, regions, style=style)
     now = time.perf_counter()
     timings["blur"], mark = now - mark, now
 
@@ -80,3 +89,16 @@ def blur_photo(
         reblurred=reblurred,
         residual=residual,
     )
+
+
+def _check_inside(regions: Sequence[Face], width: int, height: int) -> None:
+    for r in regions:
+        if (
+            min(r.x1, r.x2) >= width
+            or min(r.y1, r.y2) >= height
+            or max(r.x1, r.x2) <= 0
+            or max(r.y1, r.y2) <= 0
+        ):
+            raise RegionOutsidePhotoError(
+                f"region {r.x1:g},{r.y1:g},{r.x2:g},{r.y2:g} lies outside the {width}x{height} photo"
+            )

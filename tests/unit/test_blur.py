@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from photoveil.blur import STYLES, blur_faces, ellipse_mask
+from photoveil.blur import SOLID_BGR, STYLES, blur_faces, blur_rectangles, ellipse_mask
 from photoveil.faces import Face
-from photoveil.geometry import face_regions
+from photoveil.geometry import face_regions, rectangle_regions
 
 # Where the astronaut's face is in astronaut.png (512x512), by eye and by CenterFace.
 ASTRONAUT_FACE = Face(170, 40, 270, 160, 0.99)
@@ -159,3 +159,26 @@ def test_pixelate_makes_blocks(astronaut: np.ndarray) -> None:
     assert len(np.unique(core.reshape(-1, 3), axis=0)) < 0.2 * len(
         np.unique(astronaut[90:110, 205:235].reshape(-1, 3), axis=0)
     )
+
+
+def test_a_rectangle_is_blurred_at_full_strength_to_its_corners_and_not_beyond_its_band() -> None:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)
+    before = pixels.copy()
+    rect = Face(100, 80, 300, 200, 1.0)
+    blur_rectangles(pixels, [rect], style="solid")
+    (region,) = rectangle_regions([rect], 600, 400)
+    assert region.shape == "rectangle"
+    # Full strength right into the corners (an ellipse would leave them), untouched beyond the band.
+    assert (pixels[80:200, 100:300] == SOLID_BGR).all()
+    outside = np.ones((400, 600), bool)
+    outside[region.y1 : region.y2, region.x1 : region.x2] = False
+    assert np.array_equal(pixels[outside], before[outside])
+
+
+def test_rectangles_are_clipped_to_the_photo_and_non_finite_ones_refused() -> None:
+    (region,) = rectangle_regions([Face(-50, -50, 40, 30, 1.0)], 600, 400)
+    assert (region.x1, region.y1) == (0, 0) and region.cx == 20 and region.cy == 15
+    assert rectangle_regions([Face(700, 10, 800, 50, 1.0)], 600, 400) == []
+    with pytest.raises(ValueError, match="non-finite"):
+        rectangle_regions([Face(float("nan"), 0, 10, 10, 1.0)], 600, 400)

@@ -177,6 +177,9 @@ def test_detector_that_cannot_start_exits_4(monkeypatch, photos, tmp_path: Path,
         ["blur", "{one}", "--threshold", "1.5"],
         ["blur", "{one}", "--style", "swirl"],
         ["blur", "{one}", "--detector", "haar"],
+        ["blur", "{one}", "--region", "1,2,3"],
+        ["blur", "{one}", "--region", "10,10,5,20"],
+        ["blur", "{one}", "--region", "a,b,c,d"],
         ["blur", "{one}", "-o", "{tmp}/a.jpg", "--out-dir", "{tmp}"],
         ["frobnicate"],
         [],
@@ -297,3 +300,30 @@ def test_verify_is_opt_in_passed_to_the_pipeline_and_reported(
         doc = json.loads(capsys.readouterr().out)
         assert doc["verify"] is verify
         assert ("verify" in doc["images"][0]["timings"]) is verify
+
+
+def test_region_blurs_that_rectangle_too_and_nothing_else(
+    use_detector, photos, tmp_path: Path, capsys
+) -> None:
+    use_detector(FixedDetector([]))  # no face found: only the hand-made region changes
+    plain, edited = tmp_path / "plain.jpg", tmp_path / "edited.jpg"
+    assert cli.main(["blur", str(photos["one.jpg"]), "-o", str(plain)]) == 0
+    argv = ["blur", str(photos["one.jpg"]), "-o", str(edited), "--region", "320,320,480,480", "--json"]
+    assert cli.main(argv) == 0
+
+    before, after = (cv2.imread(str(p)).astype(int) for p in (plain, edited))
+    assert np.abs(after[330:470, 330:470] - before[330:470, 330:470]).mean() > 8  # blurred inside
+    # Outside the rectangle and its feather band (and the JPEG blocks touching it): the very same pixels.
+    assert np.array_equal(after[:280], before[:280]) and np.array_equal(after[:, :280], before[:, :280])
+    (image,) = json.loads(capsys.readouterr().out.split("\n", 1)[1])["images"]
+    assert image["regions"] == [[320.0, 320.0, 480.0, 480.0]]
+
+
+def test_a_region_off_the_photo_is_refused_and_writes_nothing(
+    use_detector, photos, tmp_path: Path, capsys
+) -> None:
+    use_detector(FixedDetector([]))
+    out = tmp_path / "out.jpg"
+    assert cli.main(["blur", str(photos["one.jpg"]), "-o", str(out), "--region", "600,600,700,700"]) == 3
+    assert not out.exists()
+    assert "region_outside_photo" in capsys.readouterr().err

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from photoveil.adapters.cdn import Cdn
 from photoveil.adapters.jobs import JobStore
 from photoveil.adapters.mailer import Mailer
+from photoveil.adapters.queue import EditQueue
 from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
 
@@ -45,6 +47,8 @@ class Dependencies:
         dynamodb: Any = None,
         ses: Any = None,
         rekognition: Any = None,
+        sqs: Any = None,
+        cloudfront: Any = None,
         detector: Detector | None = None,
         blur_photo: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -54,6 +58,8 @@ class Dependencies:
         self._dynamodb = dynamodb
         self._ses = ses
         self._rekognition = rekognition
+        self._sqs = sqs
+        self._cloudfront = cloudfront
         self._detector = detector
         self._blur_photo = blur_photo
         self.clock = clock
@@ -69,6 +75,14 @@ class Dependencies:
     @cached_property
     def storage(self) -> PhotoStorage:
         return PhotoStorage(self.settings.uploads_bucket, self.settings.blurred_bucket, client=self._s3)
+
+    @cached_property
+    def queue(self) -> EditQueue:
+        return EditQueue(self.settings.blur_queue_url, client=self._sqs)
+
+    @cached_property
+    def cdn(self) -> Cdn:
+        return Cdn(self.settings.distribution_id, client=self._cloudfront)
 
     @cached_property
     def mailer(self) -> Mailer | None:

@@ -15,19 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photoveil.adapters.jobs import DONE, Job
-from photoveil.adapters.storage import too_large_message
+from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
 from photoveil.notifications import ObjectCreated
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
-
-if TYPE_CHECKING:
-    from photoveil.pipeline import BlurResult
+from photoveil.owner_tokens import new_owner_token
+from photoveil.pipeline import BlurResult, blur_more
 
 UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
@@ -75,12 +73,15 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
 
     done_at = deps.clock()
     expires_at = done_at + timedelta(days=deps.settings.photo_ttl_days)
+    # The email carries its own owner token (only its hash is kept), so its link can edit or delete.
+    email_token, email_token_hash = new_owner_token() if job.email else (None, None)
     previous = deps.jobs.mark_done(
         job_id,
         faces=len(published.result.faces),
         photo_key=published.photo_key,
         expires_at=expires_at,
         now=done_at,
+        email_token_hash=email_token_hash,
     )
     if previous is None:
         _lost_the_race(job_id, deps)
@@ -89,9 +90,8 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
     _record_success(published, upload.event_time, done_at)
     # Email before deleting the original: only this transition to done may send it, so a failed delete
     # (retried as a duplicate, which deletes again) must not come first and cost the user the email.
-    if previous.email and deps.mailer is not None:
-        photo_url = f"{deps.settings.public_base_url}/{published.photo_key}"
-        _send_email(previous, photo_url=photo_url, expires_at=expires_at, deps=deps)
+    if previous.email and email_token and deps.mailer is not None:
+        _send_email(previous, published.photo_key, email_token, expires_at=expires_at, deps=deps)
     deps.storage.delete_original(job_id)
 
 
@@ -158,12 +158,17 @@ def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
         count_failure(error.code)
 
 
-def _send_email(job: Job, *, photo_url: str, expires_at: datetime, deps: Dependencies) -> None:
+def _send_email(job: Job, photo_key: str, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
     """Send the link once. A failed email is logged and counted; it never fails or re-blurs the photo."""
     assert deps.mailer is not None and job.email
+    base = deps.settings.public_base_url
     try:
         message_id = deps.mailer.send_photo_ready(
-            job.email, photo_url=photo_url, expires_at=expires_at.strftime("%Y-%m-%d %H:%M")
+            job.email,
+            photo_url=f"{base}/{photo_key}",
+            # The token goes in the fragment: browsers never send it to a server, so no log holds it.
+            manage_url=f"{base}/#job={job.job_id}&token={token}",
+            expires_at=expires_at.strftime("%Y-%m-%d %H:%M"),
         )
     except (ClientError, BotoCoreError, ValueError) as error:
         logger.warning("email not sent", extra={"error": type(error).__name__, "detail": str(error)[:300]})
@@ -186,6 +191,36 @@ def _record_success(published: Published, uploaded_at: datetime | None, done_at:
     if uploaded_at is not None:
         latency_ms = max(0.0, (done_at - uploaded_at).total_seconds() * 1000)
         metrics.add_metric(name="UploadToDoneLatency", unit=MetricUnit.Milliseconds, value=round(latency_ms))
+
+
+@tracer.capture_method
+def apply_edit(job_id: str, number: int, deps: Dependencies) -> None:
+    """Blur an owner's rectangles on the published photo and publish the result under a new key.
+
+    At most once per edit: the worker counts an attempt only on the pending edit with this number, and
+    only one ``finish_edit`` wins; the previous version and its variants are then withdrawn.
+    """
+    job = deps.jobs.get(job_id)
+    edit = job.pending_edit if job else None
+    if job is None or edit is None or edit.number != number or job.photo_key is None:
+        logger.info("edit no longer pending; duplicate or withdrawn", extra={"edit": number})
+        return
+    if deps.jobs.mark_edit_attempt(job_id, number=number, now=deps.clock()) is None:
+        return
+    new_key = edited_key(job_id, edit.version)  # the same for every attempt: a retry overwrites it
+    jpeg = blur_more(deps.storage.read_blurred(job.photo_key), edit.regions, style=deps.settings.blur_style)
+    deps.storage.put_published(new_key, jpeg)
+    before = deps.jobs.finish_edit(job_id, number=number, photo_key=new_key, now=deps.clock())
+    if before is None:
+        current = deps.jobs.get(job_id)
+        if current is None or current.photo_key != new_key:  # deleted meanwhile: nothing may stay
+            deps.storage.delete_published(new_key)
+        return
+    old_key = before.photo_key or ""
+    deps.storage.delete_published(old_key)
+    deps.cdn.invalidate([f"/{old_key}", f"/{old_key.removesuffix('.jpg')}/*"])
+    metrics.add_metric(name="EditsApplied", unit=MetricUnit.Count, value=1)
+    logger.info("edit applied", extra={"edit": number, "regions": len(edit.regions)})
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from photoveil.blur import STYLES, blur_faces, blur_rectangles
 from photoveil.errors import RegionOutsidePhotoError
 from photoveil.faces import Detector, Face
-from photoveil.image import DEFAULT_MAX_PIXELS, encode_jpeg, load_image
+from photoveil.image import DEFAULT_MAX_PIXELS, decode_jpeg, encode_jpeg, load_image
 from photoveil.verify import reblur_until_clean
 
 
@@ -102,3 +102,20 @@ def _check_inside(regions: Sequence[Face], width: int, height: int) -> None:
             raise RegionOutsidePhotoError(
                 f"region {r.x1:g},{r.y1:g},{r.x2:g},{r.y2:g} lies outside the {width}x{height} photo"
             )
+
+
+def blur_more(
+    jpeg: bytes, regions: Sequence[tuple[float, float, float, float]], *, style: str, quality: int = 85
+) -> bytes:
+    """A published photo with more of it blurred: ``regions`` are (x, y, width, height) fractions of it.
+
+    Works on the published JPEG (the original is gone by design), with the face rules sized by each
+    rectangle; the result is encoded like any published photo (no metadata).
+    """
+    pixels = decode_jpeg(jpeg)
+    height, width = pixels.shape[:2]
+    rectangles = [
+        Face(x * width, y * height, (x + w) * width, (y + h) * height, 1.0) for x, y, w, h in regions
+    ]
+    blur_rectangles(pixels, rectangles, style=style)
+    return encode_jpeg(pixels, quality=quality)

@@ -56,6 +56,8 @@ class Settings:
     # Job.retries_over): a message comes back after the visibility timeout, up to maxReceiveCount times.
     queue_visibility_timeout_s: int
     queue_max_receive_count: int
+    blur_queue_url: str  # where the API queues an owner's edit for the worker
+    distribution_id: str  # CloudFront, to drop deleted or replaced photos; empty: none (local stack)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,6 +75,8 @@ class Settings:
             photo_ttl_days=_int("PHOTO_TTL_DAYS", 30),
             queue_visibility_timeout_s=_int("QUEUE_VISIBILITY_TIMEOUT", 180),
             queue_max_receive_count=_int("QUEUE_MAX_RECEIVE_COUNT", 5),
+            blur_queue_url=_required("BLUR_QUEUE_URL"),
+            distribution_id=os.environ.get("DISTRIBUTION_ID", "").strip(),
         )
 
 

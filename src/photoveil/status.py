@@ -7,7 +7,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from photoveil.adapters.jobs import DONE, FAILED, Job
+from photoveil.adapters.jobs import DELETED, DONE, FAILED, Job
 from photoveil.adapters.storage import variant_key
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
@@ -19,6 +19,8 @@ JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 # What a job whose retries are over shows (Job.retries_over). Not the user's fault, and nothing was published.
 NOT_FINISHED = "not_finished"
 NOT_FINISHED_MESSAGE = "We could not finish blurring this photo, and nothing was published. Please try again."
+EDIT_NOT_APPLIED = "edit_not_applied"
+EDIT_NOT_APPLIED_MESSAGE = "We could not apply your last edit; the photo is as it was. Please try again."
 
 
 def job_status(job_id: str, deps: Dependencies) -> dict[str, Any]:
@@ -36,17 +38,21 @@ def job_status(job_id: str, deps: Dependencies) -> dict[str, Any]:
 
 
 def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
-    """What the status shows: never the email or internal bookkeeping.
+    """What the status shows: never the email, the owner tokens or internal bookkeeping.
 
     A job whose retries are over (its message dead-lettered: a worker crash or a fault that outlasted
     every retry) is shown ``failed``, so the page stops waiting for a photo that will not come. The
-    record itself stays ``processing``: a redrive may still finish it.
+    record itself stays ``processing``: a redrive may still finish it. An edit whose retries are over
+    leaves the photo as it was: ``done``, with an error saying the edit was not applied.
     """
-    if job.retries_over(
+    retries_over = job.retries_over(
         now,
         visibility_timeout_s=settings.queue_visibility_timeout_s,
         max_receive_count=settings.queue_max_receive_count,
-    ):
+    )
+    if job.status == DELETED:
+        return {"jobId": job.job_id, "status": DELETED, "faces": None}
+    if retries_over and job.pending_edit is None:
         return {
             "jobId": job.job_id,
             "status": FAILED,
@@ -54,14 +60,22 @@ def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
             "error": {"code": NOT_FINISHED, "message": NOT_FINISHED_MESSAGE},
         }
     view: dict[str, Any] = {"jobId": job.job_id, "status": job.status, "faces": job.faces}
-    if job.status == DONE:
-        view["photoUrl"] = f"{settings.public_base_url}/{job.photo_key}"
-        view["expiresAt"] = job.expires_at
-        if job.variants_ready and job.photo_key:
-            view["variants"] = {
-                name: f"{settings.public_base_url}/{variant_key(job.photo_key, name)}"
-                for name in VARIANT_NAMES
-            }
+    if job.photo_key:  # done, or being edited: the photo as published now
+        view.update(_published(job, settings))
+    if retries_over:
+        view["status"] = DONE
+        view["error"] = {"code": EDIT_NOT_APPLIED, "message": EDIT_NOT_APPLIED_MESSAGE}
     elif job.status == FAILED:
         view["error"] = {"code": job.error_code or "internal_error", "message": job.error_message or ""}
     return view
+
+
+def _published(job: Job, settings: Settings) -> dict[str, Any]:
+    assert job.photo_key is not None
+    base = settings.public_base_url
+    fields: dict[str, Any] = {"photoUrl": f"{base}/{job.photo_key}", "expiresAt": job.expires_at}
+    if job.edit_count:
+        fields["edits"] = job.edit_count
+    if job.variants_ready:
+        fields["variants"] = {name: f"{base}/{variant_key(job.photo_key, name)}" for name in VARIANT_NAMES}
+    return fields

@@ -13,6 +13,7 @@ from photoveil.adapters.storage import too_large_message
 from photoveil.dependencies import Dependencies, new_job_id
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
+from photoveil.owner_tokens import new_owner_token
 from photoveil.settings import ALLOWED_CONTENT_TYPES, Settings
 
 MAX_BODY_BYTES = 4096
@@ -38,7 +39,7 @@ def parse_upload_request(body: bytes, settings: Settings) -> UploadRequest:
 
     Unknown fields are rejected (a typo such as ``content_type`` should fail loudly, not be ignored).
     """
-    data = _json_object(body)
+    data = json_object(body)
     unknown = sorted(set(data) - UPLOAD_FIELDS)
     if unknown:
         raise bad_request("unknown_field", f"unknown field: {unknown[0][:40]}")
@@ -66,7 +67,8 @@ def parse_upload_request(body: bytes, settings: Settings) -> UploadRequest:
     return UploadRequest(content_type=content_type, size=size, email=email)
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
+    """A small JSON object request body; RequestError(400) with a stable code for anything else."""
     if len(body) > MAX_BODY_BYTES:
         raise bad_request("body_too_large", f"the request body must be at most {MAX_BODY_BYTES} bytes")
     try:
@@ -83,6 +85,7 @@ def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -
     """Create a job ``awaiting_upload`` and the form that uploads its photo; the ``201`` body."""
     settings = deps.settings
     job_id = new_job_id()
+    token, token_hash = new_owner_token()
     with job_context(job_id):
         now = deps.clock()
         deps.jobs.create(
@@ -90,6 +93,7 @@ def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -
             content_type=request.content_type,
             size=request.size,
             email=request.email,
+            owner_token_hash=token_hash,
             now=now,
             ttl=int((now + PENDING_JOB_TTL).timestamp()),
         )
@@ -109,4 +113,6 @@ def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -
         "upload": {"url": upload.url, "fields": upload.fields},
         "statusUrl": f"{api_url}/jobs/{job_id}",
         "expiresIn": settings.upload_url_expires_s,
+        # Shown this once: it deletes or edits the photo, and only its hash is kept.
+        "ownerToken": token,
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from photoveil.adapters.jobs import DONE
 from photoveil.adapters.storage import variant_key
 from photoveil.dependencies import Dependencies
 from photoveil.notifications import ObjectCreated
@@ -19,7 +20,8 @@ from photoveil.observability import MetricUnit, job_context, logger, metrics, tr
 from photoveil.sizes import VARIANT_NAMES
 from photoveil.variants import make_variants
 
-PHOTO_KEY_RE = re.compile(r"p/([0-9a-f]{32})\.jpg")
+# p/{jobId}.jpg, or p/{jobId}-{version}.jpg after an edit (storage.edited_key)
+PHOTO_KEY_RE = re.compile(r"p/([0-9a-f]{32})(?:-[0-9a-f]{16})?\.jpg")
 
 
 def handle_published(photo: ObjectCreated, deps: Dependencies) -> None:
@@ -36,7 +38,7 @@ def handle_published(photo: ObjectCreated, deps: Dependencies) -> None:
 def make_variants_of(job_id: str, photo: ObjectCreated, deps: Dependencies) -> None:
     """Write the variants of ``photo`` if its job still publishes it, and mark them ready once."""
     job = deps.jobs.get(job_id)
-    if job is None or job.expired(deps.clock()) or job.photo_key != photo.key:
+    if job is None or job.expired(deps.clock()) or job.status != DONE or job.photo_key != photo.key:
         logger.info("photo no longer published; no variants", extra={"status": job and job.status})
         return
     if job.variants_ready:
@@ -48,7 +50,7 @@ def make_variants_of(job_id: str, photo: ObjectCreated, deps: Dependencies) -> N
         recorded = deps.jobs.record_variant(job_id, photo_key=photo.key, name=variant.name, now=deps.clock())
         if recorded is None:
             # Deleted, edited or expired while we worked: what was written must not stay reachable.
-            deps.storage.delete_variants(photo.key, names)
+            deps.storage.delete_variants(photo.key)
             logger.info("photo withdrawn meanwhile; variants deleted")
             return
     finished = deps.jobs.finish_variants(job_id, photo_key=photo.key, names=names, now=deps.clock())

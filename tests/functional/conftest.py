@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from photoveil.adapters.clients import clear_clients, dynamodb_client, s3_client, ses_client
+from photoveil.adapters.clients import clear_clients, dynamodb_client, s3_client, ses_client, sqs_client
 from photoveil.dependencies import Dependencies, set_dependencies
 from photoveil.observability import SERVICE, logger
 from photoveil.settings import get_settings
 
 from .helpers import (
+    BLUR_QUEUE,
+    BLUR_QUEUE_URL,
     BLURRED_BUCKET,
     JOBS_TABLE,
     PUBLIC_BASE_URL,
@@ -57,6 +59,7 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_clients: tuple[Any, Any, Any]) -> I
         "SENDER_EMAIL": SENDER,
         "DETECTOR": "centerface",
         "BLUR_STYLE": "gaussian",
+        "BLUR_QUEUE_URL": BLUR_QUEUE_URL,
     }
     for name in (
         "MAX_UPLOAD_BYTES",
@@ -65,6 +68,7 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_clients: tuple[Any, Any, Any]) -> I
         "PHOTO_TTL_DAYS",
         "QUEUE_VISIBILITY_TIMEOUT",
         "QUEUE_MAX_RECEIVE_COUNT",
+        "DISTRIBUTION_ID",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
@@ -81,6 +85,7 @@ def aws(env: None, aws_clients: tuple[Any, Any, Any]) -> Iterator[Aws]:
     with mock_aws():
         for bucket in (UPLOADS_BUCKET, BLURRED_BUCKET):
             s3.create_bucket(Bucket=bucket)
+        sqs_client().create_queue(QueueName=BLUR_QUEUE)
         dynamodb.create_table(
             TableName=JOBS_TABLE,
             AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],

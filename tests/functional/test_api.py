@@ -299,7 +299,7 @@ def test_unknown_route_is_404_in_the_error_shape(aws: Aws, deps, context, path) 
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/uploads"), ("DELETE", "/jobs/" + "a" * 32)])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/uploads"), ("PUT", "/jobs/" + "a" * 32)])
 def test_a_method_no_route_takes_is_404_when_invoked_directly(aws: Aws, deps, context, method, path) -> None:
     # API Gateway (and the local gateway) never route these to the function; a direct invoke gets a 404.
     status, _, body = call(get_event("a" * 32, method=method, path=path), context)

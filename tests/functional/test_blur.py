@@ -382,6 +382,7 @@ def _seed_job(aws: Aws, job_id: str) -> None:
         content_type="image/png",
         size=1000,
         email="bob@example.com",
+        owner_token_hash="0" * 64,
         now=now,
         ttl=int(now.timestamp()) + 3600,
     )

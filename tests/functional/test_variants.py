@@ -28,7 +28,13 @@ def publish(aws: Aws, width: int = 1600, height: int = 1200, *, ttl_days: float 
     now = datetime.now(UTC)
     store = JobStore(JOBS_TABLE, client=aws.dynamodb)
     store.create(
-        GOOD_JOB, content_type="image/jpeg", size=1, email=None, now=now, ttl=int(now.timestamp()) + 60
+        GOOD_JOB,
+        content_type="image/jpeg",
+        size=1,
+        email=None,
+        owner_token_hash="0" * 64,
+        now=now,
+        ttl=int(now.timestamp()) + 60,
     )
     store.mark_processing(GOOD_JOB, now=now)
     store.mark_done(

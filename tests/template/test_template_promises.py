@@ -122,7 +122,23 @@ def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], mo
 def test_api_routes(resources: dict[str, Any]) -> None:
     events = resources["ApiFunction"]["Properties"]["Events"].values()
     routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi"}
-    assert routes == {("POST", "/uploads"), ("GET", "/jobs/{jobId}")}
+    assert routes == {
+        ("POST", "/uploads"),
+        ("GET", "/jobs/{jobId}"),
+        ("DELETE", "/jobs/{jobId}"),
+        ("POST", "/jobs/{jobId}/regions"),
+    }
+
+
+def test_owner_routes_are_throttled_apart_and_cors_lets_the_page_use_them(translated, template) -> None:
+    stage = translated["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
+    for route in ("DELETE /jobs/{jobId}", "POST /jobs/{jobId}/regions"):
+        limits = stage["RouteSettings"][route]
+        assert limits["ThrottlingRateLimit"] == {"Ref": "OwnerThrottleRate"}
+        assert limits["ThrottlingBurstLimit"] == {"Ref": "OwnerThrottleBurst"}
+    cors = translated["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    for branch in cors["Fn::If"][1:]:
+        assert "DELETE" in branch["allowMethods"] and "authorization" in branch["allowHeaders"]
 
 
 def test_api_is_throttled_and_cors_is_limited_to_the_site(translated: dict[str, Any]) -> None:
@@ -464,10 +480,17 @@ def test_api_role_can_presign_and_track_jobs_but_not_read_photos(resources: dict
         "logs:PutLogEvents",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
         "s3:PutObject",
+        "s3:DeleteObject",
+        "sqs:SendMessage",
+        "cloudfront:CreateInvalidation",
     }
-    (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
-    assert put["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
+    by_action = {a: s["Resource"] for s in statements for a in _as_list(s["Action"])}
+    assert by_action["s3:PutObject"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
+    assert by_action["s3:DeleteObject"] == {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}  # delete, never read
+    assert by_action["sqs:SendMessage"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
+    assert by_action["cloudfront:CreateInvalidation"]["Fn::Sub"].endswith(":distribution/${SiteDistribution}")
 
 
 def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> None:
@@ -476,7 +499,10 @@ def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> 
         for action in _as_list(statement["Action"]):
             by_action.setdefault(action, []).extend(_as_list(statement["Resource"]))
     uploads, blurred = {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}, {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
-    assert by_action["s3:GetObject"] == [uploads]
+    assert by_action["s3:GetObject"] == [
+        uploads,
+        blurred,
+    ]  # originals, and the published photo an edit starts from
     # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile.
     assert by_action["s3:DeleteObject"] == [uploads, blurred]
     assert by_action["s3:PutObject"] == [blurred]

@@ -32,7 +32,17 @@ def ses_client() -> Any:
     return boto3.client("ses", config=_CONFIG)
 
 
+@cache
+def sqs_client() -> Any:
+    return boto3.client("sqs", config=_CONFIG)
+
+
+@cache
+def cloudfront_client() -> Any:
+    return boto3.client("cloudfront", config=_CONFIG)
+
+
 def clear_clients() -> None:
     """Forget the cached clients (tests that start a new moto mock call this)."""
-    for factory in (s3_client, dynamodb_client, ses_client):
+    for factory in (s3_client, dynamodb_client, ses_client, sqs_client, cloudfront_client):
         factory.cache_clear()

@@ -3,18 +3,20 @@
 Item schema (attribute names are part of the template contract)::
 
     jobId        S  32 lowercase hex chars (partition key)
-    status       S  awaiting_upload | processing | done | failed
+    status       S  awaiting_upload | processing | done | failed | deleted
     contentType  S  what the browser declared (the worker re-checks the real type)
     size         N  declared size in bytes
     email        S  optional; removed when the job finishes (we keep it no longer than we need it)
     createdAt    S  ISO 8601 UTC;  updatedAt S  ISO 8601 UTC
     attempts     N  how many times a worker started on it
     faces        N  faces blurred (done)
-    photoKey     S  p/{jobId}.jpg in the blurred bucket (done)
+    photoKey     S  the photo as published: p/{jobId}.jpg, after an edit p/{jobId}-{version}.jpg
     expiresAt    S  ISO 8601 UTC, when the public photo is deleted (done)
     errorCode    S, errorMessage S  (failed)
     variantsDone SS names of the variants written for photoKey (800x600, 400x300, 200x150)
     variantsReady S  the photoKey whose variants are all written (set once, by whichever write ends the set)
+    ownerTokens  SS SHA-256 hashes of the tokens that may edit or delete the photo (never the tokens)
+    editCount    N  edits asked for;  pendingEdit M {n N, version S, regions S (JSON)} while one runs
     ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -22,6 +24,7 @@ Transitions are conditional writes, so duplicate S3 events and racing workers ca
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +37,8 @@ AWAITING_UPLOAD = "awaiting_upload"
 PROCESSING = "processing"
 DONE = "done"
 FAILED = "failed"
-FINISHED = frozenset({DONE, FAILED})
+DELETED = "deleted"
+FINISHED = frozenset({DONE, FAILED, DELETED})
 
 
 def iso(moment: datetime) -> str:
@@ -44,6 +48,28 @@ def iso(moment: datetime) -> str:
 
 def _parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PendingEdit:
+    """An edit asked for and not yet applied: its number, the key its result is published under, and
+    the rectangles to blur as fractions of the published photo (x, y, width, height)."""
+
+    number: int
+    version: str
+    regions: tuple[tuple[float, float, float, float], ...]
+
+    def as_attribute(self) -> dict[str, Any]:
+        regions = json.dumps([list(r) for r in self.regions], separators=(",", ":"))
+        return {
+            "M": {"n": {"N": str(self.number)}, "version": {"S": self.version}, "regions": {"S": regions}}
+        }
+
+    @classmethod
+    def from_attribute(cls, value: dict[str, Any]) -> PendingEdit:
+        fields = value["M"]
+        regions = tuple(tuple(float(v) for v in r) for r in json.loads(fields["regions"]["S"]))
+        return cls(int(fields["n"]["N"]), fields["version"]["S"], regions)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,9 @@ class Job:
     attempts: int = 0
     updated_at: str | None = None
     variants_ready_for: str | None = None
+    owner_token_hashes: frozenset[str] = frozenset()
+    edit_count: int = 0
+    pending_edit: PendingEdit | None = None
 
     @property
     def finished(self) -> bool:
@@ -119,7 +148,15 @@ class Job:
             attempts=n("attempts") or 0,
             updated_at=s("updatedAt"),
             variants_ready_for=s("variantsReady"),
+            owner_token_hashes=frozenset(item["ownerTokens"]["SS"]) if "ownerTokens" in item else frozenset(),
+            edit_count=n("editCount") or 0,
+            pending_edit=PendingEdit.from_attribute(item["pendingEdit"]) if "pendingEdit" in item else None,
         )
+
+
+# "Not finished" as a condition, and the values it names.
+_NOT_FINISHED = "NOT #status IN (:done, :failed, :deleted)"
+_FINISHED = {":done": {"S": DONE}, ":failed": {"S": FAILED}, ":deleted": {"S": DELETED}}
 
 
 class JobStore:
@@ -136,6 +173,7 @@ class JobStore:
         content_type: str,
         size: int,
         email: str | None,
+        owner_token_hash: str,
         now: datetime,
         ttl: int,
     ) -> Job:
@@ -148,6 +186,7 @@ class JobStore:
             "createdAt": {"S": iso(now)},
             "updatedAt": {"S": iso(now)},
             "ttl": {"N": str(ttl)},
+            "ownerTokens": {"SS": [owner_token_hash]},
         }
         if email:
             item["email"] = {"S": email}
@@ -167,41 +206,54 @@ class JobStore:
         return Job.from_item(item) if item else None
 
     def mark_processing(self, job_id: str, *, now: datetime) -> Job | None:
-        """Move an unfinished job to ``processing``; None if it is missing or already done/failed."""
+        """Move a job whose photo was never published to ``processing``; None if it is missing, finished,
+        or published already (an edit in progress is not the upload's to take over)."""
         return self._update(
             job_id,
             update="SET #status = :processing, updatedAt = :now ADD attempts :one",
-            condition="attribute_exists(jobId) AND NOT #status IN (:done, :failed)",
+            condition=f"attribute_exists(jobId) AND {_NOT_FINISHED} AND attribute_not_exists(photoKey)",
             values={
                 ":processing": {"S": PROCESSING},
                 ":now": {"S": iso(now)},
                 ":one": {"N": "1"},
-                ":done": {"S": DONE},
-                ":failed": {"S": FAILED},
+                **_FINISHED,
             },
         )
 
     def mark_done(
-        self, job_id: str, *, faces: int, photo_key: str, expires_at: datetime, now: datetime
+        self,
+        job_id: str,
+        *,
+        faces: int,
+        photo_key: str,
+        expires_at: datetime,
+        now: datetime,
+        email_token_hash: str | None = None,
     ) -> Job | None:
-        """Finish a ``processing`` job. Returns the job *as it was* (with its email) if this call made
-        the transition, None if another worker got there first: only the winner sends the email."""
+        """Publish a ``processing`` upload. Returns the job *as it was* (with its email) if this call made
+        the transition, None if another worker got there first: only the winner sends the email.
+        ``email_token_hash``: the owner token the email will carry, stored (as a hash) with the photo."""
+        values = {
+            ":done": {"S": DONE},
+            ":processing": {"S": PROCESSING},
+            ":faces": {"N": str(faces)},
+            ":key": {"S": photo_key},
+            ":expires": {"S": iso(expires_at)},
+            ":now": {"S": iso(now)},
+            ":ttl": {"N": str(int(expires_at.timestamp()))},
+        }
+        update = (
+            "SET #status = :done, faces = :faces, photoKey = :key, expiresAt = :expires, "
+            "updatedAt = :now, #ttl = :ttl REMOVE email"
+        )
+        if email_token_hash:
+            update += " ADD ownerTokens :token"
+            values[":token"] = {"SS": [email_token_hash]}
         return self._update(
             job_id,
-            update=(
-                "SET #status = :done, faces = :faces, photoKey = :key, expiresAt = :expires, "
-                "updatedAt = :now, #ttl = :ttl REMOVE email"
-            ),
-            condition="#status = :processing",
-            values={
-                ":done": {"S": DONE},
-                ":processing": {"S": PROCESSING},
-                ":faces": {"N": str(faces)},
-                ":key": {"S": photo_key},
-                ":expires": {"S": iso(expires_at)},
-                ":now": {"S": iso(now)},
-                ":ttl": {"N": str(int(expires_at.timestamp()))},
-            },
+            update=update,
+            condition="#status = :processing AND attribute_not_exists(photoKey)",
+            values=values,
             names={"#ttl": "ttl"},
             return_values="ALL_OLD",
         )
@@ -214,10 +266,9 @@ class JobStore:
                 "SET #status = :failed, errorCode = :code, errorMessage = :message, updatedAt = :now, "
                 "#ttl = :ttl REMOVE email"
             ),
-            condition="attribute_exists(jobId) AND NOT #status IN (:done, :failed)",
+            condition=f"attribute_exists(jobId) AND {_NOT_FINISHED} AND attribute_not_exists(photoKey)",
             values={
-                ":failed": {"S": FAILED},
-                ":done": {"S": DONE},
+                **_FINISHED,
                 ":code": {"S": code},
                 ":message": {"S": message[:500]},
                 ":now": {"S": iso(now)},
@@ -260,6 +311,84 @@ class JobStore:
                 ":done": {"S": DONE},
                 **{f":n{i}": {"S": name} for i, name in enumerate(names)},
             },
+        )
+
+    def mark_deleted(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:
+        """Withdraw the photo for good: ``deleted`` whatever the job was doing, kept until ``ttl`` so that
+        late events find it. Returns the job as it was (its photoKey says what to delete)."""
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :deleted, updatedAt = :now, #ttl = :ttl "
+                "REMOVE email, pendingEdit, variantsReady, variantsDone"
+            ),
+            condition="attribute_exists(jobId)",
+            values={":deleted": {"S": DELETED}, ":now": {"S": iso(now)}, ":ttl": {"N": str(ttl)}},
+            names={"#ttl": "ttl"},
+            return_values="ALL_OLD",
+        )
+
+    def request_edit(self, job_id: str, *, edit: PendingEdit, now: datetime, stale: int | None) -> Job | None:
+        """Take edit number ``edit.number`` for a ``done`` photo (or one whose edit ``stale`` ran out of
+        retries); None if the photo is not ready or another edit was taken meanwhile."""
+        replaceable = "#status = :done"
+        values: dict[str, Any] = {
+            ":done": {"S": DONE},
+            ":processing": {"S": PROCESSING},
+            ":edit": edit.as_attribute(),
+            ":n": {"N": str(edit.number)},
+            ":now": {"S": iso(now)},
+            ":zero": {"N": "0"},
+        }
+        if stale is not None:
+            replaceable = "(#status = :done OR (#status = :processing AND pendingEdit.n = :stale))"
+            values[":stale"] = {"N": str(stale)}
+        count = "attribute_not_exists(editCount)"
+        if edit.number > 1:
+            count = "editCount = :previous"
+            values[":previous"] = {"N": str(edit.number - 1)}
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :processing, pendingEdit = :edit, editCount = :n, updatedAt = :now, "
+                "attempts = :zero"
+            ),
+            condition=f"{replaceable} AND {count}",
+            values=values,
+        )
+
+    def mark_edit_attempt(self, job_id: str, *, number: int, now: datetime) -> Job | None:
+        """Count a worker's attempt at edit ``number``; None if that edit is no longer pending."""
+        return self._update(
+            job_id,
+            update="SET updatedAt = :now ADD attempts :one",
+            condition="#status = :processing AND pendingEdit.n = :n",
+            values={
+                ":processing": {"S": PROCESSING},
+                ":n": {"N": str(number)},
+                ":now": {"S": iso(now)},
+                ":one": {"N": "1"},
+            },
+        )
+
+    def finish_edit(self, job_id: str, *, number: int, photo_key: str, now: datetime) -> Job | None:
+        """Publish edit ``number`` as ``photo_key``. Returns the job as it was (its photoKey is the version
+        to withdraw) if this call did it, None if the edit is no longer pending (done twice, or deleted)."""
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :done, photoKey = :key, updatedAt = :now "
+                "REMOVE pendingEdit, variantsReady, variantsDone"
+            ),
+            condition="#status = :processing AND pendingEdit.n = :n",
+            values={
+                ":done": {"S": DONE},
+                ":processing": {"S": PROCESSING},
+                ":n": {"N": str(number)},
+                ":key": {"S": photo_key},
+                ":now": {"S": iso(now)},
+            },
+            return_values="ALL_OLD",
         )
 
     def _update(

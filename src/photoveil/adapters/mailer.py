@@ -9,6 +9,9 @@ from typing import Any
 from photoveil.adapters.clients import ses_client
 
 SUBJECT = "Your blurred photo is ready"
+MANAGE_NOTE = (
+    "Missed a face, or changed your mind? This link lets you blur more of the photo or delete it now:"
+)
 # What is guaranteed, not more: S3 expires objects at the next midnight UTC and deletes them
 # asynchronously, and CloudFront and browsers may keep a copy for the day their cache allows.
 DELETION_NOTE = (
@@ -29,24 +32,25 @@ def is_valid_email(address: str) -> bool:
     return len(address) <= MAX_EMAIL_LENGTH and _EMAIL_RE.fullmatch(address) is not None
 
 
-def render_photo_ready(photo_url: str, expires_at: str) -> tuple[str, str]:
-    """The (text, html) bodies. Only our own URL and date go in, and the HTML escapes them anyway."""
+def render_photo_ready(photo_url: str, manage_url: str, expires_at: str) -> tuple[str, str]:
+    """The (text, html) bodies. Only our own URLs and date go in, and the HTML escapes them anyway."""
     text = (
         "Every face we found in your photo is now blurred.\n\n"
         f"Your photo: {photo_url}\n"
         f"The link works until {expires_at} (UTC). {DELETION_NOTE}\n\n"
-        "Anyone with the link can see the photo. You received this because your address was entered "
-        "when the photo was uploaded.\n"
+        f"{MANAGE_NOTE}\n{manage_url}\n\n"
+        "Anyone with the link to the photo can see it; keep the link above to yourself. You received this "
+        "because your address was entered when the photo was uploaded.\n"
     )
-    url = html.escape(photo_url, quote=True)
-    when = html.escape(expires_at)
+    url, manage, when = (html.escape(v, quote=True) for v in (photo_url, manage_url, expires_at))
     body = (
         "<!doctype html><html><body>"
         "<p>Every face we found in your photo is now blurred.</p>"
         f'<p><a href="{url}">{url}</a></p>'
         f"<p>The link works until {when} (UTC). {html.escape(DELETION_NOTE)}</p>"
-        "<p>Anyone with the link can see the photo. You received this because your address was entered "
-        "when the photo was uploaded.</p>"
+        f'<p>{html.escape(MANAGE_NOTE)} <a href="{manage}">Blur more or delete this photo</a>.</p>'
+        "<p>Anyone with the link to the photo can see it; keep the link above to yourself. You received "
+        "this because your address was entered when the photo was uploaded.</p>"
         "</body></html>"
     )
     return text, body
@@ -59,13 +63,13 @@ class Mailer:
         self.sender = sender
         self._client = client or ses_client()
 
-    def send_photo_ready(self, to: str, *, photo_url: str, expires_at: str) -> str:
+    def send_photo_ready(self, to: str, *, photo_url: str, manage_url: str, expires_at: str) -> str:
         """Send the link; returns the SES message id. Raises ValueError for an unusable address and
         botocore errors for SES failures (the caller decides these never fail the photo)."""
         # Re-checked here, not only in the API: a header-injection attempt must never reach SES.
         if not is_valid_email(to):
             raise ValueError("refusing to send to an invalid address")
-        text, body = render_photo_ready(photo_url, expires_at)
+        text, body = render_photo_ready(photo_url, manage_url, expires_at)
         response = self._client.send_email(
             Source=self.sender,
             Destination={"ToAddresses": [to]},

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from photoveil.adapters.clients import s3_client
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+from photoveil.sizes import VARIANT_NAMES
 
 # The URL never changes (a new photo gets a new job id), so it is immutable; but only for a day, like the
 # CloudFront cache policy, so no browser keeps showing a photo long after its 30 days are over.
@@ -29,6 +30,11 @@ def upload_key(job_id: str) -> str:
 
 def blurred_key(job_id: str) -> str:
     return f"p/{job_id}.jpg"
+
+
+def edited_key(job_id: str, version: str) -> str:
+    """Where an edit is published: a new key, so no cache anywhere serves the version it replaces."""
+    return f"p/{job_id}-{version}.jpg"
 
 
 def variant_key(photo_key: str, name: str) -> str:
@@ -103,6 +109,11 @@ class PhotoStorage:
     def put_blurred(self, job_id: str, jpeg: bytes) -> str:
         """Write the blurred JPEG at ``p/{jobId}.jpg``; returns the key."""
         key = blurred_key(job_id)
+        self.put_published(key, jpeg)
+        return key
+
+    def put_published(self, key: str, jpeg: bytes) -> None:
+        """Write a full-size photo (its ObjectCreated event publishes it to the PhotoPublished topic)."""
         self._client.put_object(
             Bucket=self.blurred_bucket,
             Key=key,
@@ -110,7 +121,11 @@ class PhotoStorage:
             ContentType="image/jpeg",
             CacheControl=BLURRED_CACHE_CONTROL,
         )
-        return key
+
+    def delete_published(self, photo_key: str) -> None:
+        """Withdraw a published photo and its variants (those not there are fine)."""
+        self._client.delete_object(Bucket=self.blurred_bucket, Key=photo_key)
+        self.delete_variants(photo_key)
 
     def read_blurred(self, key: str) -> bytes:
         """A published photo's bytes (ClientError if it is gone: its job said it was published)."""
@@ -128,9 +143,9 @@ class PhotoStorage:
             CacheControl=BLURRED_CACHE_CONTROL,
         )
 
-    def delete_variants(self, photo_key: str, names: list[str]) -> None:
+    def delete_variants(self, photo_key: str) -> None:
         """Withdraw the variants of a photo (missing ones are fine: S3 deletes are idempotent)."""
-        for name in names:
+        for name in VARIANT_NAMES:
             self._client.delete_object(Bucket=self.blurred_bucket, Key=variant_key(photo_key, name))
 
     def delete_blurred(self, job_id: str) -> None:

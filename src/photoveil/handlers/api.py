@@ -1,4 +1,5 @@
-"""ApiFunction: ``POST /uploads`` (photoveil.uploads) and ``GET /jobs/{jobId}`` (photoveil.status).
+"""ApiFunction: ``POST /uploads`` (photoveil.uploads), ``GET /jobs/{jobId}`` (photoveil.status), and the
+owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions`` (photoveil.owner).
 
 Routing and HTTP only. Every error, including crashes, is ``{"error": {"code", "message"}}``.
 """
@@ -20,23 +21,26 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photoveil.dependencies import get_dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import logger, metrics, tracer
+from photoveil.owner import delete_photo, owned_job, request_edit
 from photoveil.status import job_status
 from photoveil.uploads import bad_request, create_upload, parse_upload_request
 
 app = APIGatewayHttpResolver()
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(body, separators=(",", ":")),
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return _json(status, {"error": {"code": code, "message": message}})
+    # A 401 names the scheme it wants (RFC 9110), so clients know to send the owner token.
+    headers = {"WWW-Authenticate": 'Bearer realm="photoveil"'} if status == HTTPStatus.UNAUTHORIZED else None
+    return _json(status, {"error": {"code": code, "message": message}}, headers)
 
 
 def _base_url(event: APIGatewayProxyEventV2) -> str:
@@ -73,6 +77,27 @@ def post_upload() -> Response:
 @app.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
     return _json(HTTPStatus.OK, job_status(job_id, get_dependencies()))
+
+
+@app.delete("/jobs/<job_id>")
+def delete_job(job_id: str) -> Response:
+    deps = get_dependencies()
+    delete_photo(owned_job(job_id, app.current_event.headers.get("authorization"), deps), deps)
+    return Response(status_code=HTTPStatus.NO_CONTENT.value, headers={"Cache-Control": "no-store"})
+
+
+@app.post("/jobs/<job_id>/regions")
+def post_regions(job_id: str) -> Response:
+    deps = get_dependencies()
+    job = owned_job(job_id, app.current_event.headers.get("authorization"), deps)
+    edit = request_edit(job, _raw_body(app.current_event), deps)
+    body = {
+        "jobId": job_id,
+        "status": "processing",
+        "edit": edit.number,
+        "statusUrl": f"{_base_url(app.current_event)}/jobs/{job_id}",
+    }
+    return _json(HTTPStatus.ACCEPTED, body)
 
 
 @app.not_found

@@ -1,4 +1,5 @@
-"""BlurFunction: SQS messages carrying S3 ObjectCreated events for ``uploads/{jobId}``.
+"""BlurFunction: SQS messages carrying S3 ObjectCreated events for ``uploads/{jobId}``, and the owners'
+edits the API queues on the same queue (same retries, DLQ and alarms).
 
 Event in, typed records out, one domain call each (photoveil.jobflow). A record that raises lands in
 ``batchItemFailures`` and is retried (then the DLQ); what no retry can fix is acknowledged here.
@@ -12,11 +13,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from photoveil.adapters.queue import EDIT_MESSAGE
 from photoveil.deadline import time_budget
 from photoveil.dependencies import get_dependencies
 from photoveil.handlers.s3_events import objects_created
-from photoveil.jobflow import handle_upload
-from photoveil.observability import logger, metrics, tracer
+from photoveil.jobflow import apply_edit, handle_upload
+from photoveil.observability import job_context, logger, metrics, tracer
+from photoveil.status import JOB_ID_RE
 
 # Every record is reported on its own, even when all fail: the event source mapping then retries just
 # those (ReportBatchItemFailures), and the local stack's poller sees the same response shape.
@@ -42,13 +45,33 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         logger.warning("not started: too little time left", extra={"message_id": record.message_id})
         raise OutOfTimeError(f"{left:.1f} s left, {MIN_SECONDS_TO_START:.0f} s needed to start a photo")
     with time_budget(left - FINISH_RESERVE_S):
-        for upload in objects_created(record):
-            try:
-                handle_upload(upload, get_dependencies())
-            except Exception:
-                # BatchProcessor keeps the exception to itself; say here why the message will come back.
-                logger.exception("record failed; it will be retried (then dead-lettered)")
-                raise
+        try:
+            edit = edit_request(record)
+            if edit is not None:
+                with job_context(edit[0]):
+                    apply_edit(*edit, get_dependencies())
+            else:
+                for upload in objects_created(record):
+                    handle_upload(upload, get_dependencies())
+        except Exception:
+            # BatchProcessor keeps the exception to itself; say here why the message will come back.
+            logger.exception("record failed; it will be retried (then dead-lettered)")
+            raise
+
+
+def edit_request(record: SQSRecord) -> tuple[str, int] | None:
+    """(jobId, edit number) if the message is an edit the API queued (adapters.queue), else None."""
+    try:
+        body = record.json_body
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("photoveil") != EDIT_MESSAGE:
+        return None
+    job_id, number = body.get("jobId"), body.get("edit")
+    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id) or type(number) is not int:
+        logger.warning("ignoring a misshapen edit message", extra={"message_id": record.message_id})
+        return None
+    return job_id, number
 
 
 @logger.inject_lambda_context(clear_state=True)

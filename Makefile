@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 PYTEST_ARGS ?=
+N ?= 1000
+CLIENTS ?= 32
 MODEL := src/photoveil/models/centerface.onnx
 STAMP := $(VENV)/.installed
 
@@ -48,8 +50,8 @@ bench: install ## Print speed and memory figures for a 12 MP photo and a crowd p
 bench-local: install ## Upload-to-blurred latency and throughput of the local stack
 	$(BIN)/python bench/local_latency.py
 
-load: install ## Push >= 1,000 photos through the local stack and account for every one
-	$(BIN)/python bench/load.py
+load: install ## Burst N photos (default 1000) from CLIENTS concurrent clients (default 32) through the local stack
+	$(BIN)/python bench/load.py --photos $(N) --clients $(CLIENTS)
 
 build: install ## sam build (no Docker): arm64 python3.12 artifacts, sizes printed
 	bash scripts/build.sh

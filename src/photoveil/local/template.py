@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,23 +88,37 @@ def _stack_spec(path: Path, template: dict[str, Any]) -> StackSpec:
     )
 
 
-# Physical names and attributes, as CloudFormation gives them: a name property if set, else one generated
-# from the stack and logical id (without AWS's random suffix, so names are stable between runs).
-_NAMED_KINDS: dict[str, tuple[str, Callable[[str], dict[str, str]]]] = {
-    "AWS::S3::Bucket": (
+@dataclass(frozen=True)
+class _Naming:
+    """How CloudFormation names a kind: its name property, what Ref and GetAtt return for a name."""
+
+    name_property: str
+    ref: Callable[[str], str]
+    attributes: Callable[[str], dict[str, str]]
+    lower_case: bool = False
+
+
+# Without a name property, a resource is named after the stack and its logical id, without AWS's random
+# suffix so that names are stable between runs.
+_NAMING = {
+    "AWS::S3::Bucket": _Naming(
         "BucketName",
-        lambda name: {
+        ref=lambda name: name,
+        attributes=lambda name: {
             "Arn": f"arn:aws:s3:::{name}",
             "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
         },
+        lower_case=True,
     ),
-    "AWS::SQS::Queue": (
+    "AWS::SQS::Queue": _Naming(
         "QueueName",
-        lambda name: {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}", "QueueName": name},
+        ref=lambda name: f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}",
+        attributes=lambda name: {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}", "QueueName": name},
     ),
-    "AWS::DynamoDB::Table": (
+    "AWS::DynamoDB::Table": _Naming(
         "TableName",
-        lambda name: {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"},
+        ref=lambda name: name,
+        attributes=lambda name: {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"},
     ),
 }
 
@@ -116,13 +131,12 @@ def _resolver(template: dict[str, Any]) -> Resolver:
         kind = resource.get("Type")
         if kind == "AWS::CloudFront::Distribution":
             attributes[f"{lid}.DomainName"] = SITE_DOMAIN
-        if kind not in _NAMED_KINDS:
-            continue
-        name_property, attributes_of = _NAMED_KINDS[kind]
-        generated = f"{STACK_NAME}-{lid}".lower() if kind == "AWS::S3::Bucket" else f"{STACK_NAME}-{lid}"
-        name = names_only((resource.get("Properties") or {}).get(name_property)) or generated
-        refs[lid] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}" if "SQS" in kind else name
-        attributes |= {f"{lid}.{attribute}": v for attribute, v in attributes_of(name).items()}
+        if naming := _NAMING.get(kind):
+            generated = f"{STACK_NAME}-{lid}"
+            generated = generated.lower() if naming.lower_case else generated
+            name = names_only((resource.get("Properties") or {}).get(naming.name_property)) or generated
+            refs[lid] = naming.ref(name)
+            attributes |= {f"{lid}.{attribute}": v for attribute, v in naming.attributes(name).items()}
     return Resolver(template, refs, attributes)
 
 

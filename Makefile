@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 PYTEST_ARGS ?=
+N ?= 1000
+CLIENTS ?= 32
 MODEL := src/photoveil/models/centerface.onnx
 STAMP := $(VENV)/.installed
 
@@ -49,8 +51,8 @@ bench: install ## Print speed and memory figures (12 MP photos, a crowd) and eac
 bench-local: install ## Upload-to-blurred latency and throughput of the local stack
 	$(BIN)/python bench/local_latency.py
 
-load: install ## Push >= 1,000 photos through the local stack and account for every one
-	$(BIN)/python bench/load.py
+load: install ## Burst N photos (default 1000) from CLIENTS concurrent clients (default 32) through the local stack
+	$(BIN)/python bench/load.py --photos $(N) --clients $(CLIENTS)
 
 build: install ## sam build (no Docker): arm64 artifacts for the template's Python runtime, sizes printed
 	bash scripts/build.sh

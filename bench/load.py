@@ -1,11 +1,12 @@
 """`make load`: push a burst of photos through the local stack and account for every one of them.
 
 Starts `photoveil local` (moto, gateway, N blur workers) in a subprocess, uploads PHOTOS photos the way
-the browser does (POST /uploads, then the multipart POST to the emulator) from many threads at once (a
-burst far above what the workers process), then watches the jobs table until every photo is done or
+the browser does (POST /uploads, then the multipart POST to the emulator) from CLIENTS concurrent clients
+(a burst far above what the workers process), then watches the jobs table until every photo is done or
 failed, or sits in the DLQ, or the time limit is reached. It prints:
 
     photos in, done, failed, in the DLQ, unaccounted (lost: must be 0)
+    connection errors (refused or reset while uploading: must be 0)
     end-to-end latency p50/p95/p99 (upload finished -> job seen finished), throughput
     peak memory of the stack process and its growth per worker
 
@@ -13,7 +14,8 @@ Photos: the astronaut (a real face) at SIDE px with variations (flips, crops, br
 plus one bad file every BAD_EVERY photos (text, truncated JPEG, PNG bomb) that must end ``failed``.
 Bounded: it stops by itself after MAX_SECONDS whatever happens, and always stops the stack.
 
-    python bench/load.py [--photos 1000] [--workers 3] [--side 320] [--json]
+    python bench/load.py [--photos 1000] [--clients 32] [--workers 3] [--side 320] [--json]
+    make load N=1000 CLIENTS=32
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import cv2
 import numpy as np
 import requests
 
-from photoveil.local.launcher import LaunchedStack, LaunchError, launch
+from photoveil_dev.launcher import LaunchedStack, LaunchError, launch
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "tests" / ".images" / "astronaut.png"
@@ -139,12 +141,15 @@ class Photo:
     status: str | None = None
     error_code: str | None = None
     upload_error: str | None = None
+    connection_error: bool = False  # refused or reset: the server did not take the request
 
 
 @dataclass
 class Report:
     photos_in: int = 0
     upload_errors: int = 0
+    connection_errors: int = 0
+    clients: int = 0
     done: int = 0
     failed: int = 0
     failed_as_expected: int = 0
@@ -179,6 +184,7 @@ def upload(session: requests.Session, stack: Stack, photo: Photo) -> None:
         photo.uploaded_at = time.monotonic()
     except (requests.RequestException, KeyError, ValueError) as exc:
         photo.upload_error = f"{type(exc).__name__}: {exc}"[:200]
+        photo.connection_error = isinstance(exc, requests.ConnectionError)
 
 
 def watch(stack: Stack, photos: list[Photo], deadline: float) -> bool:
@@ -243,7 +249,7 @@ def run(args: argparse.Namespace) -> Report:
 
     started = time.monotonic()
     hard_deadline = started + args.max_seconds
-    report = Report(workers=args.workers)
+    report = Report(workers=args.workers, clients=args.clients)
     with tempfile.TemporaryDirectory(prefix="photoveil-load-") as tmp:
         log = Path(args.log) if args.log else Path(tmp) / "stack.log"
         stack = start_stack(args.workers, Path(tmp) / "data", log, args.visibility_timeout)
@@ -261,7 +267,7 @@ def run(args: argparse.Namespace) -> Report:
                     local.session = requests.Session()
                 upload(local.session, stack, photo)
 
-            with ThreadPoolExecutor(max_workers=args.upload_threads) as pool:
+            with ThreadPoolExecutor(max_workers=args.clients) as pool:
                 list(pool.map(send, photos))
             burst_s = time.monotonic() - burst_started
             uploaded = [p for p in photos if p.job_id]
@@ -282,6 +288,7 @@ def run(args: argparse.Namespace) -> Report:
     finished = [p for p in uploaded if p.status]
     report.photos_in = len(uploaded)
     report.upload_errors = sum(1 for p in photos if p.upload_error)
+    report.connection_errors = sum(1 for p in photos if p.connection_error)
     report.done = sum(1 for p in finished if p.status == "done")
     report.failed = sum(1 for p in finished if p.status == "failed")
     report.failed_as_expected = sum(
@@ -313,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--side", type=int, default=320, help="long side of the good photos (px)")
     parser.add_argument("--bad-every", type=int, default=50, help="one bad file every N photos (0: none)")
-    parser.add_argument("--upload-threads", type=int, default=16)
+    parser.add_argument(
+        "--clients", "--upload-threads", type=int, default=32, help="concurrent upload clients (default 32)"
+    )
     parser.add_argument("--max-seconds", type=float, default=1200, help="hard time limit for the whole run")
     parser.add_argument(
         "--visibility-timeout",
@@ -336,11 +345,14 @@ def main(argv: list[str] | None = None) -> int:
             f"unfinished {r.unfinished} | LOST {r.lost}"
         )
         print(
+            f"connection errors {r.connection_errors} (refused or reset, of {r.upload_errors} upload errors)"
+        )
+        print(
             f"latency upload->finished: p50 {r.latency_s['p50']} s, p95 {r.latency_s['p95']} s, "
             f"p99 {r.latency_s['p99']} s, max {r.latency_s['max']} s"
         )
         print(
-            f"burst {r.burst_per_min:.0f} photos/min in; "
+            f"burst {r.burst_per_min:.0f} photos/min in from {r.clients} clients; "
             f"throughput {r.throughput_per_min:.0f} photos/min out "
             f"with {r.workers} workers over {r.wall_s} s"
         )

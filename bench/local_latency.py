@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import requests
 
-from photoveil.local.launcher import LaunchedStack, LaunchError, launch
+from photoveil_dev.launcher import LaunchedStack, LaunchError, launch
 
 REPO = Path(__file__).resolve().parent.parent
 POLL_S = 0.05

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from photoveil.local.launcher import LaunchedStack, LaunchError, free_port, launch, photoveil_script
+from photoveil_dev.launcher import LaunchedStack, LaunchError, free_port, launch, photoveil_script
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

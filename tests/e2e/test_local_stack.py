@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import requests
 
 pytestmark = pytest.mark.e2e
 
+REPO = Path(__file__).resolve().parents[2]
 # Where the astronaut's face is (checked against CenterFace's box on this image: ~x 175-265, y 75-195).
 FACE = (slice(80, 190), slice(175, 260))  # rows, cols well inside the face
 BACKGROUND = (slice(400, 500), slice(20, 120))  # bottom-left: suit and flag, far from any face
@@ -90,6 +93,8 @@ def test_photo_comes_back_blurred_and_the_original_is_gone(local_stack: Any, ast
     photo = requests.get(status["photoUrl"], timeout=10)
     assert photo.status_code == 200
     assert photo.headers["Content-Type"] == "image/jpeg"
+    unchanged = requests.get(status["photoUrl"], headers={"If-None-Match": photo.headers["ETag"]}, timeout=10)
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
     blurred = cv2.imdecode(np.frombuffer(photo.content, np.uint8), cv2.IMREAD_GRAYSCALE)
     source = cv2.imdecode(np.frombuffer(original, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert blurred.shape == source.shape
@@ -135,6 +140,73 @@ def test_missing_photo_is_404_on_the_cdn_path(local_stack: Any) -> None:
     assert requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", "/uploads"), ("PATCH", f"/jobs/{'a' * 32}"), ("POST", "/nope")]
+)
+def test_a_method_or_path_the_template_does_not_route_is_404(
+    local_stack: Any, method: str, path: str
+) -> None:
+    # What HTTP API answers: the function never sees the request.
+    response = requests.request(method, f"{local_stack.url}{path}", json={}, timeout=10)
+    assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
+
+
+def test_the_cors_preflight_is_answered_from_the_template(local_stack: Any) -> None:
+    from photoveil.local.template import load_template
+
+    api = load_template(REPO / "template.yaml")["Resources"]["HttpApi"]["Properties"]
+    cors = api["CorsConfiguration"]["Fn::If"][2]  # ExtraAllowedOrigins is empty by default
+    preflight = requests.options(
+        f"{local_stack.url}/uploads",
+        headers={"Origin": local_stack.url, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == local_stack.url
+    assert preflight.headers["Access-Control-Allow-Methods"] == ",".join(cors["AllowMethods"])
+    assert preflight.headers["Access-Control-Allow-Headers"] == ",".join(cors["AllowHeaders"])
+    assert preflight.headers["Access-Control-Max-Age"] == str(cors["MaxAge"])
+
+
+def test_a_crashing_function_is_a_500_from_the_gateway(local_stack: Any) -> None:
+    requests.delete(f"{local_stack.url}/__faults", timeout=10)
+    armed = requests.post(
+        f"{local_stack.url}/__faults", json={"operation": "dynamodb.PutItem", "kind": "crash"}, timeout=10
+    )
+    assert armed.status_code == 200, armed.text
+
+    response = requests.post(
+        f"{local_stack.url}/uploads", json={"contentType": "image/png", "size": 10}, timeout=10
+    )
+
+    assert (response.status_code, response.json()) == (500, {"message": "Internal Server Error"})
+    assert requests.get(f"{local_stack.url}/__faults", timeout=10).json()["armed"] == []
+
+
+def test_32_clients_at_once_are_all_served(local_stack: Any) -> None:
+    # More clients than a listen backlog of 5 holds, all at the same moment: none may be reset.
+    clients, requests_each = 32, 3
+    start = threading.Barrier(clients)
+
+    def create_uploads(_: int) -> list[int | str]:
+        start.wait(timeout=30)
+        statuses: list[int | str] = []
+        for _ in range(requests_each):
+            try:
+                response = requests.post(
+                    f"{local_stack.url}/uploads", json={"contentType": "image/jpeg", "size": 1000}, timeout=30
+                )
+                statuses.append(response.status_code)
+            except requests.ConnectionError as error:
+                statuses.append(f"{type(error).__name__}: {error}")
+        return statuses
+
+    with ThreadPoolExecutor(clients) as pool:
+        statuses = [status for client in pool.map(create_uploads, range(clients)) for status in client]
+
+    assert [s for s in statuses if s != 201] == []
+
+
 def test_a_file_that_is_not_an_image_fails_with_a_clear_code(local_stack: Any) -> None:
     job_id = upload(local_stack, b"this is a text file, not a photo\n" * 20, "image/jpeg")
 
@@ -173,6 +245,21 @@ def test_a_worker_failing_mid_photo_does_not_lose_it(
     )
     assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"
     assert f"job {job_id}: received by" in local_stack.log_text()
+
+
+@pytest.mark.parametrize("problem", ["missing", "unreadable"])
+def test_a_template_it_cannot_read_is_a_clear_error(launcher: Any, tmp_path: Path, problem: str) -> None:
+    template = tmp_path / "template.yaml"
+    if problem == "unreadable":
+        template.write_text("Resources:\n  Queue: [unclosed\n")
+    result = subprocess.run(
+        [*launcher.command(), "local", "--port", "0", "--template", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 5
+    assert f"template {template}" in result.stderr
 
 
 def test_a_taken_port_is_a_clear_error(launcher: Any) -> None:

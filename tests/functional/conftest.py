@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from photoveil.adapters.clients import clear_clients, dynamodb_client, s3_client, ses_client, sqs_client
 from photoveil.dependencies import Dependencies, set_dependencies
+from photoveil.local.events import LambdaContext
 from photoveil.observability import SERVICE, logger
 from photoveil.settings import get_settings
 
@@ -27,7 +28,6 @@ from .helpers import (
     SENDER,
     UPLOADS_BUCKET,
     Aws,
-    FakeLambdaContext,
     FixedBoxDetector,
 )
 
@@ -115,8 +115,8 @@ def deps(aws: Aws, detector: FixedBoxDetector) -> Dependencies:
 
 
 @pytest.fixture
-def context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def context() -> LambdaContext:
+    return LambdaContext(function_name="photoveil-Function-TEST", memory_limit_in_mb=2048, timeout_s=60)
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
-"""Shared pieces of the functional tests: names, event loaders, a Lambda context, a fake detector."""
+"""Shared pieces of the functional tests: names, event loaders, a fake detector."""
 
 from __future__ import annotations
 
 import copy
 import json
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -42,20 +41,6 @@ def s3_put_event(key: str, size: int, *, template: str = "sqs_s3_put.json") -> d
     body["Records"][0]["s3"]["object"]["size"] = size
     record["body"] = json.dumps(body)
     return event
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "photoveil-Function-TEST"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:photoveil-Function-TEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/photoveil-Function-TEST"
-    log_stream_name: str = "2024/07/14/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 class FixedBoxDetector:

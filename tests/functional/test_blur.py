@@ -18,6 +18,7 @@ from photoveil.adapters.jobs import JobStore
 from photoveil.dependencies import Dependencies, set_dependencies
 from photoveil.errors import DetectorError
 from photoveil.handlers import api, worker
+from photoveil.local.events import LambdaContext
 from photoveil.observability import logger
 from photoveil.settings import get_settings
 
@@ -30,7 +31,6 @@ from .helpers import (
     SENDER,
     UPLOADS_BUCKET,
     Aws,
-    FakeLambdaContext,
     FixedBoxDetector,
     load_event,
     s3_put_event,
@@ -531,11 +531,11 @@ def test_a_misshapen_record_does_not_cost_its_neighbour_the_photo(
     assert aws.keys(BLURRED_BUCKET) == [f"p/{GOOD_JOB}.jpg"]
 
 
-class RunningOutContext(FakeLambdaContext):
+class RunningOutContext(LambdaContext):
     """A Lambda context whose remaining time is whatever the test's slow detector leaves of it."""
 
     def __init__(self, left_s: float) -> None:
-        super().__init__()
+        super().__init__(function_name="BlurFunction", memory_limit_in_mb=2048, timeout_s=30)
         self.left_s = left_s
 
     def get_remaining_time_in_millis(self) -> int:

@@ -14,7 +14,7 @@ import pytest
 
 from photoveil.handlers import site
 
-from .helpers import REGION, Aws, FakeLambdaContext
+from .helpers import REGION, Aws
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 SITE_BUCKET = "photoveil-site-test"
@@ -96,10 +96,10 @@ def event(request_type: str, response_url: str, distribution_id: str) -> dict[st
     }
 
 
-def test_create_publishes_the_page_and_its_config(aws: Aws, cfn, distribution: str) -> None:
+def test_create_publishes_the_page_and_its_config(aws: Aws, cfn, distribution: str, context) -> None:
     aws.s3.put_object(Bucket=SITE_BUCKET, Key="old-page.js", Body=b"from an older deploy")
 
-    site.lambda_handler(event("Create", cfn.url, distribution), FakeLambdaContext())
+    site.lambda_handler(event("Create", cfn.url, distribution), context)
 
     (response,) = cfn.responses
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", SITE_BUCKET)
@@ -114,8 +114,8 @@ def test_create_publishes_the_page_and_its_config(aws: Aws, cfn, distribution: s
     assert page["Body"].read() == (FRONTEND / "index.html").read_bytes()
 
 
-def test_update_invalidates_the_cached_site(aws: Aws, cfn, distribution: str) -> None:
-    site.lambda_handler(event("Update", cfn.url, distribution), FakeLambdaContext())
+def test_update_invalidates_the_cached_site(aws: Aws, cfn, distribution: str, context) -> None:
+    site.lambda_handler(event("Update", cfn.url, distribution), context)
 
     (response,) = cfn.responses
     assert response["Status"] == "SUCCESS" and response["Data"]["InvalidationId"]
@@ -123,20 +123,22 @@ def test_update_invalidates_the_cached_site(aws: Aws, cfn, distribution: str) ->
     assert cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Quantity"] == 1
 
 
-def test_delete_empties_the_bucket_so_the_stack_can_go(aws: Aws, cfn, distribution: str) -> None:
-    site.lambda_handler(event("Create", cfn.url, distribution), FakeLambdaContext())
+def test_delete_empties_the_bucket_so_the_stack_can_go(aws: Aws, cfn, distribution: str, context) -> None:
+    site.lambda_handler(event("Create", cfn.url, distribution), context)
 
-    site.lambda_handler(event("Delete", cfn.url, distribution), FakeLambdaContext())
+    site.lambda_handler(event("Delete", cfn.url, distribution), context)
 
     assert [r["Status"] for r in cfn.responses] == ["SUCCESS", "SUCCESS"]
     assert aws.keys(SITE_BUCKET) == []
 
 
-def test_a_failure_is_reported_to_cloudformation_not_left_hanging(aws: Aws, cfn, distribution: str) -> None:
+def test_a_failure_is_reported_to_cloudformation_not_left_hanging(
+    aws: Aws, cfn, distribution: str, context
+) -> None:
     bad = event("Create", cfn.url, distribution)
     bad["ResourceProperties"]["BucketName"] = "no-such-bucket-here"
 
-    site.lambda_handler(bad, FakeLambdaContext())
+    site.lambda_handler(bad, context)
 
     (response,) = cfn.responses
     assert response["Status"] == "FAILED"

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from photoveil.local.launcher import LaunchedStack, launch, photoveil_script
+from photoveil_dev.launcher import LaunchedStack, launch, photoveil_script
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 from localstack import RunningStack
+
+from photoveil.local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -143,7 +144,7 @@ def test_photos_are_served_only_by_exact_key(stack: RunningStack, path: str) -> 
 
 def test_blurred_photos_are_not_listable_through_the_cdn() -> None:
     """CloudFront may only GetObject under p/: without s3:ListBucket a missing key is 403, not a listing."""
-    template = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    template = load_template(REPO / "template.yaml")
     policy = template["Resources"]["BlurredBucketPolicy"]["Properties"]["PolicyDocument"]
     allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
     assert allows, "no statement lets CloudFront read the photos"
@@ -151,21 +152,6 @@ def test_blurred_photos_are_not_listable_through_the_cdn() -> None:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert actions == ["s3:GetObject"], statement
         assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}, statement
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that keeps CloudFormation short-form tags (!Sub, !Ref, ...) as plain values."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def test_the_page_needs_no_inline_script() -> None:

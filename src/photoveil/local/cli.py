@@ -8,10 +8,17 @@ import signal
 import sys
 import threading
 import warnings
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from photoveil.local.stack import LocalStack
 
 EXIT_PORT_IN_USE = 3
-EXIT_NOT_RUNNING = 4
+EXIT_BAD_TEMPLATE = 5
+
+log = logging.getLogger("photoveil.local")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         default=d.moto_port,
         help="moto's port (default: any free port; the browser posts uploads there)",
     )
-    parser.add_argument("--workers", type=int, default=d.workers, help="blur workers (default %(default)s)")
+    parser.add_argument(
+        "--workers", type=int, default=d.workers, help="workers per queue-fed function (default %(default)s)"
+    )
     parser.add_argument("--host", default=d.host, choices=["127.0.0.1"], help="bind address (127.0.0.1 only)")
     parser.add_argument(
         "--detector",
@@ -45,12 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["centerface", "rekognition", "both"],
         help="face detector (default %(default)s: in-process, no AWS needed)",
     )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=d.data_dir,
-        help="local state: outbox/ and stack.json (default %(default)s)",
-    )
+    parser.add_argument("--data-dir", type=Path, default=d.data_dir, help="local state: outbox/, stack.json")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template to mirror")
     parser.add_argument("--site-dir", type=Path, default=d.site_dir, help="the website to serve")
     parser.add_argument(
@@ -58,12 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--visibility-timeout",
+        dest="visibility_timeout_s",
         type=int,
-        default=None,
-        help="override BlurQueue's visibility timeout in seconds (tests use a short one)",
+        help="override the visibility timeout of the queues the functions consume, in seconds (tests)",
     )
     parser.add_argument(
         "--fault",
+        dest="faults",
         action="append",
         default=[],
         metavar="SERVICE.OPERATION:KIND[:COUNT]",
@@ -77,58 +82,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from photoveil.local.specs import TemplateError
     from photoveil.local.stack import LocalOptions, LocalStack, PortInUseError
 
-    stack = LocalStack(
-        LocalOptions(
-            port=args.port,
-            moto_port=args.moto_port,
-            workers=args.workers,
-            host=args.host,
-            detector=args.detector,
-            data_dir=args.data_dir,
-            template=args.template,
-            site_dir=args.site_dir,
-            sender_email=args.sender_email,
-            visibility_timeout_s=args.visibility_timeout,
-            faults=args.fault,
-            allow_faults=args.allow_faults,
-        )
-    )
-    log = logging.getLogger("photoveil.local")
-    for note in stack.spec.notes:
-        log.warning("template: %s", note)
+    options = LocalOptions(**{option.name: getattr(args, option.name) for option in fields(LocalOptions)})
+    try:
+        stack = LocalStack(options)
+    except TemplateError as exc:
+        print(f"photoveil local: {exc}", file=sys.stderr)
+        return EXIT_BAD_TEMPLATE
     stop = threading.Event()
     # SIGTERM and SIGINT (Ctrl-C) both end in the same orderly stop.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        urls = stack.start()
+        stack.start()
     except PortInUseError as exc:
+        stack.stop()
         print(f"photoveil local: {exc}", file=sys.stderr)
         return EXIT_PORT_IN_USE
     except BaseException:
         stack.stop()
         raise
-    spec = stack.spec
-    log.info(
-        "resources from %s: queue %s (visibility %ss, maxReceiveCount %s -> %s), batch size %s, "
-        "buckets %s + %s, table %s",
-        spec.source,
-        spec.queue.name,
-        spec.queue.visibility_timeout_s,
-        spec.queue.max_receive_count,
-        spec.dlq.name,
-        spec.batch_size,
-        spec.uploads_bucket,
-        spec.blurred_bucket,
-        spec.table,
-    )
-    print(
-        f"PhotoVeil is running at {urls.site}  (outbox: {urls.outbox}, moto: {urls.moto}; "
-        f"{args.workers} worker(s), detector {args.detector}). Ctrl-C to stop.",
-        flush=True,
-    )
+    _log_started(stack, args)
     try:
         # Wake up regularly: a signal delivered to another thread does not interrupt an untimed wait in
         # the main thread, so its Python handler would only run at the next wake-up.
@@ -141,11 +117,31 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_started(stack: LocalStack, args: argparse.Namespace) -> None:
+    spec, urls = stack.spec, stack.urls
+    assert urls is not None
+    queue = spec.upload_queue
+    log.info(
+        "resources from %s: queue %s (visibility %ss, maxReceiveCount %s -> %s), buckets %s, table %s",
+        spec.source,
+        queue.name,
+        queue.visibility_timeout_s,
+        queue.redrive_policy.get("maxReceiveCount"),
+        spec.dead_letter_queue(queue).name,
+        ", ".join(bucket.name for bucket in spec.buckets.values()),
+        spec.jobs_table.name,
+    )
+    print(
+        f"PhotoVeil is running at {urls.site}  (outbox: {urls.outbox}, moto: {urls.moto}; "
+        f"{args.workers} worker(s), detector {args.detector}). Ctrl-C to stop.",
+        flush=True,
+    )
+
+
 def _configure_logging(verbose: bool) -> None:
     # Our own handler: imported libraries may already have configured the root logger.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S"))
-    log = logging.getLogger("photoveil.local")
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False

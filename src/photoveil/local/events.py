@@ -1,13 +1,13 @@
-"""Build the real AWS event shapes the handlers receive: API Gateway HTTP API v2 and Lambda SQS batches.
+"""What the handlers receive: API Gateway HTTP API v2 events, Lambda SQS batches and a Lambda context.
 
-Pure functions (no I/O), so the shapes can be checked on their own; the gateway and the pollers use them.
+Pure functions (no I/O), so the shapes can be checked on their own; the gateway, the pollers and the
+functional tests use them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,25 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from photoveil.local.account import ACCOUNT_ID, REGION
+
 API_ID = "local"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
-
-
-def match_route(routes: list[tuple[str, str]], method: str, path: str) -> tuple[str, dict[str, str]] | None:
-    """The HTTP API routeKey ("GET /jobs/{jobId}") and path parameters for a request, or None (404)."""
-    for route_method, template in routes:
-        if route_method not in (method, "ANY"):
-            continue
-        pattern = ""
-        for literal, param in re.findall(r"([^{]*)(?:\{([A-Za-z0-9_]+\+?)\})?", template):
-            pattern += re.escape(literal)
-            if param:  # {name} is one path segment; a greedy {name+} takes the rest
-                name = param.rstrip("+")
-                pattern += f"(?P<{name}>.+)" if param.endswith("+") else f"(?P<{name}>[^/]+)"
-        found = re.fullmatch(pattern, path)
-        if found:
-            return f"{route_method} {template}", found.groupdict()
-    return None
 
 
 def http_api_event(
@@ -49,47 +34,16 @@ def http_api_event(
     path_parameters: dict[str, str],
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload format 2.0 event, as AWS builds it."""
-    merged: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        lname = name.lower()
-        if lname == "cookie":
-            cookies.extend(c.strip() for c in value.split(";") if c.strip())
-            continue
-        # HTTP API joins repeated headers with commas.
-        merged[lname] = f"{merged[lname]},{value}" if lname in merged else value
-    query: dict[str, str] = {}
-    for part in filter(None, raw_query.split("&")):
-        k, _, v = part.partition("=")
-        k, v = unquote_plus(k), unquote_plus(v)
-        query[k] = f"{query[k]},{v}" if k in query else v
-    content_type = merged.get("content-type", "")
-    is_text = not body or content_type.startswith(TEXT_TYPES)
-    now = datetime.now(UTC)
+    merged, cookies = _merged_headers(headers)
+    query = _query_parameters(raw_query)
+    is_text = not body or merged.get("content-type", "").startswith(TEXT_TYPES)
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": raw_path,
         "rawQueryString": raw_query,
         "headers": merged,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": API_ID,
-            "domainName": domain_name,
-            "domainPrefix": domain_name.split(".")[0],
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": merged.get("user-agent", ""),
-            },
-            "requestId": uuid.uuid4().hex[:16],
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
+        "requestContext": _request_context(method, raw_path, route_key, source_ip, domain_name, merged),
         "isBase64Encoded": not is_text,
     }
     if cookies:
@@ -101,6 +55,52 @@ def http_api_event(
     if body:
         event["body"] = body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
     return event
+
+
+def _merged_headers(headers: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """Lower-cased headers, repeated ones joined with commas as HTTP API does, and the cookies apart."""
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        else:
+            merged[lname] = f"{merged[lname]},{value}" if lname in merged else value
+    return merged, cookies
+
+
+def _query_parameters(raw_query: str) -> dict[str, str]:
+    query: dict[str, str] = {}
+    for part in filter(None, raw_query.split("&")):
+        k, _, v = part.partition("=")
+        k, v = unquote_plus(k), unquote_plus(v)
+        query[k] = f"{query[k]},{v}" if k in query else v
+    return query
+
+
+def _request_context(
+    method: str, raw_path: str, route_key: str, source_ip: str, domain_name: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": domain_name,
+        "domainPrefix": domain_name.split(".")[0],
+        "http": {
+            "method": method,
+            "path": raw_path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": uuid.uuid4().hex[:16],
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(now.timestamp() * 1000),
+    }
 
 
 def http_api_response(result: Any) -> tuple[int, dict[str, str], bytes]:
@@ -174,18 +174,18 @@ def failed_message_ids(result: Any) -> set[str] | None:
 
 @dataclass
 class LambdaContext:
-    """The parts of the Lambda context object handlers and Powertools read."""
+    """The Lambda context object handlers and Powertools read; its remaining time runs down from creation."""
 
     function_name: str
-    memory_limit_in_mb: int = 1769
-    timeout_s: int = 30
+    memory_limit_in_mb: int
+    timeout_s: float
     function_version: str = "$LATEST"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     _started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
 
     @property
     def log_group_name(self) -> str:

@@ -1,7 +1,9 @@
-"""The local gateway: the site, /config.json, the HTTP API (as real v2 events), /p/* and the outbox.
+"""The local gateway: CloudFront and API Gateway in one werkzeug app, plus the local-only pages.
 
-It stands in for CloudFront (site + /p/* from the BlurredBucket) and API Gateway (routes from the
-template turned into payload-format-2.0 events for the real ApiFunction handler).
+As CloudFront: the site from the site folder, and each bucket-backed path (/p/*) from its bucket in
+moto, with the response headers policy of the template. As API Gateway (HTTP API): the template's
+routes, turned into payload format 2.0 events for the function behind each; the CORS preflight from its
+CorsConfiguration. Local only: /config.json, /outbox, /outbox.json and /__faults.
 """
 
 from __future__ import annotations
@@ -9,255 +11,241 @@ from __future__ import annotations
 import html
 import json
 import logging
-import mimetypes
-import threading
-import traceback
+import re
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.security import safe_join
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.utils import send_from_directory
+from werkzeug.wrappers import Request, Response
 
-from photoveil.local.events import LambdaContext, http_api_event, http_api_response, match_route
-from photoveil.local.faults import Fault, FaultLayer
+from photoveil.local.events import http_api_event, http_api_response
+from photoveil.local.faults import Fault, FaultLayer, SimulatedCrash
+from photoveil.local.specs import CdnBehaviour, CdnSpec, HttpApiSpec, RouteSpec
 
 log = logging.getLogger("photoveil.local")
 
-Handler = Callable[[dict[str, Any], Any], Any]
+Invoke = Callable[[str, dict[str, Any]], Any]  # (function logical id, event) -> handler result
 
 
+@dataclass
 class GatewayConfig:
-    """What the gateway serves; filled by LocalStack."""
-
-    def __init__(
-        self,
-        *,
-        site_dir: Path,
-        public_url: str,
-        routes: list[tuple[str, str]],
-        api_handler: Callable[[], Handler],
-        s3: Any,
-        blurred_bucket: str,
-        outbox: Callable[[], list[dict[str, Any]]],
-        faults: FaultLayer | None,
-        site_headers: dict[str, str],
-    ) -> None:
-        self.site_dir = site_dir.resolve()
-        self.public_url = public_url
-        self.routes = routes
-        self.api_handler = api_handler
-        self.s3 = s3
-        self.blurred_bucket = blurred_bucket
-        self.outbox = outbox
-        self.faults = faults
-        # What CloudFront adds to the site and /p/* (the template's SiteHeadersPolicy, CSP included): the
-        # page must work under it locally too.
-        self.site_headers = site_headers
+    site_dir: Path
+    site_url: str
+    api: HttpApiSpec
+    cdn: CdnSpec
+    invoke: Invoke
+    s3: Any  # the stack's own client for moto
+    outbox: Callable[[], list[dict[str, Any]]]
+    faults: FaultLayer | None  # None: /__faults is off
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "PhotoVeilLocal"
-    protocol_version = "HTTP/1.1"
-    config: GatewayConfig
+class RequestLog(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("gateway: %s %s %s", self.command, self.path, code)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("gateway: " + format, *args)
 
-    # --- plumbing -------------------------------------------------------------------------------
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+def _json(status: int, value: Any) -> Response:
+    return Response(
+        json.dumps(value), status, mimetype="application/json", headers={"Cache-Control": "no-store"}
+    )
 
-    def _json(self, status: int, value: Any) -> None:
-        self._send(
-            status,
-            {"Content-Type": "application/json", "Cache-Control": "no-store"},
-            json.dumps(value).encode(),
-        )
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+def _not_found_text() -> Response:
+    return Response("Not Found", 404, mimetype="text/plain")
 
-    def _dispatch(self) -> None:
-        path, _, query = self.path.partition("?")
-        try:
-            if path == "/config.json" and self.command in ("GET", "HEAD"):
-                return self._json(200, {"apiUrl": self.config.public_url})
-            if path == "/__faults":
-                return self._faults()
-            if path.startswith("/p/") and self.command in ("GET", "HEAD"):
-                return self._photo(path[1:])
-            if path in ("/outbox", "/outbox.json") and self.command in ("GET", "HEAD"):
-                return self._outbox(path.endswith(".json"))
-            if self.command == "OPTIONS" or match_route(self.config.routes, self.command, path):
-                return self._api(path, query)
-            if self.command in ("GET", "HEAD"):
-                return self._static(path)
-            return self._json(404, {"message": "Not Found"})
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+def _rule_path(template_path: str) -> str:
+    """An HTTP API path as a werkzeug rule: {name} is one segment, a greedy {name+} the rest."""
+    return re.sub(r"\{(\w+)\}", r"<\1>", re.sub(r"\{(\w+)\+\}", r"<path:\1>", template_path))
 
-    # --- routes ---------------------------------------------------------------------------------
-    def _api(self, path: str, query: str) -> None:
-        body = self._body()
-        if self.command == "OPTIONS":
-            # HTTP API answers CORS preflights itself (the function never sees them). The site and the
-            # API share one origin locally, so browsers never need one; answer for completeness.
-            return self._send(
-                204,
-                {
-                    "Access-Control-Allow-Origin": self.config.public_url,
-                    "Access-Control-Allow-Methods": "GET,POST,OPTIONS",
-                    "Access-Control-Allow-Headers": "content-type",
-                    "Access-Control-Max-Age": "600",
-                },
-                b"",
-            )
-        matched = match_route(self.config.routes, self.command, path)
-        assert matched is not None
-        route_key, params = matched
-        # API Gateway adds these; the API builds its own absolute URLs (statusUrl) from them.
-        forwarded = [
-            ("x-forwarded-for", self.client_address[0]),
-            ("x-forwarded-proto", "http"),
-            ("x-forwarded-port", str(self.server.server_address[1])),
+
+class Gateway:
+    """The WSGI app; serve it with :class:`photoveil.local.serving.ServerThread`."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.urls = Map(self._rules(), strict_slashes=False, merge_slashes=False)
+
+    def _rules(self) -> list[Rule]:
+        rules = [
+            Rule("/config.json", methods=["GET"], endpoint=self._site_config),
+            Rule("/outbox", methods=["GET"], endpoint=self._outbox_page),
+            Rule("/outbox.json", methods=["GET"], endpoint=self._outbox_json),
+            Rule("/__faults", methods=["GET", "POST", "DELETE"], endpoint=self._faults),
         ]
-        headers = [(k, v) for k, v in self.headers.items() if not k.lower().startswith("x-forwarded-")]
+        for behaviour in self.config.cdn.behaviours:
+            prefix = behaviour.path_pattern.removesuffix("/*")
+            endpoint = partial(self._bucket_object, behaviour)
+            rules.append(Rule(f"/{prefix}/<path:key>", methods=["GET"], endpoint=endpoint))
+        for route in self.config.api.routes:
+            methods = None if route.method == "ANY" else [route.method]
+            rules.append(Rule(_rule_path(route.path), methods=methods, endpoint=partial(self._api, route)))
+        rules.append(Rule("/", methods=["GET"], endpoint=self._site_file, defaults={"path": ""}))
+        rules.append(Rule("/<path:path>", methods=["GET"], endpoint=self._site_file))
+        return rules
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        return self._dispatch(request)(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        if request.method == "OPTIONS" and self.config.api.cors:
+            return self._preflight(request)
+        try:
+            # Routed on the path as sent, as API Gateway does: an encoded "/" stays inside its segment.
+            endpoint, arguments = self.urls.bind_to_environ(request.environ).match(_raw_path(request))
+        except (NotFound, MethodNotAllowed):
+            # What HTTP API answers for a path or a method it does not route.
+            return _json(404, {"message": "Not Found"})
+        return endpoint(request, **arguments)
+
+    # --- API Gateway ------------------------------------------------------------------------------
+    def _api(self, route: RouteSpec, request: Request, **path_parameters: str) -> Response:
+        if route.method not in (request.method, "ANY"):  # werkzeug lets HEAD through GET rules
+            return _json(404, {"message": "Not Found"})
         event = http_api_event(
-            method=self.command,
-            raw_path=path,
-            raw_query=query,
-            headers=headers + forwarded,
-            body=body,
-            source_ip=self.client_address[0],
-            domain_name=self.headers.get("Host", "127.0.0.1"),
-            route_key=route_key,
-            path_parameters=params,
+            method=request.method,
+            raw_path=_raw_path(request),
+            raw_query=request.query_string.decode(),
+            headers=_forwarded_headers(request),
+            body=request.get_data(),
+            source_ip=request.remote_addr or "127.0.0.1",
+            domain_name=request.host,
+            route_key=route.key,
+            path_parameters=path_parameters,
         )
         try:
-            result = self.config.api_handler()(
-                event, LambdaContext(function_name="ApiFunction", timeout_s=10)
-            )
-        except Exception:
-            # HTTP API turns a function error into this exact response.
-            log.error("ApiFunction failed on %s %s:\n%s", self.command, path, traceback.format_exc())
-            return self._json(500, {"message": "Internal Server Error"})
+            result = self.config.invoke(route.function, event)
+        except (Exception, SimulatedCrash):
+            # HTTP API turns a function error (or a crashed sandbox) into this exact response.
+            log.exception("%s failed on %s %s", route.function, request.method, request.path)
+            return _json(500, {"message": "Internal Server Error"})
         status, headers, data = http_api_response(result)
-        if route_key.startswith("POST") and status < 300:
-            try:
-                job = json.loads(data).get("jobId")
-                log.info("job %s: upload URL presigned", job)
-            except (ValueError, AttributeError):
-                pass
-        self._send(status, headers, data)
+        if route.method == "POST" and status < 300:
+            log.info("job %s: upload URL presigned", _job_id(data))
+        response = Response(data, status, headers=headers)
+        if "content-type" not in headers:
+            del response.headers["Content-Type"]  # werkzeug's default; HTTP API adds none
+        return response
 
-    def _photo(self, key: str) -> None:
-        # Only p/{jobId}.jpg: the CloudFront behaviour maps /p/* onto the BlurredBucket and nothing else.
+    def _preflight(self, request: Request) -> Response:
+        """HTTP API answers CORS preflights itself, from the API's CorsConfiguration."""
+        cors = self.config.api.cors or {}
+        response = Response(status=204)
+        for setting, header in _PREFLIGHT_HEADERS.items():
+            if setting in cors:
+                value = cors[setting]
+                response.headers[header] = ",".join(value) if isinstance(value, list) else str(value)
+        origin = request.headers.get("Origin")
+        if origin and {origin, "*"} & set(cors.get("AllowOrigins", [])):
+            response.headers["Access-Control-Allow-Origin"] = origin
+        return response
+
+    # --- CloudFront -------------------------------------------------------------------------------
+    def _site_file(self, request: Request, path: str) -> Response:
         try:
-            obj = self.config.s3.get_object(Bucket=self.config.blurred_bucket, Key=key)
+            response = send_from_directory(
+                self.config.site_dir, unquote(path) or "index.html", request.environ
+            )
+        except NotFound:
+            return _not_found_text()
+        response.headers.update(self.config.cdn.headers)
+        return response
+
+    def _bucket_object(self, behaviour: CdnBehaviour, request: Request, key: str) -> Response:
+        full_key = safe_join(behaviour.path_pattern.removesuffix("/*"), unquote(key))
+        if full_key is None:
+            return _not_found_text()
+        try:
+            found = self.config.s3.get_object(Bucket=behaviour.bucket, Key=full_key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
-                return self._send(404, {"Content-Type": "text/plain"}, b"Not Found")
+                return _not_found_text()
             raise
-        data = obj["Body"].read()
-        self._send(
-            200,
-            {
-                "Content-Type": obj.get("ContentType") or "image/jpeg",
-                "Cache-Control": obj.get("CacheControl") or "public, max-age=86400",
-                "ETag": obj.get("ETag", ""),
-                **self.config.site_headers,
-            },
-            data,
-        )
+        response = Response(found["Body"].read(), mimetype=found.get("ContentType"))
+        if "CacheControl" in found:
+            response.headers["Cache-Control"] = found["CacheControl"]
+        response.set_etag(found["ETag"].strip('"'))
+        response.last_modified = found["LastModified"]
+        response.headers.update(behaviour.headers)
+        return response.make_conditional(request)
 
-    def _outbox(self, as_json: bool) -> None:
+    # --- local only -------------------------------------------------------------------------------
+    def _site_config(self, request: Request) -> Response:
+        return _json(200, {"apiUrl": self.config.site_url})
+
+    def _outbox_json(self, request: Request) -> Response:
+        return _json(200, {"emails": self.config.outbox()})
+
+    def _outbox_page(self, request: Request) -> Response:
         emails = self.config.outbox()
-        if as_json:
-            return self._json(200, {"emails": emails})
-        rows = (
-            "".join(
-                f"<article><h2>{html.escape(str(e['subject']))}</h2><p>From {html.escape(str(e['from']))} "
-                f"to {html.escape(', '.join(map(str, e['to'])))}</p>"
-                f"<pre>{html.escape(str(e['body'] or e['raw']))}"
-                "</pre></article>"
-                for e in reversed(emails)
-            )
-            or "<p>No email sent yet.</p>"
-        )
+        rows = "".join(_email_html(email) for email in reversed(emails)) or "<p>No email sent yet.</p>"
         page = (
             f"<!doctype html><html lang=en><meta charset=utf-8><title>PhotoVeil local outbox</title>"
             f"<h1>Local outbox ({len(emails)})</h1><p>Emails the local stack's SES accepted; "
             f"nothing leaves this machine.</p>{rows}</html>"
         )
-        self._send(
-            200,
-            {
-                "Content-Type": "text/html; charset=utf-8",
-                "Cache-Control": "no-store",
-                **self.config.site_headers,
-            },
-            page.encode(),
-        )
+        response = Response(page, mimetype="text/html", headers={"Cache-Control": "no-store"})
+        response.headers.update(self.config.cdn.headers)
+        return response
 
-    def _faults(self) -> None:
+    def _faults(self, request: Request) -> Response:
         layer = self.config.faults
         if layer is None:
-            return self._json(404, {"message": "Not Found (start with --allow-faults)"})
-        if self.command == "POST":
+            return _json(404, {"message": "Not Found (start with --allow-faults)"})
+        if request.method == "POST":
             try:
-                spec = json.loads(self._body() or b"{}")
+                spec = json.loads(request.get_data() or b"{}")
                 layer.arm(
                     Fault(str(spec["operation"]), str(spec.get("kind", "crash")), int(spec.get("count", 1)))
                 )
             except (ValueError, KeyError, TypeError) as exc:
-                return self._json(400, {"error": str(exc)})
-        elif self.command == "DELETE":
+                return _json(400, {"error": str(exc)})
+        elif request.method == "DELETE":
             layer.clear()
-        return self._json(200, layer.state())
-
-    def _static(self, path: str) -> None:
-        rel = path.lstrip("/") or "index.html"
-        target = (self.config.site_dir / rel).resolve()
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_relative_to(self.config.site_dir) or not target.is_file():
-            return self._send(404, {"Content-Type": "text/plain"}, b"Not Found")
-        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
-            ctype += "; charset=utf-8"
-        self._send(
-            200,
-            {"Content-Type": ctype, "Cache-Control": "no-cache", **self.config.site_headers},
-            target.read_bytes(),
-        )
+        return _json(200, layer.state())
 
 
-class Gateway:
-    """A threading HTTP server bound to 127.0.0.1; raises OSError at construction if the port is taken."""
+_PREFLIGHT_HEADERS = {
+    "AllowMethods": "Access-Control-Allow-Methods",
+    "AllowHeaders": "Access-Control-Allow-Headers",
+    "MaxAge": "Access-Control-Max-Age",
+}
 
-    def __init__(self, config: GatewayConfig, port: int, host: str = "127.0.0.1") -> None:
-        handler = type("GatewayHandler", (_Handler,), {"config": config})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+def _raw_path(request: Request) -> str:
+    return request.environ.get("RAW_URI", request.path).partition("?")[0]
 
-    def stop(self) -> None:
-        # shutdown() waits for serve_forever() to return: it would block forever if it never ran.
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-        self._server.server_close()
+
+def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
+    """The request's headers as API Gateway passes them on (the API builds its own URLs from these)."""
+    return [
+        *((k, v) for k, v in request.headers.items() if not k.lower().startswith("x-forwarded-")),
+        ("x-forwarded-for", request.remote_addr or "127.0.0.1"),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-port", str(request.environ["SERVER_PORT"])),
+    ]
+
+
+def _job_id(data: bytes) -> str:
+    try:
+        return str(json.loads(data).get("jobId"))
+    except (ValueError, AttributeError):
+        return "?"
+
+
+def _email_html(email: dict[str, Any]) -> str:
+    return (
+        f"<article><h2>{html.escape(str(email['subject']))}</h2>"
+        f"<p>From {html.escape(str(email['from']))} to {html.escape(', '.join(map(str, email['to'])))}</p>"
+        f"<pre>{html.escape(str(email['body'] or email['raw']))}</pre></article>"
+    )

@@ -1,6 +1,6 @@
 """The event source mapping stand-in: workers that turn SQS messages into Lambda SQS batch events.
 
-Each worker long-polls the queue with the template's batch size, invokes the real BlurFunction handler
+Each worker long-polls the queue with the template's batch size, invokes the function's real handler
 with a real-shaped event and a Lambda context, and then does what Lambda does with the result: delete
 every message not listed in ``batchItemFailures``; delete nothing when the invocation fails (exception,
 unparseable response), so those messages reappear after the visibility timeout and, after
@@ -17,12 +17,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from photoveil.local.events import LambdaContext, failed_message_ids, sqs_batch_event
+from photoveil.local.account import REGION
+from photoveil.local.events import failed_message_ids, sqs_batch_event
 from photoveil.local.faults import SimulatedCrash
+from photoveil.local.functions import LocalFunction
+from photoveil.local.specs import SqsSource
 
 log = logging.getLogger("photoveil.local")
 
-Handler = Callable[[dict[str, Any], Any], Any]
 JobReporter = Callable[[str, float], None]
 
 
@@ -40,61 +42,47 @@ def job_ids_in(body: str) -> list[str]:
 
 
 class Poller:
-    """N worker threads polling one queue and invoking one handler."""
+    """N worker threads polling one queue and invoking one function, as its event source mapping does."""
 
     def __init__(
         self,
         *,
         sqs: Any,
         queue_url: str,
-        queue_arn: str,
-        region: str,
-        handler: Handler,
-        function_name: str,
-        timeout_s: int,
-        memory_mb: int,
-        batch_size: int,
-        batching_window_s: int,
+        source: SqsSource,
+        function: LocalFunction,
         workers: int,
         on_job_done: JobReporter | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
-        self.queue_arn = queue_arn
-        self.region = region
-        self.handler = handler
-        self.function_name = function_name
-        self.timeout_s = timeout_s
-        self.memory_mb = memory_mb
-        self.batch_size = max(1, batch_size)
-        self.batching_window_s = batching_window_s
+        self.source = source
+        self.function = function
         self.on_job_done = on_job_done
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, name=f"worker-{i + 1}", daemon=True) for i in range(workers)
         ]
-        self.invocations = 0
-        self.crashes = 0
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout_s: float = 30) -> None:
-        """Stop polling and wait for in-flight invocations to finish (what is unfinished simply retries)."""
+    def stop(self) -> None:
+        """Stop polling; wait for in-flight invocations up to the function's timeout (the rest retries)."""
         self._stop.set()
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + self.function.spec.timeout_s
         for thread in self._threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self.batching_window_s
-        while not self._stop.is_set() and len(messages) < self.batch_size:
+        deadline = time.monotonic() + self.source.batching_window_s
+        while not self._stop.is_set() and len(messages) < self.source.batch_size:
             # Short long-polls keep Ctrl-C responsive; SQS returns at most 10 per call.
             got = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                MaxNumberOfMessages=min(10, self.source.batch_size - len(messages)),
                 WaitTimeSeconds=1,
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
@@ -117,53 +105,47 @@ class Poller:
                 self._invoke(messages)
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
-        event = sqs_batch_event(messages, queue_arn=self.queue_arn, region=self.region)
         jobs = {m["MessageId"]: job_ids_in(m["Body"]) for m in messages}
         for m in messages:
             for job in jobs[m["MessageId"]]:
+                receives = m.get("Attributes", {}).get("ApproximateReceiveCount", "?")
                 log.info(
-                    "job %s: received by %s (receive #%s)",
-                    job,
-                    threading.current_thread().name,
-                    m.get("Attributes", {}).get("ApproximateReceiveCount", "?"),
+                    "job %s: received by %s (receive #%s)", job, threading.current_thread().name, receives
                 )
-        context = LambdaContext(
-            function_name=self.function_name, memory_limit_in_mb=self.memory_mb, timeout_s=self.timeout_s
-        )
+        event = sqs_batch_event(messages, queue_arn=self.source.queue_arn, region=REGION)
         started = time.monotonic()
-        self.invocations += 1
         try:
-            result = self.handler(event, context)
+            result = self.function.invoke(event)
         except (Exception, SimulatedCrash) as exc:
             # An invocation error: Lambda deletes nothing; every message retries after the visibility timeout.
-            self.crashes += 1
             log.warning(
                 "%s invocation failed (%s: %s): %d message(s) will retry after the visibility timeout",
-                self.function_name,
+                self.function.name,
                 type(exc).__name__,
                 exc,
                 len(messages),
             )
             return
-        elapsed = time.monotonic() - started
         failed = failed_message_ids(result)
         if failed is None:
             log.warning(
                 "%s returned an invalid partial batch response %r: the whole batch retries",
-                self.function_name,
+                self.function.name,
                 result,
             )
             return
-        done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
+        self._delete([m for m in messages if m["MessageId"] not in failed])
         for m in messages:
             for job in jobs[m["MessageId"]]:
                 if m["MessageId"] in failed:
                     log.info("job %s: reported as failed by the handler: will retry", job)
                 elif self.on_job_done:
-                    self.on_job_done(job, elapsed)
+                    self.on_job_done(job, time.monotonic() - started)
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )

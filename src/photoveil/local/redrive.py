@@ -14,6 +14,10 @@ from typing import Any
 
 import boto3
 
+from photoveil.local.account import client
+
+EXIT_NOT_RUNNING = 4
+
 
 def move_messages(sqs: Any, source_url: str, destination_url: str) -> int:
     """Receive -> send -> delete until the source queue is empty; returns how many moved."""
@@ -55,15 +59,9 @@ def redrive_local(data_dir: Path) -> int:
             f"photoveil local redrive: no running local stack ({state_file} is missing): start `make run`",
             file=sys.stderr,
         )
-        return 4
+        return EXIT_NOT_RUNNING
     state = json.loads(state_file.read_text())
-    sqs = boto3.session.Session().client(
-        "sqs",
-        endpoint_url=state["moto"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = client("sqs", state["moto"])
     moved = move_messages(sqs, state["dlqUrl"], state["queueUrl"])
     print(f"moved {moved} message(s) from {state['dlqUrl']} back to {state['queueUrl']}")
     return 0

@@ -10,41 +10,49 @@ process-global too: run one LocalStack per process (the e2e tests start it as a 
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
-from photoveil.local.emulator import FAKE_CREDENTIALS, MotoServer, Resources, create_resources, sent_emails
+from photoveil.adapters.jobs import JobStore
+from photoveil.local.account import FAKE_CREDENTIALS, REGION, client
+from photoveil.local.emulator import QuietMotoRequestHandler, create_resources, moto_app, sent_emails
 from photoveil.local.faults import Fault, FaultLayer
-from photoveil.local.gateway import Gateway, GatewayConfig
-from photoveil.local.poller import Handler, Poller
-from photoveil.local.template import REGION, UPLOADS_ORIGIN, StackSpec, read_stack_spec
+from photoveil.local.functions import LocalFunction
+from photoveil.local.gateway import Gateway, GatewayConfig, RequestLog
+from photoveil.local.poller import Poller
+from photoveil.local.serving import ServerThread, listen, origin
+from photoveil.local.specs import StackSpec
+from photoveil.local.template import read_stack_spec
 
 log = logging.getLogger("photoveil.local")
 
 REPO = Path(__file__).resolve().parents[3]
-API_HANDLER = "photoveil.handlers.api:lambda_handler"
-BLUR_HANDLER = "photoveil.handlers.worker:lambda_handler"
 
 
 class PortInUseError(OSError):
     """A port the stack must bind is taken."""
 
 
+def _serve(app: Any, sock: socket.socket, name: str, handler: Any) -> ServerThread:
+    server = ServerThread(app, sock, name, handler)
+    server.start()
+    return server
+
+
 @dataclass
 class LocalOptions:
     port: int = 3000  # gateway (site + API + /p/); 0 = any free port
     moto_port: int = 0  # 0 = any free port
-    workers: int = 2
+    workers: int = 2  # pollers per SQS-triggered function
     host: str = "127.0.0.1"
     detector: str = "centerface"
     data_dir: Path = Path(".local")
@@ -54,49 +62,36 @@ class LocalOptions:
     visibility_timeout_s: int | None = None  # override the template's (tests use a short one)
     faults: list[str] = field(default_factory=list)  # armed at start, e.g. "s3.GetObject:crash:1"
     allow_faults: bool = False  # expose /__faults on the gateway
-    api_handler: str = API_HANDLER  # "module:function"
-    blur_handler: str = BLUR_HANDLER
-    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Urls:
-    site: str
-    api: str
+    site: str  # the site, the API and /p/, as CloudFront and API Gateway serve them
     moto: str
     outbox: str
-
-
-def _import(spec: str) -> Handler:
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 class LocalStack:
     """The whole product on 127.0.0.1; ``start()`` / ``stop()`` or use as a context manager."""
 
     def __init__(self, options: LocalOptions | None = None) -> None:
+        """Read the template (TemplateError if it is missing or unreadable); start nothing yet."""
         self.options = options or LocalOptions()
         spec = read_stack_spec(self.options.template)
         if self.options.visibility_timeout_s:
-            # Resolved here, once: the queue moto makes, the API's view of its retries and the start-up
-            # log all read this one spec.
-            queue = replace(spec.queue, visibility_timeout_s=self.options.visibility_timeout_s)
-            spec = replace(spec, queue=queue)
+            spec = spec.with_visibility_timeout(self.options.visibility_timeout_s)
         self.spec: StackSpec = spec
         self.faults = FaultLayer()
-        self.resources: Resources | None = None
-        self._moto: MotoServer | None = None
-        self._gateway: Gateway | None = None
-        self._poller: Poller | None = None
-        self._outbox_thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._api: Handler | None = None
-        self._api_lock = threading.Lock()
         self.urls: Urls | None = None
+        self.queue_urls: dict[str, str] = {}  # by logical id
+        self._sockets: list[socket.socket] = []
+        self._moto: ServerThread | None = None
+        self._gateway: ServerThread | None = None
+        self._pollers: list[Poller] = []
+        self._outbox_thread = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
+        self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
 
-    # --- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
         self.start()
         return self
@@ -106,78 +101,27 @@ class LocalStack:
 
     def start(self) -> Urls:
         """Bind both ports, start moto, create the resources, then the gateway and the workers."""
-        opts = self.options
-        if opts.host != "127.0.0.1":
-            raise ValueError("the local stack binds 127.0.0.1 only")
-        try:
-            self._moto = MotoServer(opts.moto_port, opts.host)
-        except OSError as exc:
-            raise PortInUseError(
-                f"moto port {opts.moto_port} on {opts.host} is not free ({exc.strerror}): "
-                "pass --moto-port with another port (or 0 for any free one)"
-            ) from exc
-        config = GatewayConfig(
-            site_dir=opts.site_dir,
-            public_url="",
-            routes=self.spec.api_routes,
-            api_handler=self._api_handler,
-            s3=self._client("s3"),
-            blurred_bucket=self.spec.blurred_bucket,
-            outbox=sent_emails,
-            faults=self.faults if opts.allow_faults else None,
-            site_headers={},  # filled in below, once moto's port is known
-        )
-        try:
-            self._gateway = Gateway(config, opts.port, opts.host)
-        except OSError as exc:
-            self._moto.stop()
-            raise PortInUseError(
-                f"port {opts.port} on {opts.host} is already in use ({exc.strerror}): stop the "
-                "program using it or pass --port (e.g. `make run PORT=3001`)"
-            ) from exc
-        site = f"http://{opts.host}:{self._gateway.port}"
-        config.public_url = site
-        self.urls = Urls(site=site, api=site, moto=self._moto.endpoint, outbox=f"{site}/outbox")
-        # The API shares the site's origin here; the page's uploads go to moto (S3 on AWS).
-        config.site_headers = {
-            name: value.replace(UPLOADS_ORIGIN, self._moto.endpoint)
-            for name, value in self.spec.site_headers.items()
-        }
-        self._moto.start()
-
+        moto_socket, gateway_socket = self._bind_ports()
+        site = origin(gateway_socket)
+        self.urls = Urls(site=site, moto=origin(moto_socket), outbox=f"{site}/outbox")
+        self.spec = self.spec.localised(site_origin=site, emulator_origin=self.urls.moto)
+        self._moto = _serve(moto_app(), moto_socket, "moto", QuietMotoRequestHandler)
         self._set_environment()
-        self.resources = create_resources(
-            self.spec,
-            self._moto.endpoint,
-            site_origin=site,
-            sender_email=opts.sender_email,
-        )
-        # The fault layer hooks boto3's default session before the handlers build their clients.
+        self.queue_urls = create_resources(self.spec, self.urls.moto, sender_email=self.options.sender_email)
+        # Hooked into boto3's default session before the handlers build their clients.
         self.faults.install()
-        for spec in opts.faults:
-            self.faults.arm(Fault.parse(spec))
-
-        self._client("dynamodb")  # created here: creating clients from threads at once is not safe
-        blur = _import(opts.blur_handler)  # imports OpenCV and the model path now, not on the first photo
-        self._poller = Poller(
-            sqs=self._client("sqs"),
-            queue_url=self.resources.queue_url,
-            queue_arn=self.resources.queue_arn,
-            region=REGION,
-            handler=blur,
-            function_name="BlurFunction",
-            timeout_s=self.spec.blur_timeout_s,
-            memory_mb=self.spec.blur_memory_mb,
-            batch_size=self.spec.batch_size,
-            batching_window_s=self.spec.batching_window_s,
-            workers=opts.workers,
-            on_job_done=self._job_done,
-        )
+        for fault in self.options.faults:
+            self.faults.arm(Fault.parse(fault))
+        # Imports every handler now (OpenCV and the model for the worker), not on the first request.
+        functions = {lid: LocalFunction(spec) for lid, spec in self.spec.functions.items()}
+        self._pollers = self._make_pollers(functions)
         # State first: whoever sees the gateway answer may already look for stack.json.
         self._write_state()
-        self._gateway.start()
-        self._poller.start()
-        self._outbox_thread = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
+        self._gateway = _serve(
+            Gateway(self._gateway_config(functions)), gateway_socket, "gateway", RequestLog
+        )
+        for poller in self._pollers:
+            poller.start()
         self._outbox_thread.start()
         return self.urls
 
@@ -186,92 +130,142 @@ class LocalStack:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        if self._gateway:
+        if self._gateway:  # first: no new uploads while the photos in progress finish
             self._gateway.stop()
-        if self._poller:
-            self._poller.stop(timeout_s=self.spec.blur_timeout_s)
-        if self._outbox_thread:
+        for poller in self._pollers:
+            poller.stop()
+        if self._outbox_thread.is_alive():
             self._outbox_thread.join(timeout=5)
         if self._moto:
             self._moto.stop()
+        for sock in self._sockets:
+            sock.close()  # a port bound before start() failed
         (self.options.data_dir / "stack.json").unlink(missing_ok=True)
 
-    # --- helpers ------------------------------------------------------------------------------------
+    # --- start-up steps -----------------------------------------------------------------------------
+    def _bind_ports(self) -> tuple[socket.socket, socket.socket]:
+        host = self.options.host
+        if host != "127.0.0.1":
+            raise ValueError("the local stack binds 127.0.0.1 only")
+        ports = (
+            (
+                "moto port",
+                self.options.moto_port,
+                "pass --moto-port with another port (or 0 for any free one)",
+            ),
+            (
+                "port",
+                self.options.port,
+                "stop the program using it or pass --port (e.g. `make run PORT=3001`)",
+            ),
+        )
+        for name, port, hint in ports:
+            try:
+                self._sockets.append(listen(host, port))
+            except OSError as exc:
+                raise PortInUseError(
+                    f"{name} {port} on {host} is already in use ({exc.strerror}): {hint}"
+                ) from exc
+        return self._sockets[0], self._sockets[1]
+
     def _client(self, service: str) -> Any:
         """The stack's own client for SERVICE, created once (boto3 clients are thread-safe)."""
-        # A private session: the fault layer hooks the default one (the handlers'), never these.
-        assert self._moto is not None
+        assert self.urls is not None
         if service not in self._clients:
-            session = boto3.session.Session(
-                region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-            )
-            self._clients[service] = session.client(
-                service,
-                endpoint_url=self._moto.endpoint,
-                config=Config(retries={"mode": "standard", "max_attempts": 3}),
-            )
+            self._clients[service] = client(service, self.urls.moto)
         return self._clients[service]
 
-    def _api_handler(self) -> Handler:
-        # Imported on first request so a stack without handlers still serves the site.
-        with self._api_lock:
-            if self._api is None:
-                self._api = _import(self.options.api_handler)
-            return self._api
-
     def _set_environment(self) -> None:
-        assert self._moto is not None and self.urls is not None
-        env = dict(self.spec.env)
-        env.update(
-            {
-                **FAKE_CREDENTIALS,
-                "AWS_ENDPOINT_URL": self._moto.endpoint,
+        assert self.urls is not None
+        queue = self.spec.upload_queue
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            os.environ.pop(name, None)  # never reach a real account from the local stack
+        os.environ.update(
+            self.spec.env
+            | FAKE_CREDENTIALS
+            | {
+                "AWS_ENDPOINT_URL": self.urls.moto,
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
-                "JOBS_TABLE": self.spec.table,
-                "UPLOADS_BUCKET": self.spec.uploads_bucket,
-                "BLURRED_BUCKET": self.spec.blurred_bucket,
-                "PUBLIC_BASE_URL": self.urls.site,
                 "SENDER_EMAIL": self.options.sender_email,
                 "DETECTOR": self.options.detector,
-                # the queue as the emulator made it (tests shorten the visibility timeout)
-                "QUEUE_VISIBILITY_TIMEOUT": str(self.spec.queue.visibility_timeout_s),
-                "QUEUE_MAX_RECEIVE_COUNT": str(self.spec.queue.max_receive_count),
+                # The queue as made here (tests shorten its visibility): the API tells from these when a
+                # photo's retries are over.
+                "QUEUE_VISIBILITY_TIMEOUT": str(queue.visibility_timeout_s),
+                "QUEUE_MAX_RECEIVE_COUNT": str(queue.redrive_policy["maxReceiveCount"]),
                 "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the console
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 "AWS_LAMBDA_FUNCTION_NAME": "photoveil-local",
             }
         )
-        env.update(self.options.extra_env)
-        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-            os.environ.pop(name, None)  # never reach a real account from the local stack
-        os.environ.update(env)
-        try:  # cached settings from an earlier import must not win over the local environment
-            from photoveil.settings import get_settings
+        from photoveil.settings import get_settings
 
-            get_settings.cache_clear()
-        except ImportError:
-            pass
+        get_settings.cache_clear()  # settings cached before now must not win over the local environment
 
+    def _make_pollers(self, functions: dict[str, LocalFunction]) -> list[Poller]:
+        self._client("dynamodb")  # created here: creating clients from several threads at once is not safe
+        return [
+            Poller(
+                sqs=self._client("sqs"),
+                queue_url=self.queue_urls[self.spec.queue_with_arn(source.queue_arn).logical_id],
+                source=source,
+                function=function,
+                workers=self.options.workers,
+                on_job_done=self._job_done,
+            )
+            for function in functions.values()
+            for source in function.spec.sqs_sources
+        ]
+
+    def _gateway_config(self, functions: dict[str, LocalFunction]) -> GatewayConfig:
+        assert self.urls is not None
+        return GatewayConfig(
+            site_dir=self.options.site_dir,
+            site_url=self.urls.site,
+            api=self.spec.http_api,
+            cdn=self.spec.cdn,
+            invoke=lambda function, event: functions[function].invoke(event),
+            s3=self._client("s3"),
+            outbox=sent_emails,
+            faults=self.faults if self.options.allow_faults else None,
+        )
+
+    def _write_state(self) -> None:
+        """DATA_DIR/stack.json lets `photoveil local redrive` and scripts find the running stack."""
+        assert self.urls is not None
+        queue = self.spec.upload_queue
+        state = {
+            "pid": os.getpid(),
+            "site": self.urls.site,
+            "moto": self.urls.moto,
+            "queueUrl": self.queue_urls[queue.logical_id],
+            "dlqUrl": self.queue_urls[self.spec.dead_letter_queue(queue).logical_id],
+            "uploadsBucket": self.spec.uploads_bucket.name,
+            "blurredBucket": self.spec.photos_bucket,
+            "jobsTable": self.spec.jobs_table.name,
+        }
+        self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.options.data_dir / "stack.json").write_text(json.dumps(state, indent=2))
+
+    # --- while running ------------------------------------------------------------------------------
     def _job_done(self, job_id: str, elapsed_s: float) -> None:
         """Log how a photo ended, from the jobs table (the handler's own record of it)."""
         try:
-            item = (
-                self._client("dynamodb")
-                .get_item(TableName=self.spec.table, Key={self.spec.table_key: {"S": job_id}})
-                .get("Item", {})
+            job = JobStore(self.spec.jobs_table.name, client=self._client("dynamodb")).get(job_id)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning(
+                "job %s: finished in %.0f ms; its record could not be read (%s)",
+                job_id,
+                elapsed_s * 1000,
+                exc,
             )
-        except Exception:
-            item = {}
-        plain = {k: next(iter(v.values())) for k, v in item.items()}
-        status = plain.get("status", "?")
-        faces = plain.get("faces", plain.get("faceCount", plain.get("face_count", "?")))
-        detail = (
-            f"{faces} face(s) blurred"
-            if status == "done"
-            else f"error {plain.get('errorCode') or plain.get('error', '')}"
-        )
+            return
+        if job is None:
+            detail, status = "no job record", "?"
+        else:
+            detail = f"{job.faces} face(s) blurred" if job.status == "done" else f"error {job.error_code}"
+            status = job.status
         log.info("job %s: %s in %.0f ms (%s)", job_id, status, elapsed_s * 1000, detail)
 
     def _watch_outbox(self) -> None:
@@ -292,23 +286,3 @@ class LocalStack:
                     email["body"] or email["raw"],
                 )
             seen = len(emails)
-
-    def _write_state(self) -> None:
-        """DATA_DIR/stack.json lets `photoveil local redrive` and scripts find the running stack."""
-        assert self.urls is not None and self.resources is not None
-        self.options.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.options.data_dir / "stack.json").write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "site": self.urls.site,
-                    "moto": self.urls.moto,
-                    "queueUrl": self.resources.queue_url,
-                    "dlqUrl": self.resources.dlq_url,
-                    "uploadsBucket": self.spec.uploads_bucket,
-                    "blurredBucket": self.spec.blurred_bucket,
-                    "jobsTable": self.spec.table,
-                },
-                indent=2,
-            )
-        )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from photoveil.local.account import client
+
 
 class LaunchError(RuntimeError):
     """`photoveil local` is missing, exited during start-up, or did not start in time."""
@@ -53,15 +55,7 @@ class LaunchedStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the emulator (a private session: the stack's fault layer never sees it)."""
-        import boto3
-
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.moto,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return client(service, self.moto)
 
     def state(self) -> dict[str, Any]:
         """DATA_DIR/stack.json: names and URLs of the running stack's resources."""
@@ -114,21 +108,11 @@ def launch(
     """
     port = port or free_port()
     moto_port = moto_port or free_port()
+    ports = ["--port", str(port), "--moto-port", str(moto_port), "--data-dir", str(data_dir)]
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(photoveil_script()),
-        "local",
-        "--port",
-        str(port),
-        "--moto-port",
-        str(moto_port),
-        "--data-dir",
-        str(data_dir),
-        *extra_args,
-    ]
     with log.open("wb") as out:  # the child keeps its own handle; ours can close
         proc = subprocess.Popen(
-            command,
+            [str(photoveil_script()), "local", *ports, *extra_args],
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -142,22 +126,27 @@ def launch(
         log=log,
         proc=proc,
     )
+    _wait_until_serving(stack, timeout_s)
+    return stack
+
+
+def _wait_until_serving(stack: LaunchedStack, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        if proc.poll() is not None:
-            raise LaunchError(f"`photoveil local` exited with {proc.returncode}:\n{stack.log_tail()}")
+        if stack.proc.poll() is not None:
+            raise LaunchError(f"`photoveil local` exited with {stack.proc.returncode}:\n{stack.log_tail()}")
         try:
             with urllib.request.urlopen(f"{stack.url}/config.json", timeout=2) as response:
                 json.load(response)
             # the stack writes stack.json before its gateway answers; checked so callers may rely on it
-            if (data_dir / "stack.json").exists():
-                return stack
+            if (stack.data_dir / "stack.json").exists():
+                return
         except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
             stack.stop()
             raise LaunchError(
-                f"`photoveil local` did not serve /config.json in {timeout_s} s; see {log}:\n"
+                f"`photoveil local` did not serve /config.json in {timeout_s} s; see {stack.log}:\n"
                 + stack.log_tail()
             )
         time.sleep(0.3)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from photoveil.adapters.cdn import Cdn
 from photoveil.adapters.jobs import JobStore
 from photoveil.adapters.mailer import Mailer
-from photoveil.adapters.queue import EditQueue
+from photoveil.adapters.queue import EditQueue, Messages
 from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
 
@@ -79,6 +79,10 @@ class Dependencies:
     @cached_property
     def queue(self) -> EditQueue:
         return EditQueue(self.settings.blur_queue_url, client=self._sqs)
+
+    @cached_property
+    def messages(self) -> Messages:
+        return Messages(client=self._sqs)
 
     @cached_property
     def cdn(self) -> Cdn:

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import re
 
-from photoveil.adapters.jobs import DONE
-from photoveil.adapters.storage import variant_key
+from photoveil.adapters.jobs import DONE, PROCESSING, Job
+from photoveil.adapters.storage import blurred_key, edited_key, variant_key
 from photoveil.dependencies import Dependencies
+from photoveil.errors import PhotoVeilError
 from photoveil.notifications import ObjectCreated
 from photoveil.observability import MetricUnit, job_context, logger, metrics, tracer
 from photoveil.sizes import VARIANT_NAMES
 from photoveil.variants import make_variants
 
+
 # p/{jobId}.jpg, or p/{jobId}-{version}.jpg after an edit (storage.edited_key)
+class NotPublishedYetError(PhotoVeilError):
+    """The event came before the job recorded the photo: retry in a moment."""
+
+
 PHOTO_KEY_RE = re.compile(r"p/([0-9a-f]{32})(?:-[0-9a-f]{16})?\.jpg")
 
 
@@ -38,6 +44,9 @@ def handle_published(photo: ObjectCreated, deps: Dependencies) -> None:
 def make_variants_of(job_id: str, photo: ObjectCreated, deps: Dependencies) -> None:
     """Write the variants of ``photo`` if its job still publishes it, and mark them ready once."""
     job = deps.jobs.get(job_id)
+    if job is not None and _being_published(job, photo.key):
+        # The photo is written before its job says done: S3 can announce it first.
+        raise NotPublishedYetError("the photo's job has not recorded it yet")
     if job is None or job.expired(deps.clock()) or job.status != DONE or job.photo_key != photo.key:
         logger.info("photo no longer published; no variants", extra={"status": job and job.status})
         return
@@ -53,12 +62,22 @@ def make_variants_of(job_id: str, photo: ObjectCreated, deps: Dependencies) -> N
             deps.storage.delete_variants(photo.key)
             logger.info("photo withdrawn meanwhile; variants deleted")
             return
-    finished = deps.jobs.finish_variants(job_id, photo_key=photo.key, names=names, now=deps.clock())
-    if finished is not None:
-        logger.info("variants ready", extra={"variants": names})
-        metrics.add_metric(name="VariantsReady", unit=MetricUnit.Count, value=1)
-        if photo.event_time is not None:
-            latency_ms = (deps.clock() - photo.event_time).total_seconds() * 1000
-            metrics.add_metric(
-                name="PublishToVariantsLatency", unit=MetricUnit.Milliseconds, value=latency_ms
-            )
+    if deps.jobs.finish_variants(job_id, photo_key=photo.key, names=names, now=deps.clock()) is not None:
+        _record_ready(photo, deps)
+
+
+def _being_published(job: Job, key: str) -> bool:
+    """Whether ``key`` is the photo the job is about to record as published (upload or edit)."""
+    if job.status != PROCESSING:
+        return False
+    if job.photo_key is None:
+        return key == blurred_key(job.job_id)
+    return job.pending_edit is not None and key == edited_key(job.job_id, job.pending_edit.version)
+
+
+def _record_ready(photo: ObjectCreated, deps: Dependencies) -> None:
+    logger.info("variants ready", extra={"variants": VARIANT_NAMES})
+    metrics.add_metric(name="VariantsReady", unit=MetricUnit.Count, value=1)
+    if photo.event_time is not None:
+        latency_ms = (deps.clock() - photo.event_time).total_seconds() * 1000
+        metrics.add_metric(name="PublishToVariantsLatency", unit=MetricUnit.Milliseconds, value=latency_ms)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,12 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
+from photoveil.adapters.clients import sqs_client
 from photoveil.adapters.jobs import JobStore
 from photoveil.dependencies import Dependencies, set_dependencies
 from photoveil.handlers import api, variants
+from photoveil.handlers.variants import RETRY_SOON_S
+from photoveil.local.events import sqs_batch_event
 from photoveil.sizes import VARIANT_NAMES
 
-from .helpers import BLURRED_BUCKET, GOOD_JOB, JOBS_TABLE, PUBLIC_BASE_URL, Aws, load_event
+from .helpers import BLURRED_BUCKET, GOOD_JOB, JOBS_TABLE, PUBLIC_BASE_URL, REGION, Aws, load_event
 
 PHOTO_KEY = f"p/{GOOD_JOB}.jpg"  # the photo in events/sqs_published_*.json
 SHAPES = ["sqs_published_raw.json", "sqs_published_sns_envelope.json"]
@@ -217,3 +221,32 @@ def test_the_s3_test_event_through_sns_is_acknowledged(aws: Aws, deps, context) 
     event["Records"][0]["body"] = json.dumps(envelope)
     assert variants.lambda_handler(event, context) == {"batchItemFailures": []}
     assert aws.keys(BLURRED_BUCKET) == []
+
+
+def test_a_photo_announced_before_its_job_recorded_it_comes_back_in_seconds(aws: Aws, deps, context) -> None:
+    jpeg = publish(aws)
+    aws.dynamodb.update_item(  # as the worker leaves it between writing the photo and marking it done
+        TableName=JOBS_TABLE,
+        Key={"jobId": {"S": GOOD_JOB}},
+        UpdateExpression="SET #status = :processing REMOVE photoKey",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":processing": {"S": "processing"}},
+    )
+    assert jpeg
+    sqs = sqs_client()
+    queue = sqs.create_queue(
+        QueueName="photoveil-VariantsQueue-TEST", Attributes={"VisibilityTimeout": "180"}
+    )
+    arn = sqs.get_queue_attributes(QueueUrl=queue["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.send_message(QueueUrl=queue["QueueUrl"], MessageBody=load_event(SHAPES[0])["Records"][0]["body"])
+    (message,) = sqs.receive_message(QueueUrl=queue["QueueUrl"])["Messages"]
+    event = sqs_batch_event([message], queue_arn=arn, region=REGION)
+
+    response = variants.lambda_handler(event, context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert variant_keys(aws) == []
+    time.sleep(RETRY_SOON_S + 0.5)  # not the queue's 180 s visibility timeout
+    assert len(sqs.receive_message(QueueUrl=queue["QueueUrl"]).get("Messages", [])) == 1

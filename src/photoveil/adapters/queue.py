@@ -1,4 +1,5 @@
-"""The blur queue, as the API writes to it: an owner's edit is a message the worker picks up there."""
+"""SQS as the functions use it besides their event source: the API queues an owner's edit for the worker,
+and a consumer can bring a message back sooner than its visibility timeout."""
 
 from __future__ import annotations
 
@@ -12,6 +13,21 @@ EDIT_MESSAGE = "edit"
 
 def edit_message(job_id: str, number: int) -> str:
     return json.dumps({"photoveil": EDIT_MESSAGE, "jobId": job_id, "edit": number}, separators=(",", ":"))
+
+
+class Messages:
+    """What a consumer may do with a message it holds besides letting it fail: bring it back sooner."""
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client or sqs_client()
+
+    def show_again(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        """Make a received message visible again after ``seconds`` instead of the visibility timeout."""
+        _, _, _, region, account, name = queue_arn.split(":", 5)
+        queue_url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+        self._client.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
 
 
 class EditQueue:

@@ -15,9 +15,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photoveil.dependencies import get_dependencies
 from photoveil.handlers.s3_events import objects_created
 from photoveil.observability import logger, metrics, tracer
-from photoveil.variantflow import handle_published
+from photoveil.variantflow import NotPublishedYetError, handle_published
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+# A photo announced before its job recorded it is looked at again this soon, not a visibility timeout later.
+RETRY_SOON_S = 2
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -25,6 +29,12 @@ def record_handler(record: SQSRecord) -> None:
     for photo in objects_created(record):
         try:
             handle_published(photo, get_dependencies())
+        except NotPublishedYetError:
+            logger.info("photo not recorded yet; retrying soon")
+            get_dependencies().messages.show_again(
+                record.event_source_arn, record.receipt_handle, RETRY_SOON_S
+            )
+            raise
         except Exception:
             logger.exception("record failed; it will be retried (then dead-lettered)")
             raise

@@ -12,7 +12,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from photoveil.local.account import ACCOUNT_ID, REGION, client
-from photoveil.local.specs import BucketSpec, QueueSpec, StackSpec, TableSpec
+from photoveil.local.specs import BucketSpec, QueueSpec, StackSpec, SubscriptionSpec, TableSpec
 
 
 def moto_app() -> DomainDispatcherApplication:
@@ -26,14 +26,19 @@ class QuietMotoRequestHandler(MotoRequestHandler):
 
 
 def create_resources(spec: StackSpec, endpoint: str, *, sender_email: str) -> dict[str, str]:
-    """Create the template's queues, buckets and tables (and the SES sender) in moto; returns queue URLs.
+    """Create the template's queues, topics, buckets and tables (and the SES sender) in moto; returns
+    queue URLs.
 
-    Queues first: the buckets' notifications name them (and moto sends them a test event).
+    Queues and topics first: the buckets' notifications name them (and moto sends them a test event).
     """
-    sqs, s3, dynamodb = (client(service, endpoint) for service in ("sqs", "s3", "dynamodb"))
+    sqs, sns, s3, dynamodb = (client(service, endpoint) for service in ("sqs", "sns", "s3", "dynamodb"))
     # Dead-letter queues before the queues whose redrive policy names them.
     queues = sorted(spec.queues.values(), key=lambda queue: "RedrivePolicy" in queue.attributes)
     queue_urls = {queue.logical_id: create_queue(sqs, queue) for queue in queues}
+    for topic in spec.topics.values():
+        sns.create_topic(Name=topic.name)
+    for subscription in spec.subscriptions.values():
+        create_subscription(sns, subscription)
     for bucket in spec.buckets.values():
         create_bucket(s3, bucket)
     for table in spec.tables.values():
@@ -45,6 +50,16 @@ def create_resources(spec: StackSpec, endpoint: str, *, sender_email: str) -> di
 
 def create_queue(sqs: Any, queue: QueueSpec) -> str:
     return sqs.create_queue(QueueName=queue.name, Attributes=queue.attributes)["QueueUrl"]
+
+
+def create_subscription(sns: Any, subscription: SubscriptionSpec) -> None:
+    # moto delivers to SQS subscribers itself, honouring RawMessageDelivery and filter policies.
+    sns.subscribe(
+        TopicArn=subscription.topic_arn,
+        Protocol=subscription.protocol,
+        Endpoint=subscription.endpoint,
+        Attributes=subscription.attributes,
+    )
 
 
 def create_bucket(s3: Any, bucket: BucketSpec) -> None:

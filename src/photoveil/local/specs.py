@@ -52,6 +52,24 @@ class BucketSpec:
 
 
 @dataclass(frozen=True)
+class TopicSpec:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """A topic's subscriber: moto delivers to it itself (an SQS queue here), raw or in SNS's envelope."""
+
+    logical_id: str
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    attributes: dict[str, str]  # Subscribe attributes (RawMessageDelivery, FilterPolicy...)
+
+
+@dataclass(frozen=True)
 class TableSpec:
     logical_id: str
     name: str
@@ -119,6 +137,8 @@ class StackSpec:
 
     source: Path
     queues: dict[str, QueueSpec]
+    topics: dict[str, TopicSpec]
+    subscriptions: dict[str, SubscriptionSpec]
     buckets: dict[str, BucketSpec]
     tables: dict[str, TableSpec]
     functions: dict[str, FunctionSpec]

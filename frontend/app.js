@@ -330,7 +330,8 @@ class PhotoCard {
       const final = await this.poll();
       if (final.status === "done") {
         this.showDone(final);
-        await this.followVariants(final);
+        // not awaited: the sized copies must not hold this photo's upload slot for the next photo
+        this.followVariants(final).catch((error) => console.warn("PhotoVeil: variants", error));
       } else this.showFailed(final);
     } catch (error) {
       this.hideProgress();

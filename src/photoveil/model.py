@@ -12,7 +12,7 @@ from pathlib import Path
 
 from photoveil.errors import ModelNotFoundError
 
-MODEL_SHA256 = "473c1ff9e44c99a78049d5f7673fb67ed94c5c430452abec3eb55c675e0ec1eb"
+MODEL_SHA256 = "56dba91a1ca81a21a0c34b54d40eed6e79a0519dfd97f97f3bf2338f1a2f49f7"
 MODEL_ENV = "PHOTOVEIL_MODEL"
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "centerface-int8.onnx"
 

@@ -188,9 +188,9 @@ class CenterFaceDetector:
         ph, pw = _ceil32(h), _ceil32(w)
         # Pad (not stretch) to a multiple of 32: keeps the aspect ratio, and the padding holds no faces.
         padded = cv2.copyMakeBorder(bgr, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        # The net wants RGB, unnormalised.
-        blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0, mean=(0, 0, 0), swapRB=True, crop=False)
-        heatmap, scale, offset = self._session.run(OUTPUTS, {INPUT: blob})
+        # The net wants RGB, unnormalised, planar; the int8 model takes it as uint8 (no float copy).
+        planes = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1)[None])
+        heatmap, scale, offset = self._session.run(OUTPUTS, {INPUT: planes})
         return _decode(heatmap[0, 0], scale[0], offset[0], self.config.threshold)
 
 

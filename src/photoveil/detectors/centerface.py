@@ -292,9 +292,17 @@ def _resize(img: np.ndarray, scale: float) -> np.ndarray:
     # a one-step INTER_AREA by 0.2-0.4 grey levels on average, and detect_eval recall is unchanged).
     # Cropping an odd last row or column to halve exactly moves boxes by under a pixel of the original.
     while size[0] * 2 <= img.shape[1] and size[1] * 2 <= img.shape[0] and min(img.shape[:2]) >= 4:
-        h, w = img.shape[0] // 2, img.shape[1] // 2
-        img = cv2.resize(img[: h * 2, : w * 2], (w, h), interpolation=cv2.INTER_AREA)
+        img = _halve(img)
+    if 1.8 * size[0] <= img.shape[1] and min(img.shape[:2]) >= 4:
+        # Just short of a halving (12 MP to 2048 px, x0.508): halve and enlarge the last <= 10 %
+        # bilinearly, 9 instead of 55 ms; the same recall on the 12 MP copies (detect_eval).
+        return cv2.resize(_halve(img), size, interpolation=cv2.INTER_LINEAR)
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def _halve(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[0] // 2, img.shape[1] // 2
+    return cv2.resize(img[: h * 2, : w * 2], (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _ceil32(n: int) -> int:

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from photoveil.cpus import cpu_budget
 from photoveil.detectors.nms import face_boxes, merge_boxes
 from photoveil.errors import DetectorError
 from photoveil.faces import Face
@@ -39,9 +39,7 @@ from photoveil.model import read_verified_model
 
 INPUT = "input.1"
 OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540", are not used)
-# Lambda gives one vCPU per 1,769 MB of memory (but shows the host's cores): more threads than vCPUs only
-# contend for them.
-LAMBDA_MB_PER_VCPU = 1769
+
 STRIDE = 4
 # detect_near windows (see _windows): context round each box, as a share of its size plus net px.
 WINDOW_CONTEXT = 1.0
@@ -80,7 +78,7 @@ class CenterFaceDetector:
 
         self.config = config or CenterFaceConfig()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or inference_threads()
+        options.intra_op_num_threads = threads or cpu_budget()
         options.inter_op_num_threads = 1
         # Idle threads would spin between the network's layers, burning the CPU time they save.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -192,16 +190,6 @@ class CenterFaceDetector:
         planes = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1)[None])
         heatmap, scale, offset = self._session.run(OUTPUTS, {INPUT: planes})
         return _decode(heatmap[0, 0], scale[0], offset[0], self.config.threshold)
-
-
-def inference_threads() -> int:
-    """Threads for the network: $PHOTOVEIL_THREADS, else Lambda's vCPUs, else this machine's CPUs."""
-    if configured := os.environ.get("PHOTOVEIL_THREADS"):
-        return max(1, int(configured))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if lambda_mb := os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
-        return max(1, min(cpus, int(lambda_mb) // LAMBDA_MB_PER_VCPU))
-    return cpus
 
 
 def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:

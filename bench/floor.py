@@ -1,25 +1,13 @@
-"""The floor for `make bench`: the same Python process as `photoveil blur`, doing only decode + encode.
+"""The floor for `make bench`: the plainest Python process that decodes a JPEG and re-encodes it at q85.
 
     python bench/floor.py IN OUT
 
-Imports what the real command imports for these two stages (photoveil.image) and writes the file the
-same way, so `photoveil blur` time / floor time is the cost of detection + blur + the detector's start-up.
+OpenCV only, nothing else imported (no photoveil, no Pillow): `photoveil blur` / this is what the face
+blurring costs on top of the least any photo service must do.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-from photoveil.image import encode_jpeg, load_image
+import cv2
 
-
-def main(argv: list[str]) -> int:
-    src, dest = (Path(a) for a in argv)
-    image = load_image(src.read_bytes())
-    dest.write_bytes(encode_jpeg(image.pixels))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+cv2.imwrite(sys.argv[2], cv2.imread(sys.argv[1], cv2.IMREAD_COLOR), [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 SAM_CLI_VERSION=1.170.0
 SAM_VENV=.venv-sam
-MODEL=src/photoveil/models/centerface.onnx
+MODEL=src/photoveil/models/centerface-int8.onnx  # derived by fetch_model.py from centerface.onnx
 BUILD_DIR=.aws-sam/build
 LIMIT_BYTES=$((250 * 1024 * 1024))  # Lambda's unzipped package limit (layers included)
 export SAM_CLI_TELEMETRY=0
@@ -26,7 +26,7 @@ ensure_model() {
   [[ -s "$MODEL" ]] && return
   if [[ -f scripts/fetch_model.py && -x .venv/bin/python ]]; then
     echo "==> fetching the CenterFace model (scripts/fetch_model.py)"
-    .venv/bin/python scripts/fetch_model.py --dest "$MODEL"
+    .venv/bin/python scripts/fetch_model.py --dest src/photoveil/models/centerface.onnx
   else
     echo "$MODEL is missing: run \`make install\` first" >&2
     exit 1
@@ -63,5 +63,7 @@ for heavy in PIL pillow_heif photoveil/models; do
     echo "  ERROR: VariantsFunction contains $heavy" >&2; status=1
   fi
 done
-[[ -s "$BUILD_DIR/BlurFunction/photoveil/models/centerface.onnx" ]] || { echo "  ERROR: BlurFunction lacks the model" >&2; status=1; }
+[[ -s "$BUILD_DIR/BlurFunction/photoveil/models/centerface-int8.onnx" ]] || { echo "  ERROR: BlurFunction lacks the model" >&2; status=1; }
+# What src/Makefile stripped from the worker must not be something a library left behind needs.
+.venv/bin/python tools/check_artifact.py "$BUILD_DIR/BlurFunction" || status=1
 exit $status

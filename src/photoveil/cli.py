@@ -40,7 +40,7 @@ OUTPUT_SUFFIX = ".blurred.jpg"
 
 
 def load_detector(name: str, threshold: float | None) -> Detector:
-    """The detector to use (the seam tests replace with a fake; imported late: cv2.dnn is heavy)."""
+    """The detector to use (the seam tests replace with a fake; imported late: the model runtime is heavy)."""
     from photoveil.detectors import get_detector
 
     return get_detector(name, threshold=threshold)

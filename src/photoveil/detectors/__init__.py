@@ -70,7 +70,7 @@ def _cached(name: str, threshold: float | None) -> Detector:
 
 @cache
 def _centerface(threshold: float | None) -> Detector:
-    # Imported here: cv2.dnn and the model are only loaded by processes that need them.
+    # Imported here: ONNX Runtime and the model are only loaded by processes that need them.
     from photoveil.detectors.centerface import CenterFaceConfig, CenterFaceDetector
 
     config = CenterFaceConfig() if threshold is None else CenterFaceConfig(threshold=threshold)

@@ -24,10 +24,12 @@ to a 4032 px long side, or when absent a synthetic crowd of small astronaut face
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,9 +241,61 @@ def main(argv: list[str] | None = None) -> int:
         for kind, (label, make) in photos.items()
         if not args.only or kind in args.only
     ]
+    if not args.only:
+        bench_variants(make_12mp(), args.runs)
     print(f"\nload average at the end {_load()}")
     print("all targets met" if all(results) else "some targets missed (see above)")
     return 0
+
+
+# One cold VariantsFunction invocation's work, in a fresh process: import, decode, three variants.
+VARIANTS_CHILD = """
+import json, re, sys, time
+started, cpu = time.perf_counter(), time.process_time()
+from photoveil.variants import make_variants
+variants = make_variants(open(sys.argv[1], "rb").read())
+print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+                  # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+                  "peak_mb": int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024,
+                  "sizes": {v.name: [v.width, v.height, len(v.jpeg)] for v in variants}}))
+"""
+
+
+def bench_variants(path: Path, runs: int) -> None:
+    """The variants function's work on a published 12 MP JPEG: warm in this process, and a fresh process."""
+    from photoveil.variants import make_variants
+
+    published = cv2.imencode(".jpg", cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    make_variants(published)  # warm-up
+    warm = []
+    for _ in range(runs):
+        started, cpu = time.perf_counter(), time.process_time()
+        make_variants(published)
+        warm.append((time.perf_counter() - started, time.process_time() - cpu))
+    source = OUT / "published-12mp.jpg"
+    source.write_bytes(published)
+    cold = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", VARIANTS_CHILD, str(source)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=START_ENV,
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
+    print(f"\nvariants of a published 12 MP photo ({len(published) / 1e6:.1f} MB JPEG), {runs} runs:")
+    print(
+        f"  warm: wall {statistics.median(w for w, _ in warm) * 1000:.0f} ms, "
+        f"CPU {statistics.median(c for _, c in warm) * 1000:.0f} ms (median)"
+    )
+    wall, cpu = (statistics.median(r[key] for r in cold) for key in ("wall", "cpu"))
+    peak = max(r["peak_mb"] for r in cold)
+    print(f"  fresh process (imports included): wall {wall:.2f} s, CPU {cpu:.2f} s, peak {peak:.0f} MB")
+    sizes = ", ".join(f"{n} {w}x{h} {b / 1024:.0f} KB" for n, (w, h, b) in cold[0]["sizes"].items())
+    print(f"  outputs: {sizes}")
 
 
 def _load() -> str:

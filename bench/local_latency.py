@@ -1,12 +1,15 @@
-"""Local stack figures: upload-to-visible latency for a 12 MP photo, and sustained photos per minute.
+"""Local stack figures for a 12 MP photo: upload to photo, to its variants, an owner's edit, and throughput.
 
     .venv/bin/python bench/local_latency.py [--photos 20] [--burst 30] [--workers 2] [--url URL]
 
 Starts `photoveil local` on free ports (or uses --url), then:
 1. latency: uploads --photos photos one at a time, each timed from the end of its upload (the multipart
-   POST to the emulator returned) to its blurred copy being served at /p/{jobId}.jpg; prints median and
-   p95 (and the same from the POST /uploads request, i.e. including presign + upload);
-2. throughput: uploads --burst photos back to back and times first upload start to last photo visible.
+   POST to the emulator returned) to its blurred copy being served at /p/{jobId}.jpg, and to its three
+   variants being listed by GET /jobs/{jobId}; prints median and p95 (and the photo's from the POST
+   /uploads request, i.e. including presign + upload);
+2. edits: on each of those photos, POST /jobs/{jobId}/regions (one rectangle) timed to the new version
+   being served at its new URL;
+3. throughput: uploads --burst photos back to back and times first upload start to last photo visible.
 The photo is tests/.images/astronaut.png scaled to 4000x3000 (12 MP) and saved as a JPEG (quality 90).
 """
 
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -56,8 +60,8 @@ def start_stack(workers: int, data_dir: Path) -> LaunchedStack:
         sys.exit(str(error))
 
 
-def upload(session: requests.Session, url: str, data: bytes) -> tuple[str, float, float]:
-    """(jobId, time POST /uploads was sent, time the upload finished)."""
+def upload(session: requests.Session, url: str, data: bytes) -> tuple[dict, float, float]:
+    """(the POST /uploads body, time it was sent, time the upload finished)."""
     started = time.perf_counter()
     job = session.post(f"{url}/uploads", json={"contentType": "image/jpeg", "size": len(data)}, timeout=30)
     job.raise_for_status()
@@ -67,7 +71,7 @@ def upload(session: requests.Session, url: str, data: bytes) -> tuple[str, float
         form["url"], data=form["fields"], files={"file": ("photo.jpg", data, "image/jpeg")}, timeout=60
     )
     posted.raise_for_status()
-    return body["jobId"], started, time.perf_counter()
+    return body, started, time.perf_counter()
 
 
 def wait_visible(session: requests.Session, url: str, job_id: str, timeout_s: float = 120) -> float:
@@ -77,6 +81,40 @@ def wait_visible(session: requests.Session, url: str, job_id: str, timeout_s: fl
             return time.perf_counter()
         time.sleep(POLL_S)
     raise TimeoutError(f"job {job_id} not visible after {timeout_s} s")
+
+
+def wait_status(
+    session: requests.Session, job: dict, ready: Callable[[dict], bool], timeout_s: float = 120
+) -> float:
+    """When GET /jobs/{jobId} first satisfies ``ready``."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if ready(session.get(job["statusUrl"], timeout=30).json()):
+            return time.perf_counter()
+        time.sleep(POLL_S)
+    raise TimeoutError(f"job {job['jobId']} not ready after {timeout_s} s")
+
+
+def edit(session: requests.Session, url: str, job: dict) -> float:
+    """Seconds from asking for one more blurred rectangle to the new version being served."""
+    before = session.get(job["statusUrl"], timeout=30).json()["photoUrl"]
+    started = time.perf_counter()
+    response = session.post(
+        f"{url}/jobs/{job['jobId']}/regions",
+        json={"regions": [{"x": 0.05, "y": 0.6, "width": 0.3, "height": 0.3}]},
+        headers={"Authorization": f"Bearer {job['ownerToken']}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    wait_status(session, job, lambda s: s["status"] == "done" and s.get("photoUrl", before) != before)
+    new_url = session.get(job["statusUrl"], timeout=30).json()["photoUrl"]
+    while session.head(new_url, timeout=30).status_code != 200:
+        time.sleep(POLL_S)
+    return time.perf_counter() - started
+
+
+def summary(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f} s, p95 {p95(values):.2f} s (max {max(values):.2f} s)"
 
 
 def p95(values: list[float]) -> float:
@@ -106,29 +144,31 @@ def main() -> int:
             # Warm-up: the first photo loads the model in each worker; not a steady-state figure.
             for _ in range(args.workers):
                 job, _, _ = upload(session, url, data)
-                wait_visible(session, url, job)
+                wait_visible(session, url, job["jobId"])
 
-            from_upload, from_request = [], []
+            from_upload, from_request, variants_ready, done_jobs = [], [], [], []
             for _ in range(args.photos):
                 job, requested, uploaded = upload(session, url, data)
-                visible = wait_visible(session, url, job)
+                visible = wait_visible(session, url, job["jobId"])
+                ready = wait_status(session, job, lambda s: "variants" in s)
                 from_upload.append(visible - uploaded)
                 from_request.append(visible - requested)
+                variants_ready.append(ready - uploaded)
+                done_jobs.append(job)
+            print(f"latency over {args.photos} photos, from the end of the upload:")
+            print(f"  -> blurred photo served at /p/: {summary(from_upload)}")
+            print(f"  -> its three variants listed by GET /jobs: {summary(variants_ready)}")
+            print(f"  including POST /uploads + the upload, to the photo: {summary(from_request)}")
+            edits = [edit(session, url, job) for job in done_jobs]
             print(
-                f"latency over {args.photos} photos, upload finished -> blurred photo served at /p/: "
-                f"median {statistics.median(from_upload):.2f} s, p95 {p95(from_upload):.2f} s "
-                f"(max {max(from_upload):.2f} s)"
-            )
-            print(
-                f"  including POST /uploads + the upload: median {statistics.median(from_request):.2f} s,"
-                f" p95 {p95(from_request):.2f} s"
+                f"owner's edit over {len(edits)} photos, POST regions -> new version served: {summary(edits)}"
             )
 
             jobs: list[str] = []
             start = time.perf_counter()
             uploader = threading.Thread(
                 target=lambda: jobs.extend(
-                    upload(requests.Session(), url, data)[0] for _ in range(args.burst)
+                    upload(requests.Session(), url, data)[0]["jobId"] for _ in range(args.burst)
                 )
             )
             uploader.start()

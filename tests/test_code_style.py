@@ -27,3 +27,19 @@ def test_ruff_is_clean(command: list[str]) -> None:
     assert result.returncode == 0, (
         f"ruff {' '.join(command)} (fix with `make format`):\n{result.stdout}{result.stderr}"
     )
+
+
+MAX_FUNCTION_LINES = 60  # a function a reader takes in at once; longer ones are split by what they do
+
+
+def test_no_function_in_src_is_longer_than_a_screen() -> None:
+    import ast
+
+    long = []
+    for path in sorted((REPO / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "split these by what they do:\n" + "\n".join(long)

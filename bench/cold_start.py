@@ -31,7 +31,7 @@ from pathlib import Path
 # bytecode, modules of what the package ships are compiled from source (their cached .pyc is ignored);
 # the standard library and the SDK the runtime provides keep theirs, as on Lambda.
 CHILD = """
-import json, resource, sys, time
+import json, re, sys, time
 started = time.perf_counter()
 if sys.argv[4] == "compile":
     import importlib.machinery, photoveil, site
@@ -57,7 +57,7 @@ if sys.argv[3] == "model":
 done = time.perf_counter()
 print(json.dumps({
     "import": imported - started, "clients": built - imported, "model": done - built,
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_mb": int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024,
 }))
 """
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "build-support" / "lambda_requirements.py"
@@ -74,8 +74,9 @@ def runtime_provided() -> list[str]:
 
 FUNCTIONS = {
     # name: (handler module, adapters built at INIT, loads the model)
-    "ApiFunction": ("photoveil.handlers.api", "jobs,storage", False),
-    "BlurFunction": ("photoveil.handlers.worker", "jobs,storage,mailer", True),
+    "ApiFunction": ("photoveil.handlers.api", "jobs,storage,queue,cdn", False),
+    "BlurFunction": ("photoveil.handlers.worker", "jobs,storage,mailer,cdn", True),
+    "VariantsFunction": ("photoveil.handlers.variants", "jobs,storage,messages", False),
 }
 
 LAMBDA_ENV = {
@@ -88,6 +89,7 @@ LAMBDA_ENV = {
     "UPLOADS_BUCKET": "uploads",
     "BLURRED_BUCKET": "blurred",
     "PUBLIC_BASE_URL": "https://photos.example",
+    "BLUR_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/blur",
     "SENDER_EMAIL": "photos@photoveil.example",
     "DETECTOR": "both",
     "POWERTOOLS_SERVICE_NAME": "photoveil",
@@ -121,13 +123,13 @@ def main(argv: list[str]) -> int:
     load = os.getloadavg()[0]
     print(f"Cold start (INIT) per function, median of {args.runs} fresh processes, load {load:.1f}:")
     columns = ("total", "imports", "clients", "model", "peak")
-    print(f"  {'function':<13} {'bytecode':<9} " + " ".join(f"{c:>8}" for c in columns))
+    print(f"  {'function':<16} {'bytecode':<9} " + " ".join(f"{c:>8}" for c in columns))
     for name, (module, adapters, model) in FUNCTIONS.items():
         for bytecode in (True, False):
             runs = [init_once(module, adapters, model, bytecode=bytecode) for _ in range(args.runs)]
             med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             print(
-                f"  {name:<13} {'yes' if bytecode else 'no':<9} {med['total']:7.2f}s {med['import']:7.2f}s "
+                f"  {name:<16} {'yes' if bytecode else 'no':<9} {med['total']:7.2f}s {med['import']:7.2f}s "
                 f"{med['clients']:7.2f}s {med['model']:7.2f}s {med['peak_mb']:6.0f}MB"
             )
     print("  (Lambda ships no bytecode: see the module docstring; 'total' includes interpreter start-up.)")

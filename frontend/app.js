@@ -1,7 +1,11 @@
 // PhotoVeil website: pick photos, upload each straight to storage with a presigned POST,
 // poll the job until its faces are blurred, then show the result with a shareable link.
-// Plain ES module, no build step, no framework: it deploys unchanged to S3 + CloudFront and runs
-// under a strict CSP (no inline script or style, no eval).
+// Plain ES modules, no build step, no framework: they deploy unchanged to S3 + CloudFront and run
+// under a strict CSP (no inline script or style, no eval). The uploader of a photo may then blur more of
+// it or delete it (regions.js draws the areas; owned.js keeps the owner tokens across reloads).
+
+import { forgetOwned, linkFromHash, ownedPhotos, readOwned, rememberOwned, updateOwned } from "./owned.js";
+import { RegionEditor } from "./regions.js";
 
 export const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 export const MAX_CONCURRENT = 3;
@@ -45,7 +49,17 @@ const STATUS_TEXT = {
   processing: "Blurring faces…",
   done: "Done",
   failed: "Could not blur this photo",
+  checking: "Checking the photo…",
+  editing: "Blurring the areas you marked…",
 };
+const DELETED_TEXT = { status: "Deleted", note: "This photo was deleted, in every size. Its link no longer works." };
+const GONE_TEXT = { status: "No longer online", note: "This photo is no longer online: it expired or was deleted." };
+const EDITED_TEXT = "The link has changed: share this new one. The previous link no longer works.";
+const WRONG_TOKEN_TEXT =
+  "This photo cannot be changed or deleted from here: its owner key was not accepted (an old or mistyped link?). " +
+  "The photo is unchanged.";
+// Refusals that end what the owner can do on this card (the others leave the editor open to try again)
+const CARD_REFUSALS = ["job_not_found", "wrong_token", "missing_token", "too_many_edits"];
 
 /** A failure the user may fix by trying again (network trouble, throttling, server hiccup). */
 export class TransientError extends Error {
@@ -157,6 +171,7 @@ export async function requestJSON(url, options = {}, retries = REQUEST_RETRIES) 
     let wait = backoff(attempt);
     try {
       const response = await fetch(url, { ...options, headers: { Accept: "application/json", ...options.headers } });
+      if (response.status === 204) return null;
       if (response.ok) return await response.json();
       const { message, code } = await errorMessage(response);
       if (response.status !== 429 && response.status < 500) throw new PermanentError(message, code);
@@ -234,27 +249,55 @@ export function loadConfig() {
 // ---------------------------------------------------------------------------------------------
 // One card per photo
 
+const cardsByJob = new Map(); // jobId -> PhotoCard, so an email link for a photo on screen reuses its card
+
+/** Why an edit was not sent, for the editor (which stays open, its areas kept, to try again). */
+function editRefusalText(error) {
+  if (error instanceof PermanentError && error.code === "not_ready") {
+    return "The photo is being changed right now. Wait a moment, then apply again: your areas are kept.";
+  }
+  if (error instanceof TransientError) return `${error.message} Your areas are kept: apply again.`;
+  if (error instanceof PermanentError) return asSentence(error.message);
+  console.warn("PhotoVeil:", error);
+  return "Something went wrong on this page. Try again.";
+}
+
 class PhotoCard {
-  constructor(file, email, list) {
+  /** A photo chosen here (`file`), or one this browser owns from before (`owned`: a reload, the email link). */
+  constructor({ file = null, owned = null, email = "" }, list) {
     this.file = file;
     this.email = email;
-    this.job = null; // {jobId, statusUrl} once the API has created it
-    this.uploaded = false;
+    this.name = file ? file.name : owned.name;
+    this.job = owned ? { jobId: owned.jobId, statusUrl: owned.statusUrl } : null; // once the API has created it
+    this.token = owned ? owned.token : null; // proves ownership; sent only in an Authorization header
+    this.uploaded = Boolean(owned);
+    this.checkOnly = Boolean(owned); // nothing to upload: only ask how the photo is
+    this.photoUrl = null; // the full published photo, once done
+    this.canEdit = true;
+    this.editor = null;
     this.objectUrl = null;
+    if (owned) cardsByJob.set(owned.jobId, this);
 
     const fragment = document.getElementById("card-template").content.cloneNode(true);
     this.el = fragment.querySelector(".card");
     this.q = (selector) => this.el.querySelector(selector);
     const id = `card-${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
     this.el.id = id;
-    this.q(".card-name").textContent = file.name;
-    this.q(".card-size").textContent = formatBytes(file.size);
+    this.q(".card-name").textContent = this.name;
+    const size = file ? file.size : owned.size;
+    this.q(".card-size").textContent = Number.isFinite(size) ? formatBytes(size) : "";
+    this.q(".card-size").hidden = !Number.isFinite(size);
     this.q(".card-progress").id = `${id}-progress`;
-    this.q(".card-progress").setAttribute("aria-label", `Progress for ${file.name}`);
+    this.q(".card-progress").setAttribute("aria-label", `Progress for ${this.name}`);
     this.q(".link-input").id = `${id}-link`;
     this.q(".link-row label").htmlFor = `${id}-link`;
+    this.q(".card-editor").id = `${id}-editor`;
+    this.q(".editor-help").id = `${id}-editor-help`;
+    this.q(".blur-more-btn").setAttribute("aria-controls", `${id}-editor`);
     this.q(".copy-btn").addEventListener("click", () => this.copyLink());
     this.q(".retry-btn").addEventListener("click", () => this.retry());
+    this.q(".blur-more-btn").addEventListener("click", () => this.toggleEditor());
+    this.q(".delete-btn").addEventListener("click", () => this.deletePhoto());
     list.append(this.el);
   }
 
@@ -305,53 +348,65 @@ class PhotoCard {
     this.showError(message, false);
   }
 
-  /** The whole life of one photo: presign, upload, poll. */
+  /** The whole life of one photo: presign, upload, poll (a photo owned from before: poll only). */
   async run() {
     this.hideError();
+    const quiet = this.checkOnly; // a photo only checked again is not announced again
     try {
       const config = await loadConfig();
-      if (!this.uploaded) {
-        this.setState("requesting");
-        const body = { contentType: contentTypeOf(this.file), size: this.file.size };
-        if (this.email) body.email = this.email;
-        const created = await requestJSON(`${config.apiUrl}/uploads`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-        });
-        this.job = { jobId: created.jobId, statusUrl: created.statusUrl };
-        this.setProgress(0);
-        await postForm(created.upload, this.file, (fraction) => this.setProgress(fraction));
-        this.setProgress(1);
-        this.uploaded = true;
-      }
-      this.setState("queued");
+      if (!this.uploaded) await this.upload(config);
+      this.setState(quiet ? "checking" : "queued");
       this.setProgress(null);
-      const final = await this.poll();
-      if (final.status === "done") {
-        this.showDone(final);
-        // not awaited: the sized copies must not hold this photo's upload slot for the next photo
-        this.followVariants(final).catch((error) => console.warn("PhotoVeil: variants", error));
-      } else this.showFailed(final);
+      this.settle(await this.poll(), quiet ? null : undefined);
     } catch (error) {
-      this.hideProgress();
-      if (error instanceof PermanentError) {
-        this.setState("failed", "Not uploaded");
-        this.showError(error.message, false);
-      } else if (error instanceof TransientError) {
-        this.setState("error", "Interrupted");
-        this.showError(error.message, true);
-      } else {
-        // config missing or a bug: say so plainly rather than spin forever
-        console.warn("PhotoVeil:", error);
-        this.setState("error", "Interrupted");
-        this.showError("Something went wrong on this page. Reload it and try again.", true);
-      }
+      this.runFailed(error);
     }
   }
 
-  /** Poll the job with backoff until done/failed, a timeout, or too many errors in a row. */
-  async poll() {
+  async upload(config) {
+    this.setState("requesting");
+    const body = { contentType: contentTypeOf(this.file), size: this.file.size };
+    if (this.email) body.email = this.email;
+    const created = await requestJSON(`${config.apiUrl}/uploads`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    this.job = { jobId: created.jobId, statusUrl: created.statusUrl };
+    this.token = typeof created.ownerToken === "string" ? created.ownerToken : null;
+    this.setProgress(0);
+    await postForm(created.upload, this.file, (fraction) => this.setProgress(fraction));
+    this.setProgress(1);
+    this.uploaded = true;
+    cardsByJob.set(this.job.jobId, this);
+    // kept from here on: a reload before the upload ended could not have finished it anyway
+    if (this.token) {
+      const { jobId, statusUrl } = this.job;
+      const owned = { jobId, statusUrl, token: this.token, name: this.name, size: this.file.size };
+      rememberOwned({ ...owned, savedAt: Date.now(), expiresAt: null });
+    }
+  }
+
+  runFailed(error) {
+    this.hideProgress();
+    if (error instanceof PermanentError && error.code === "job_not_found" && this.uploaded) {
+      this.withdraw("gone", GONE_TEXT);
+    } else if (error instanceof PermanentError) {
+      this.setState("failed", this.uploaded ? "Could not check this photo" : "Not uploaded");
+      this.showError(error.message, false);
+    } else if (error instanceof TransientError) {
+      this.setState("error", "Interrupted");
+      this.showError(error.message, true);
+    } else {
+      // config missing or a bug: say so plainly rather than spin forever
+      console.warn("PhotoVeil:", error);
+      this.setState("error", "Interrupted");
+      this.showError("Something went wrong on this page. Reload it and try again.", true);
+    }
+  }
+
+  /** Poll the job with backoff until done/failed/deleted, a timeout, or too many errors in a row. */
+  async poll(workingText = STATUS_TEXT.processing) {
     const started = Date.now();
     let delay = POLL_FIRST_DELAY_MS;
     let errorsInARow = 0;
@@ -359,8 +414,9 @@ class PhotoCard {
       try {
         const body = await requestJSON(this.job.statusUrl, { cache: "no-store" }, 0);
         errorsInARow = 0;
-        if (body.status === "done" || body.status === "failed") return body;
-        this.setState(body.status === "processing" ? "processing" : "queued");
+        if (["done", "failed", "deleted"].includes(body.status)) return body;
+        if (body.status === "processing") this.setState("processing", workingText);
+        else this.setState("queued");
       } catch (error) {
         if (error instanceof PermanentError) throw error;
         errorsInARow += 1;
@@ -374,6 +430,22 @@ class PhotoCard {
       await sleep(delay);
       delay = Math.min(delay * 1.5, POLL_MAX_DELAY_MS);
     }
+  }
+
+  /** Show where the photo's life has got to: done (with the owner's controls), failed or deleted. */
+  settle(body, announcement = undefined) {
+    this.checkOnly = true; // from now on a retry only asks again: the photo is on its way or published
+    if (body.status === "deleted") return this.withdraw("deleted", DELETED_TEXT);
+    if (body.status !== "done") {
+      forgetOwned(this.job.jobId); // nothing was published: nothing to own
+      this.checkOnly = false;
+      return this.showFailed(body);
+    }
+    this.showDone(body, announcement);
+    // the last edit could not be made: the photo is as it was, and the page says so
+    if (body.error) this.showError(body.error.message, false);
+    // not awaited: the sized copies must not hold this photo's upload slot for the next photo
+    this.followVariants(body).catch((error) => console.warn("PhotoVeil: variants", error));
   }
 
   hideProgress() {
@@ -396,7 +468,8 @@ class PhotoCard {
       }
       if (body.status !== "done") return;
     }
-    this.showVariants(body.variants);
+    // an edit may have replaced the photo meanwhile: these would be the old version's sizes
+    if (body.photoUrl === this.photoUrl) this.showVariants(body.variants);
   }
 
   showVariants(variants) {
@@ -417,10 +490,13 @@ class PhotoCard {
     links.hidden = false;
   }
 
-  showDone(body) {
+  /** `announcement`: what to tell screen readers (null: nothing, for a photo merely checked again). */
+  showDone(body, announcement = undefined) {
     this.hideProgress();
+    this.hideError();
     const faces = faceCount(body);
     this.setState("done", "Done: ready to share");
+    this.photoUrl = body.photoUrl;
     const thumb = this.q(".card-thumb");
     // the softened original stays on screen until the blurred photo has loaded, never shown sharp
     thumb.onload = () => {
@@ -431,10 +507,22 @@ class PhotoCard {
       if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
     };
     thumb.onerror = null;
-    thumb.alt = `${this.file.name} with ${faces === null ? "its" : faces} ${faces === 1 ? "face" : "faces"} blurred`;
+    thumb.alt = `${this.name} with ${faces === null ? "its" : faces} ${faces === 1 ? "face" : "faces"} blurred`;
+    thumb.removeAttribute("srcset"); // an earlier version's sizes would win over the new src
     thumb.src = body.photoUrl;
+    this.q(".variant-links").hidden = true;
+    this.showMeta(faces, parseExpiry(body.expiresAt));
+    this.q(".link-input").value = body.photoUrl;
+    this.q(".open-link").href = body.photoUrl;
+    this.q(".card-result").hidden = false;
+    if (body.expiresAt) updateOwned(this.job.jobId, { expiresAt: body.expiresAt });
+    this.showOwnerActions();
+    if (announcement !== null) {
+      announce(announcement ?? `${this.name}: ${facesText(faces).toLowerCase()}. The link is ready.`);
+    }
+  }
 
-    const expiry = parseExpiry(body.expiresAt);
+  showMeta(faces, expiry) {
     const meta = this.q(".card-meta");
     meta.replaceChildren();
     const count = document.createElement("strong");
@@ -451,10 +539,6 @@ class PhotoCard {
       expires.append("Link works until ", time);
       meta.append(expires);
     }
-    this.q(".link-input").value = body.photoUrl;
-    this.q(".open-link").href = body.photoUrl;
-    this.q(".card-result").hidden = false;
-    announce(`${this.file.name}: ${facesText(faces).toLowerCase()}. The link is ready.`);
   }
 
   showFailed(body) {
@@ -463,13 +547,14 @@ class PhotoCard {
     const message = body.error.message || "The photo could not be processed.";
     // not_finished: every retry on our side failed and nothing was published; the photo is still on this
     // page, so Retry sends it again as a new job (any other failure is about the file: retrying cannot help)
-    const canSendAgain = body.error.code === "not_finished";
+    const canSendAgain = body.error.code === "not_finished" && this.file !== null;
     if (canSendAgain) {
+      cardsByJob.delete(this.job.jobId);
       this.uploaded = false;
       this.job = null;
     }
     this.showError(message, canSendAgain);
-    announce(`${this.file.name}: could not be blurred. ${message}`);
+    announce(`${this.name}: could not be blurred. ${message}`);
   }
 
   showError(message, canRetry) {
@@ -484,9 +569,158 @@ class PhotoCard {
     this.q(".card-error").hidden = true;
   }
 
+  showNote(message) {
+    const note = this.q(".card-note");
+    note.textContent = message;
+    note.hidden = !message;
+  }
+
   retry() {
     this.q(".retry-btn").hidden = true;
     schedule(this);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What the owner can do: blur more, delete now
+
+  showOwnerActions() {
+    const done = this.el.dataset.state === "done";
+    this.q(".owner-actions").hidden = !(this.token && done);
+    this.q(".blur-more-btn").hidden = !this.canEdit;
+  }
+
+  /** A token from an email link for a photo already on screen. */
+  adoptToken(token) {
+    this.token = token;
+    this.showOwnerActions();
+  }
+
+  /** DELETE or POST to this photo's owner routes; the token goes in the Authorization header, nowhere else. */
+  async ownerRequest(method, path = "", body = undefined) {
+    const config = await loadConfig();
+    const headers = { Authorization: `Bearer ${this.token}` };
+    if (body) headers["Content-Type"] = "application/json";
+    const options = { method, headers, cache: "no-store", body: body && JSON.stringify(body) };
+    // DELETE may be repeated safely; a POST whose answer was lost would start a second edit
+    const retries = method === "DELETE" ? REQUEST_RETRIES : 0;
+    return requestJSON(`${config.apiUrl}/jobs/${this.job.jobId}${path}`, options, retries);
+  }
+
+  toggleEditor() {
+    if (this.editor && !this.q(".card-editor").hidden) {
+      this.closeEditor(true);
+      return;
+    }
+    this.editor ??= new RegionEditor(this.q(".card-editor"), {
+      name: this.name,
+      announce,
+      onApply: (regions) => this.applyRegions(regions),
+      onCancel: () => this.closeEditor(true),
+    });
+    this.hideError();
+    this.showNote("");
+    this.q(".blur-more-btn").setAttribute("aria-expanded", "true");
+    this.editor.open(this.photoUrl);
+  }
+
+  closeEditor(focusButton) {
+    this.editor?.close();
+    const button = this.q(".blur-more-btn");
+    button.setAttribute("aria-expanded", "false");
+    if (focusButton) button.focus();
+  }
+
+  async applyRegions(regions) {
+    this.editor.setBusy(true);
+    try {
+      await this.ownerRequest("POST", "/regions", { regions });
+    } catch (error) {
+      this.editor.setBusy(false);
+      if (error instanceof PermanentError && CARD_REFUSALS.includes(error.code)) {
+        this.closeEditor(false);
+        this.ownerRefused(error, "Nothing was changed.");
+      } else {
+        this.editor.showError(editRefusalText(error));
+      }
+      return;
+    }
+    this.closeEditor(false);
+    await this.followEdit(regions.length);
+  }
+
+  /** After an accepted edit: wait for the new version and show it, or say why the photo is as it was. */
+  async followEdit(areas) {
+    this.q(".owner-actions").hidden = true;
+    this.setState("processing", STATUS_TEXT.editing);
+    this.setProgress(null);
+    this.q(".card-status").focus();
+    try {
+      const body = await this.poll(STATUS_TEXT.editing);
+      const applied = body.status === "done" && !body.error;
+      const marked = areas === 1 ? "the area you marked is" : "the areas you marked are";
+      const said = applied ? `${marked} blurred. The link has changed.` : asSentence(body.error?.message ?? "");
+      this.settle(body, `${this.name}: ${said}`);
+      if (applied) this.showNote(EDITED_TEXT);
+    } catch (error) {
+      this.runFailed(error);
+    }
+  }
+
+  async deletePhoto() {
+    const button = this.q(".delete-btn");
+    if (!(await confirmDelete(this.name))) {
+      button.focus();
+      return;
+    }
+    this.closeEditor(false);
+    this.hideError();
+    button.disabled = true;
+    try {
+      await this.ownerRequest("DELETE");
+      this.withdraw("deleted", DELETED_TEXT);
+      this.q(".card-status").focus();
+    } catch (error) {
+      this.ownerRefused(error, "The photo was not deleted.");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** The photo is no longer online (deleted, or gone): say so and offer nothing. */
+  withdraw(state, { status, note }) {
+    forgetOwned(this.job.jobId);
+    this.token = null;
+    this.closeEditor(false);
+    this.hideProgress();
+    this.hideError();
+    this.setState(state, status);
+    const thumb = this.q(".card-thumb");
+    thumb.removeAttribute("srcset");
+    thumb.removeAttribute("src");
+    thumb.hidden = true;
+    this.el.classList.add("no-preview");
+    this.q(".card-result").hidden = true;
+    this.showNote(note);
+    announce(`${this.name}: ${note}`);
+  }
+
+  /** An owner request that was refused or failed, said plainly; controls that can no longer work go away. */
+  ownerRefused(error, outcome) {
+    const code = error instanceof PermanentError ? error.code : "";
+    if (code === "job_not_found") {
+      this.withdraw("gone", GONE_TEXT);
+    } else if (code === "wrong_token" || code === "missing_token") {
+      forgetOwned(this.job.jobId); // a token the API refuses will not work after a reload either
+      this.token = null;
+      this.showOwnerActions();
+      this.showError(WRONG_TOKEN_TEXT, false);
+    } else if (code === "too_many_edits") {
+      this.canEdit = false;
+      this.showOwnerActions();
+      this.showError(`${asSentence(error.message)} You can still delete it.`, false);
+    } else {
+      this.showError(`${outcome} ${asSentence(error.message)}`, false);
+    }
   }
 
   async copyLink() {
@@ -543,6 +777,20 @@ function announce(text) {
   announcer.textContent = text;
 }
 
+/** Ask before deleting, in a real (modal, keyboard-trapping, Escape-closing) dialog; true to delete. */
+function confirmDelete(name) {
+  const dialog = document.getElementById("delete-dialog");
+  if (typeof dialog.showModal !== "function") {
+    return Promise.resolve(window.confirm(`Delete “${name}” for good? Its link stops working.`));
+  }
+  dialog.querySelector(".delete-dialog-name").textContent = name;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"), { once: true });
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Page wiring
 
@@ -577,7 +825,7 @@ function addFiles(fileList) {
   document.getElementById("results-section").hidden = false;
   // newest first, so the photo just chosen is the one in view
   const staging = document.createElement("div");
-  const cards = files.map((file) => new PhotoCard(file, email, staging));
+  const cards = files.map((file) => new PhotoCard({ file, email }, staging));
   list.prepend(...staging.children);
   for (const card of cards) {
     const problem = checkFile(card.file);
@@ -591,6 +839,65 @@ function addFiles(fileList) {
   const accepted = cards.length - cards.filter((card) => card.el.dataset.state === "invalid").length;
   if (accepted === 0) announce("None of the chosen files can be uploaded.");
   else announce(accepted === 1 ? "Uploading 1 photo." : `Uploading ${accepted} photos.`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Photos owned from before: a reload, an earlier visit, the link in the email
+
+/** The email's link (#job=…&token=…): keep its job and token as an upload's are kept; clear the address bar. */
+async function adoptLink() {
+  const link = linkFromHash(window.location.hash);
+  if (!link) return null;
+  // first of all, the token leaves the address bar (and this entry of the history)
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  if (!link.valid) {
+    showFormError("This link is incomplete. Open it again from your email, as a whole.");
+    return null;
+  }
+  const config = await loadConfig();
+  const known = readOwned(link.jobId);
+  const owned = {
+    jobId: link.jobId,
+    statusUrl: `${config.apiUrl}/jobs/${link.jobId}`,
+    token: link.token,
+    name: known?.name ?? "Your photo",
+    size: known?.size ?? null,
+    savedAt: Date.now(),
+    expiresAt: known?.expiresAt ?? null,
+  };
+  rememberOwned(owned);
+  return owned;
+}
+
+function showOwnedCards(entries) {
+  if (!entries.length) return;
+  document.getElementById("results-section").hidden = false;
+  const staging = document.createElement("div");
+  const cards = entries.map((owned) => new PhotoCard({ owned }, staging));
+  document.getElementById("results").prepend(...staging.children);
+  for (const card of cards) card.run(); // only status checks: no need to queue them behind uploads
+}
+
+/** On load: a card for the email link's photo first, then one for each photo owned here from before. */
+async function showOwnedPhotos() {
+  let linked = null;
+  try {
+    linked = await adoptLink();
+  } catch {
+    // config.json could not be loaded: init() already says so
+  }
+  const owned = ownedPhotos().filter((entry) => entry.jobId !== linked?.jobId);
+  showOwnedCards(linked ? [linked, ...owned] : owned);
+}
+
+/** An email link pasted into this page's address bar: the page does not reload for a new fragment. */
+async function adoptLinkOnThisPage() {
+  const linked = await adoptLink().catch(() => null);
+  if (!linked) return;
+  const card = cardsByJob.get(linked.jobId);
+  if (card) card.adoptToken(linked.token);
+  else showOwnedCards([linked]);
+  (card ? card.el : document.getElementById("results")).scrollIntoView({ block: "nearest" });
 }
 
 function init() {
@@ -634,6 +941,8 @@ function init() {
     console.warn("PhotoVeil: could not load config.json:", error);
     showFormError("PhotoVeil is not configured correctly (config.json is missing). Please try again later.");
   });
+  showOwnedPhotos();
+  window.addEventListener("hashchange", adoptLinkOnThisPage);
   document.documentElement.classList.add("js-ready");
 }
 

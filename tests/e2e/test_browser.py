@@ -1316,3 +1316,65 @@ def test_bad_files_get_clear_messages_from_the_local_stack(
         assert card.locator(".card-media").is_hidden(), "no empty preview box for a file that is not an image"
     page.screenshot(path=str(ARTIFACTS / "browser-bad-files.png"), full_page=True)
     watched.assert_clean()
+
+
+def test_the_card_shows_the_400x300_variant_from_the_local_stack(
+    browser: Any, local_stack: Any, astronaut_path: Path, pages: list[Watched], tmp_path: Path
+) -> None:
+    # 1600 x 1200, so that every variant is its box's full size (a smaller photo is never enlarged).
+    photo = tmp_path / "astronaut-1600.jpg"
+    big = cv2.resize(cv2.imread(str(astronaut_path)), (1600, 1200), interpolation=cv2.INTER_CUBIC)
+    photo.write_bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    watched = open_page(browser, local_stack.url, DESKTOP)
+    pages.append(watched)
+    card = upload_until_done(watched, photo)
+    link = card.locator(".link-input").input_value()
+    stem = link.removesuffix(".jpg")
+
+    assert blurred_photo_width(card, f"{stem}/400x300.jpeg") == 400
+    assert card.locator("img.card-thumb").get_attribute("srcset") == (
+        f"{stem}/400x300.jpeg 1x, {stem}/800x600.jpeg 2x"
+    )
+    links = card.locator(".variant-links a")
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [
+        f"{stem}/{size}.jpeg" for size in ("800x600", "400x300", "200x150")
+    ]
+    for size in ("800x600", "400x300", "200x150"):
+        with urllib.request.urlopen(f"{stem}/{size}.jpeg", timeout=10) as response:
+            assert response.headers["Content-Type"] == "image/jpeg"
+            width, height = (int(n) for n in size.split("x"))
+            assert pixels(response.read()).shape[:2] == (height, width)
+    watched.assert_clean()
+
+
+def test_blur_more_then_reload_then_delete_through_the_local_stack(
+    browser: Any, local_stack: Any, astronaut_path: Path, pages: list[Watched]
+) -> None:
+    watched = open_page(browser, local_stack.url, DESKTOP)
+    pages.append(watched)
+    page = watched.page
+    card = upload_until_done(watched, astronaut_path)
+    old_url = card.locator(".link-input").input_value()
+    with urllib.request.urlopen(old_url, timeout=10) as response:
+        before = pixels(response.read())
+
+    box = open_editor(card)
+    kept = (0.05, 0.6, 0.3, 0.3)  # the shoulder badge, away from the face
+    drag(page, box, kept)
+    card.get_by_role("button", name="Apply").click()
+    new_url = new_photo_url(card, old_url)
+
+    assert http_status(old_url) == 404, "the previous version is withdrawn from the local /p/"
+    with urllib.request.urlopen(new_url, timeout=10) as response:
+        assert_blurred_only(before, pixels(response.read()), kept, None)
+
+    page.reload()
+    page.wait_for_selector("html.js-ready")
+    page.locator(".card[data-state=done]").first.wait_for(timeout=20_000)
+    card = page.locator(".card").first  # not by its state: it is about to change
+    assert card.locator(".link-input").input_value() == new_url
+    assert card.get_by_role("button", name="Blur more").is_visible(), "the reload keeps the controls"
+    delete_now(card)
+    card.locator(".card-status", has_text="Deleted").wait_for(timeout=20_000)
+    assert http_status(new_url) == 404, "deleted: the local /p/ no longer serves it"
+    watched.assert_clean(allow=r"status of 404")

@@ -114,13 +114,7 @@ class PhotoStorage:
 
     def put_published(self, key: str, jpeg: bytes) -> None:
         """Write a full-size photo (its ObjectCreated event publishes it to the PhotoPublished topic)."""
-        self._client.put_object(
-            Bucket=self.blurred_bucket,
-            Key=key,
-            Body=jpeg,
-            ContentType="image/jpeg",
-            CacheControl=BLURRED_CACHE_CONTROL,
-        )
+        self._put_jpeg(key, jpeg)
 
     def delete_published(self, photo_key: str) -> None:
         """Withdraw a published photo and its variants (those not there are fine)."""
@@ -135,6 +129,9 @@ class PhotoStorage:
 
     def put_variant(self, key: str, jpeg: bytes) -> None:
         """Write a variant (see variant_key) with the published photo's headers."""
+        self._put_jpeg(key, jpeg)
+
+    def _put_jpeg(self, key: str, jpeg: bytes) -> None:
         self._client.put_object(
             Bucket=self.blurred_bucket,
             Key=key,

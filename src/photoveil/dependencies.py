@@ -1,8 +1,9 @@
 """The adapters, settings and detector a function's domain code works with, built lazily once per process.
 
 Handlers call ``get_dependencies()`` and hand the result to the domain modules (jobflow, uploads,
-status). Tests and the local stack call ``set_dependencies(Dependencies(s3=..., detector=...))`` with
-their own clients or a fake detector; nothing else needs patching. The API function never touches
+status). Tests and the local stack give an invocation its own (``use_dependencies``), e.g. with the
+clients of the function's IAM role (``Dependencies.from_session``) and a fake detector
+(``.replaced(detector=...)``); nothing else needs patching. The API function never touches
 ``detector`` or ``blur_photo``, so it never imports OpenCV.
 """
 
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from photoveil.adapters import clients
 from photoveil.adapters.cdn import Cdn
 from photoveil.adapters.jobs import JobStore
 from photoveil.adapters.mailer import Mailer
@@ -64,6 +66,32 @@ class Dependencies:
         self._blur_photo = blur_photo
         self.clock = clock
 
+    @classmethod
+    def from_session(cls, session: Any, **changes: Any) -> Dependencies:
+        """Dependencies whose AWS clients all come from SESSION (one identity's boto3 session), configured
+        as in production; CHANGES replace any argument (a fake detector, a failing client)."""
+        from photoveil.detectors.rekognition import new_rekognition_client  # imports OpenCV
+
+        services = ("s3", "dynamodb", "ses", "sqs", "cloudfront")
+        made = {name: clients.new_client(name, session) for name in services}
+        return cls(**(made | {"rekognition": new_rekognition_client(session)} | changes))
+
+    def replaced(self, **changes: Any) -> Dependencies:
+        """New dependencies made of the same arguments, CHANGES replacing some (tests)."""
+        given = {
+            "settings": self._settings,
+            "s3": self._s3,
+            "dynamodb": self._dynamodb,
+            "ses": self._ses,
+            "rekognition": self._rekognition,
+            "sqs": self._sqs,
+            "cloudfront": self._cloudfront,
+            "detector": self._detector,
+            "blur_photo": self._blur_photo,
+            "clock": self.clock,
+        }
+        return Dependencies(**(given | changes))
+
     @cached_property
     def settings(self) -> Settings:
         return self._settings or get_settings()
@@ -83,6 +111,15 @@ class Dependencies:
     @cached_property
     def messages(self) -> Messages:
         return Messages(client=self._sqs)
+
+    @cached_property
+    def s3_client(self) -> Any:
+        """The S3 client itself (the site function writes the page with it)."""
+        return self._s3 or clients.s3_client()
+
+    @cached_property
+    def cloudfront_client(self) -> Any:
+        return self._cloudfront or clients.cloudfront_client()
 
     @cached_property
     def cdn(self) -> Cdn:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from photoveil.local.account import client
+from photoveil.local.account import Credentials, client
 
 
 class LaunchError(RuntimeError):
@@ -54,8 +54,9 @@ class LaunchedStack:
     killed: bool = False  # set by stop() if SIGINT was not enough
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the emulator (a private session: the stack's fault layer never sees it)."""
-        return client(service, self.moto)
+        """A boto3 client for the emulator signing as the stack's admin (a private session: the stack's
+        fault layer never sees it)."""
+        return client(service, self.moto, Credentials.from_json(self.state()["credentials"]))
 
     def state(self) -> dict[str, Any]:
         """DATA_DIR/stack.json: names and URLs of the running stack's resources."""

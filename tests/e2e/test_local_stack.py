@@ -369,3 +369,60 @@ def test_the_emulated_resources_have_the_template_settings(local_stack: Any) -> 
     ttl = local_stack.boto3_client("dynamodb").describe_time_to_live(TableName=state["jobsTable"])
     cfn_ttl = resources["JobsTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
     assert ttl["TimeToLiveDescription"]["AttributeName"] == cfn_ttl
+
+
+# ---------------------------------------------------------------- IAM, enforced as on AWS
+def test_only_the_stack_s_identities_are_let_in(local_stack: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    from photoveil.local.account import client
+
+    anonymous = client("s3", local_stack.moto)  # the fake keys the environment has, no IAM user's
+    with pytest.raises(ClientError) as refused:
+        anonymous.list_objects_v2(Bucket=local_stack.state()["uploadsBucket"])
+    assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_an_upload_form_is_authorised_as_the_role_that_presigned_it(local_stack: Any) -> None:
+    created = requests.post(
+        f"{local_stack.url}/uploads", json={"contentType": "image/jpeg", "size": 3}, timeout=10
+    ).json()
+    form = created["upload"]
+    tampered = {**form["fields"], "x-amz-signature": "0" * 64}
+    # ApiRole may put uploads/* only; the policy's own conditions are not checked locally (nor by moto).
+    elsewhere = {**form["fields"], "key": f"p/{created['jobId']}.jpg"}
+
+    answers = [
+        requests.post(form["url"], data=fields, files={"file": ("x.jpg", b"\xff\xd8\xff")}, timeout=10)
+        for fields in (tampered, elsewhere)
+    ]
+
+    assert [(a.status_code, code_of(a.text)) for a in answers] == [
+        (403, "SignatureDoesNotMatch"),
+        (403, "AccessDenied"),
+    ]
+    s3, state = local_stack.boto3_client("s3"), local_stack.state()
+    assert s3.list_objects_v2(Bucket=state["uploadsBucket"]).get("KeyCount", 0) == 0
+
+
+def code_of(xml: str) -> str:
+    return xml.split("<Code>", 1)[-1].split("</Code>", 1)[0]
+
+
+@pytest.mark.parametrize(("flags", "status"), [([], 500), (["--no-iam"], 201)], ids=["enforced", "no-iam"])
+def test_a_permission_the_template_lacks_is_access_denied(
+    launcher: Any, tmp_path: Path, flags: list[str], status: int
+) -> None:
+    grant = "Action: [dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem]"  # ApiRole's Jobs statement
+    template = (REPO / "template.yaml").read_text()
+    assert template.count(grant) == 1
+    (tmp_path / "template.yaml").write_text(template.replace(grant, grant.replace("dynamodb:PutItem, ", "")))
+    args = ["--workers", "1", "--template", str(tmp_path / "template.yaml"), *flags]
+    stack = launcher.start(args, log=tmp_path / "log", data_dir=tmp_path)
+
+    created = requests.post(f"{stack.url}/uploads", json={"contentType": "image/jpeg", "size": 3}, timeout=10)
+    launcher.stop(stack)
+
+    assert created.status_code == status, created.text
+    denied = "AccessDenied" in stack.log_text() and "dynamodb:PutItem" in stack.log_text()
+    assert denied == (status == 500)

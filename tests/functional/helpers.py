@@ -1,9 +1,12 @@
-"""Shared pieces of the functional tests: names, event loaders, a fake detector."""
+"""Shared pieces of the functional tests: names, event loaders, a fake detector, the account's clients."""
 
 from __future__ import annotations
 
 import copy
+import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,18 +14,35 @@ from urllib.parse import quote_plus
 
 import numpy as np
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.authorization import disable_iam_authentication
 from moto.ses import ses_backends
+from werkzeug.test import Client
 
 from photoveil.faces import Face
+from photoveil.local.functions import LocalFunction
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "us-east-1"
 UPLOADS_BUCKET = "photoveil-uploads-123456789012-us-east-1"  # the name used in events/
 BLURRED_BUCKET = "photoveil-blurred-123456789012-us-east-1"
 JOBS_TABLE = "photoveil-JobsTable-TEST"
 BLUR_QUEUE = "photoveil-BlurQueue-TEST"
 BLUR_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{BLUR_QUEUE}"
+VARIANTS_QUEUE = "photoveil-VariantsQueue-TEST"
+SITE_BUCKET = "photoveil-site-test"
+# The template's resources under the names above: the functions' roles are made for these.
+RESOURCE_NAMES = {
+    "UploadsBucket": UPLOADS_BUCKET,
+    "BlurredBucket": BLURRED_BUCKET,
+    "SiteBucket": SITE_BUCKET,
+    "JobsTable": JOBS_TABLE,
+    "BlurQueue": BLUR_QUEUE,
+    "VariantsQueue": VARIANTS_QUEUE,
+}
 SENDER = "photos@photoveil.example"
+# The template's parameters as deployed, with a sender (the email path needs its SES permission).
+PARAMETERS = {"SenderEmail": SENDER}
 PUBLIC_BASE_URL = "https://d111111abcdef8.cloudfront.net"
 GOOD_JOB = "3f1c0a5e9b7d4c2a8e6f1b3d5a7c9e0f"  # the job ids in events/sqs_batch_one_bad.json
 BAD_JOB = "b2e4d6f8a0c2e4f6a8b0c2d4e6f8a0b2"
@@ -61,11 +81,27 @@ class FixedBoxDetector:
 
 @dataclass
 class Aws:
-    """The mocked account: clients and helpers for assertions."""
+    """The mocked account: the admin's clients (the functions use their roles') and helpers for
+    assertions."""
 
     s3: Any
     dynamodb: Any
     ses: Any
+    sqs: Any
+    cloudfront: Any
+    uploads: Any  # moto's S3 behind the local stack's form POST authoriser (a WSGI app)
+
+    def post_form(self, upload: dict[str, Any], data: bytes, content_type: str) -> Any:
+        """The browser's form POST of DATA to a presigned upload, authorised as S3 would; the response."""
+        form = {**upload["fields"], "file": (io.BytesIO(data), "photo", content_type)}
+        return Client(self.uploads).post("/", base_url=upload["url"], data=form)
+
+    @contextmanager
+    def unchecked(self) -> Iterator[None]:
+        """IAM not enforced in the block. For CloudFront's GET calls only: moto 5.2.5 checks their
+        signature against the request's headers as if they were its body, so it refuses them."""
+        with disable_iam_authentication():
+            yield
 
     def put_upload(self, key: str, data: bytes, content_type: str = "image/png") -> None:
         self.s3.put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=data, ContentType=content_type)
@@ -78,3 +114,13 @@ class Aws:
 
     def sent_emails(self) -> list[Any]:
         return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+@dataclass
+class Functions:
+    """The template's functions, each run as Lambda would: its handler under its own role's clients."""
+
+    api: LocalFunction
+    worker: LocalFunction
+    variants: LocalFunction
+    site: LocalFunction

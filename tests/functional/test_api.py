@@ -9,19 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 
-from photoveil.dependencies import Dependencies, set_dependencies
-from photoveil.handlers import api
 from photoveil.status import NOT_FINISHED_MESSAGE
 
-from .helpers import BLURRED_BUCKET, JOBS_TABLE, PUBLIC_BASE_URL, UPLOADS_BUCKET, Aws, load_event
+from .helpers import BLURRED_BUCKET, JOBS_TABLE, PUBLIC_BASE_URL, UPLOADS_BUCKET, Aws, Functions, load_event
 
 MAX_UPLOAD = 25 * 1024 * 1024
 
 
-def call(event: dict[str, Any], context: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
-    response = api.lambda_handler(event, context)
+def call(
+    functions: Functions, event: dict[str, Any], context: Any
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    response = functions.api.invoke(event, context)
     headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
     return response["statusCode"], headers, json.loads(response["body"])
 
@@ -41,8 +40,10 @@ def get_event(job_id: str, *, method: str = "GET", path: str | None = None) -> d
     return event
 
 
-def test_create_upload_returns_job_presigned_post_and_absolute_status_url(aws: Aws, deps, context) -> None:
-    status, headers, body = call(load_event("api_create_upload.json"), context)
+def test_create_upload_returns_job_presigned_post_and_absolute_status_url(
+    aws: Aws, functions, context
+) -> None:
+    status, headers, body = call(functions, load_event("api_create_upload.json"), context)
 
     assert status == 201
     assert headers["content-type"].startswith("application/json")
@@ -62,8 +63,8 @@ def test_create_upload_returns_job_presigned_post_and_absolute_status_url(aws: A
     assert 0 < ttl - datetime.now(UTC).timestamp() <= 86_400 + 60
 
 
-def test_presign_policy_has_exactly_the_expected_conditions(aws: Aws, deps, context) -> None:
-    _, _, body = call(create_event({"contentType": "image/png", "size": 1234}), context)
+def test_presign_policy_has_exactly_the_expected_conditions(aws: Aws, functions, context) -> None:
+    _, _, body = call(functions, create_event({"contentType": "image/png", "size": 1234}), context)
     job_id, fields = body["jobId"], body["upload"]["fields"]
     policy = json.loads(base64.b64decode(fields["policy"]))
 
@@ -71,6 +72,8 @@ def test_presign_policy_has_exactly_the_expected_conditions(aws: Aws, deps, cont
     as_pairs = sorted(json.dumps(c, sort_keys=True) for c in conditions)
     credential = fields["x-amz-credential"]
     expected = [
+        # The function signs with its role's session, as on Lambda: the form carries the session's token.
+        {"x-amz-security-token": fields["x-amz-security-token"]},
         {"Content-Type": "image/png"},
         ["content-length-range", 1, MAX_UPLOAD],
         {"bucket": UPLOADS_BUCKET},
@@ -89,29 +92,26 @@ def test_presign_policy_has_exactly_the_expected_conditions(aws: Aws, deps, cont
     assert 0 < (expires - datetime.now(UTC)).total_seconds() <= 300 + 5
 
 
-def test_presigned_post_creates_the_upload_object(aws: Aws, deps, context) -> None:
-    # The browser's form POST, made for real against the mocked S3 endpoint.
-    _, _, body = call(create_event({"contentType": "image/png", "size": 5}), context)
-    upload = body["upload"]
-    response = requests.post(
-        upload["url"], data=upload["fields"], files={"file": ("x.png", b"\x89PNG!", "image/png")}, timeout=10
-    )
+def test_presigned_post_creates_the_upload_object(aws: Aws, functions, context) -> None:
+    # The browser's form POST to the mocked S3, authorised as the role that presigned it.
+    _, _, body = call(functions, create_event({"contentType": "image/png", "size": 5}), context)
+    response = aws.post_form(body["upload"], b"\x89PNG!", "image/png")
     assert response.status_code == 204
     head = aws.s3.head_object(Bucket=UPLOADS_BUCKET, Key=f"uploads/{body['jobId']}")
     assert head["ContentType"] == "image/png"
     assert head["ContentLength"] == 5
 
 
-def test_status_url_includes_a_named_stage(aws: Aws, deps, context) -> None:
+def test_status_url_includes_a_named_stage(aws: Aws, functions, context) -> None:
     event = load_event("api_create_upload.json")
     event["requestContext"]["stage"] = "prod"
     event["rawPath"] = "/prod/uploads"
-    _, _, body = call(event, context)
+    _, _, body = call(functions, event, context)
     assert body["statusUrl"].startswith("https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod/jobs/")
 
 
-def test_email_is_optional(aws: Aws, deps, context) -> None:
-    status, _, body = call(create_event({"contentType": "image/webp", "size": 10}), context)
+def test_email_is_optional(aws: Aws, functions, context) -> None:
+    status, _, body = call(functions, create_event({"contentType": "image/webp", "size": 10}), context)
     assert status == 201
     assert "email" not in aws.item(body["jobId"])
 
@@ -143,15 +143,15 @@ def test_email_is_optional(aws: Aws, deps, context) -> None:
         ("image/jpeg", "invalid_request"),
     ],
 )
-def test_invalid_upload_requests_get_400_with_a_stable_code(aws: Aws, deps, context, body, code) -> None:
-    status, _, response = call(create_event(body), context)
+def test_invalid_upload_requests_get_400_with_a_stable_code(aws: Aws, functions, context, body, code) -> None:
+    status, _, response = call(functions, create_event(body), context)
     assert (status, response) == (400, {"error": {"code": code, "message": response["error"]["message"]}})
     assert response["error"]["message"]
     assert aws.dynamodb.scan(TableName=JOBS_TABLE)["Count"] == 0
 
 
-def test_the_invalid_sample_event_is_rejected(aws: Aws, deps, context) -> None:
-    status, _, body = call(load_event("api_create_upload_invalid.json"), context)
+def test_the_invalid_sample_event_is_rejected(aws: Aws, functions, context) -> None:
+    status, _, body = call(functions, load_event("api_create_upload_invalid.json"), context)
     assert status == 400
     assert body["error"]["code"] == "unsupported_content_type"
 
@@ -164,16 +164,16 @@ def test_the_invalid_sample_event_is_rejected(aws: Aws, deps, context) -> None:
         ('{"contentType": "image/jpeg", "size": 10, "email": "' + "a" * 5000 + '@b.com"}', "body_too_large"),
     ],
 )
-def test_malformed_bodies_get_400(aws: Aws, deps, context, raw, code) -> None:
-    status, _, body = call(create_event(None, raw=raw), context)
+def test_malformed_bodies_get_400(aws: Aws, functions, context, raw, code) -> None:
+    status, _, body = call(functions, create_event(None, raw=raw), context)
     assert status == 400
     assert body["error"]["code"] == code
 
 
-def test_base64_encoded_bodies_are_decoded(aws: Aws, deps, context) -> None:
+def test_base64_encoded_bodies_are_decoded(aws: Aws, functions, context) -> None:
     event = create_event(None, raw=base64.b64encode(b'{"contentType": "image/heic", "size": 99}').decode())
     event["isBase64Encoded"] = True
-    status, _, _ = call(event, context)
+    status, _, _ = call(functions, event, context)
     assert status == 201
 
 
@@ -189,16 +189,18 @@ def _put_job(aws: Aws, job_id: str, **attributes: dict[str, str]) -> None:
     aws.dynamodb.put_item(TableName=JOBS_TABLE, Item=item)
 
 
-def test_get_job_awaiting_upload(aws: Aws, deps, context) -> None:
+def test_get_job_awaiting_upload(aws: Aws, functions, context) -> None:
     job_id = "3f1c0a5e9b7d4c2a8e6f1b3d5a7c9e0f"
     _put_job(aws, job_id)
-    status, headers, body = call(load_event("api_get_job.json"), context)
+    status, headers, body = call(functions, load_event("api_get_job.json"), context)
     assert status == 200
     assert headers["cache-control"] == "no-store"
     assert body == {"jobId": job_id, "status": "awaiting_upload", "faces": None}
 
 
-def test_get_job_done_has_public_photo_url_and_expiry_but_never_the_email(aws: Aws, deps, context) -> None:
+def test_get_job_done_has_public_photo_url_and_expiry_but_never_the_email(
+    aws: Aws, functions, context
+) -> None:
     job_id = "0" * 31 + "a"
     _put_job(
         aws,
@@ -208,7 +210,7 @@ def test_get_job_done_has_public_photo_url_and_expiry_but_never_the_email(aws: A
         photoKey={"S": f"p/{job_id}.jpg"},
         expiresAt={"S": "2030-01-02T03:04:05Z"},
     )
-    status, _, body = call(get_event(job_id), context)
+    status, _, body = call(functions, get_event(job_id), context)
     assert status == 200
     assert body == {
         "jobId": job_id,
@@ -220,7 +222,7 @@ def test_get_job_done_has_public_photo_url_and_expiry_but_never_the_email(aws: A
     assert "alice" not in json.dumps(body)
 
 
-def test_get_job_failed_has_the_error(aws: Aws, deps, context) -> None:
+def test_get_job_failed_has_the_error(aws: Aws, functions, context) -> None:
     job_id = "f" * 32
     _put_job(
         aws,
@@ -229,7 +231,7 @@ def test_get_job_failed_has_the_error(aws: Aws, deps, context) -> None:
         errorCode={"S": "unsupported_format"},
         errorMessage={"S": "not an image"},
     )
-    status, _, body = call(get_event(job_id), context)
+    status, _, body = call(functions, get_event(job_id), context)
     assert status == 200
     assert body["error"] == {"code": "unsupported_format", "message": "not an image"}
     assert "alice" not in json.dumps(body)
@@ -246,7 +248,7 @@ def test_get_job_failed_has_the_error(aws: Aws, deps, context) -> None:
     ],
 )
 def test_a_job_whose_retries_are_over_is_shown_failed_and_kept_for_a_redrive(
-    aws: Aws, deps, context, attempts: int, since_last_attempt: timedelta, shown: str
+    aws: Aws, functions, context, attempts: int, since_last_attempt: timedelta, shown: str
 ) -> None:
     job_id = "4" * 32
     updated = datetime.now(UTC) - since_last_attempt
@@ -257,7 +259,7 @@ def test_a_job_whose_retries_are_over_is_shown_failed_and_kept_for_a_redrive(
         attempts={"N": str(attempts)},
         updatedAt={"S": updated.strftime("%Y-%m-%dT%H:%M:%SZ")},
     )
-    status, _, body = call(get_event(job_id), context)
+    status, _, body = call(functions, get_event(job_id), context)
     assert status == 200
     assert body["status"] == shown
     if shown == "failed":
@@ -272,37 +274,39 @@ def test_a_job_whose_retries_are_over_is_shown_failed_and_kept_for_a_redrive(
     assert item["status"] == {"S": "processing"}
 
 
-def test_get_unknown_job_is_404(aws: Aws, deps, context) -> None:
-    status, headers, body = call(get_event("1" * 32), context)
+def test_get_unknown_job_is_404(aws: Aws, functions, context) -> None:
+    status, headers, body = call(functions, get_event("1" * 32), context)
     assert (status, body["error"]["code"]) == (404, "job_not_found")
     assert headers["cache-control"] == "no-store"
 
 
-def test_get_expired_job_is_404_even_before_dynamodb_deletes_it(aws: Aws, deps, context) -> None:
+def test_get_expired_job_is_404_even_before_dynamodb_deletes_it(aws: Aws, functions, context) -> None:
     job_id = "2" * 32
     _put_job(aws, job_id, ttl={"N": str(int(datetime.now(UTC).timestamp()) - 10)})
-    status, _, body = call(get_event(job_id), context)
+    status, _, body = call(functions, get_event(job_id), context)
     assert (status, body["error"]["code"]) == (404, "job_not_found")
 
 
 @pytest.mark.parametrize(
     "job_id", ["3F1C0A5E9B7D4C2A8E6F1B3D5A7C9E0F", "abc", "g" * 32, "0" * 33, "0" * 31 + "%"]
 )
-def test_get_malformed_job_id_is_400(aws: Aws, deps, context, job_id) -> None:
-    status, _, body = call(get_event(job_id), context)
+def test_get_malformed_job_id_is_400(aws: Aws, functions, context, job_id) -> None:
+    status, _, body = call(functions, get_event(job_id), context)
     assert (status, body["error"]["code"]) == (400, "invalid_job_id")
 
 
 @pytest.mark.parametrize("path", ["/nope", "/jobs/" + "a" * 32 + "/extra", "/"])
-def test_unknown_route_is_404_in_the_error_shape(aws: Aws, deps, context, path) -> None:
-    status, _, body = call(get_event("x", path=path), context)
+def test_unknown_route_is_404_in_the_error_shape(aws: Aws, functions, context, path) -> None:
+    status, _, body = call(functions, get_event("x", path=path), context)
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/uploads"), ("PUT", "/jobs/" + "a" * 32)])
-def test_a_method_no_route_takes_is_404_when_invoked_directly(aws: Aws, deps, context, method, path) -> None:
+def test_a_method_no_route_takes_is_404_when_invoked_directly(
+    aws: Aws, functions, context, method, path
+) -> None:
     # API Gateway (and the local gateway) never route these to the function; a direct invoke gets a 404.
-    status, _, body = call(get_event("a" * 32, method=method, path=path), context)
+    status, _, body = call(functions, get_event("a" * 32, method=method, path=path), context)
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
@@ -318,15 +322,15 @@ class BrokenDynamoDB:
         return fail
 
 
-def test_crash_is_500_in_the_error_shape_without_details(aws: Aws, context) -> None:
-    set_dependencies(Dependencies(dynamodb=BrokenDynamoDB()))
-    status, _, body = call(get_event("a" * 32), context)
+def test_crash_is_500_in_the_error_shape_without_details(aws: Aws, functions, context) -> None:
+    functions.api.override(dynamodb=BrokenDynamoDB())
+    status, _, body = call(functions, get_event("a" * 32), context)
     assert status == 500
     assert body["error"]["code"] == "internal_error"
     assert "dynamodb" not in json.dumps(body).lower()
 
 
-def test_blurred_bucket_is_untouched_by_the_api(aws: Aws, deps, context) -> None:
-    call(load_event("api_create_upload.json"), context)
+def test_blurred_bucket_is_untouched_by_the_api(aws: Aws, functions, context) -> None:
+    call(functions, load_event("api_create_upload.json"), context)
     assert aws.keys(BLURRED_BUCKET) == []
     assert aws.keys(UPLOADS_BUCKET) == []

@@ -15,9 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from photoveil.adapters.jobs import JobStore
-from photoveil.dependencies import Dependencies, set_dependencies
 from photoveil.errors import DetectorError
-from photoveil.handlers import api, worker
+from photoveil.handlers import worker
 from photoveil.local.events import LambdaContext
 from photoveil.observability import logger
 from photoveil.settings import get_settings
@@ -32,19 +31,22 @@ from .helpers import (
     UPLOADS_BUCKET,
     Aws,
     FixedBoxDetector,
+    Functions,
     load_event,
     s3_put_event,
 )
 
 
-def create_job(aws: Aws, context: Any, *, email: str | None = "alice@example.com", size: int = 1000) -> str:
+def create_job(
+    functions: Functions, context: Any, *, email: str | None = "alice@example.com", size: int = 1000
+) -> str:
     """Create a job the way the browser does: through the API handler and its sample event."""
     event = copy.deepcopy(load_event("api_create_upload.json"))
     body: dict[str, Any] = {"contentType": "image/png", "size": size}
     if email:
         body["email"] = email
     event["body"] = json.dumps(body)
-    response = api.lambda_handler(event, context)
+    response = functions.api.invoke(event, context)
     assert response["statusCode"] == 201, response["body"]
     return json.loads(response["body"])["jobId"]
 
@@ -55,18 +57,18 @@ def job(aws: Aws, job_id: str) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 
-def upload_and_blur(aws: Aws, context: Any, job_id: str, data: bytes) -> dict[str, Any]:
+def upload_and_blur(aws: Aws, functions: Functions, context: Any, job_id: str, data: bytes) -> dict[str, Any]:
     aws.put_upload(f"uploads/{job_id}", data)
-    return worker.lambda_handler(s3_put_event(f"uploads/{job_id}", len(data)), context)
+    return functions.worker.invoke(s3_put_event(f"uploads/{job_id}", len(data)), context)
 
 
 def test_photo_with_a_face_is_blurred_published_and_emailed_once(
-    aws: Aws, deps: Dependencies, detector: FixedBoxDetector, context: Any, astronaut_path: Path
+    aws: Aws, functions: Functions, detector: FixedBoxDetector, context: Any, astronaut_path: Path
 ) -> None:
     original = astronaut_path.read_bytes()
-    job_id = create_job(aws, context, size=len(original))
+    job_id = create_job(functions, context, size=len(original))
 
-    response = upload_and_blur(aws, context, job_id, original)
+    response = upload_and_blur(aws, functions, context, job_id, original)
 
     assert response == {"batchItemFailures": []}
     assert aws.keys(UPLOADS_BUCKET) == []  # the original is gone
@@ -97,7 +99,7 @@ def test_photo_with_a_face_is_blurred_published_and_emailed_once(
     assert emails[0].destinations["ToAddresses"] == ["alice@example.com"]
     assert f"{PUBLIC_BASE_URL}/p/{job_id}.jpg" in emails[0].body
 
-    status = api.lambda_handler(_get_event(job_id), context)
+    status = functions.api.invoke(_get_event(job_id), context)
     body = json.loads(status["body"])
     assert body["status"] == "done" and body["faces"] == 1
     assert body["photoUrl"] == f"{PUBLIC_BASE_URL}/p/{job_id}.jpg"
@@ -105,16 +107,18 @@ def test_photo_with_a_face_is_blurred_published_and_emailed_once(
     assert "alice" not in status["body"]
 
 
-def test_duplicate_event_is_a_no_op(aws: Aws, deps, detector, context: Any, astronaut_path: Path) -> None:
+def test_duplicate_event_is_a_no_op(
+    aws: Aws, functions, detector, context: Any, astronaut_path: Path
+) -> None:
     data = astronaut_path.read_bytes()
-    job_id = create_job(aws, context)
+    job_id = create_job(functions, context)
     event = s3_put_event(f"uploads/{job_id}", len(data))
     aws.put_upload(f"uploads/{job_id}", data)
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
     before = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
     item_before = aws.item(job_id)
 
-    assert worker.lambda_handler(copy.deepcopy(event), context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(copy.deepcopy(event), context) == {"batchItemFailures": []}
 
     after = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
     assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
@@ -124,24 +128,26 @@ def test_duplicate_event_is_a_no_op(aws: Aws, deps, detector, context: Any, astr
 
 
 def test_second_upload_after_done_is_deleted_not_republished(
-    aws: Aws, deps, detector, context, astronaut_path
+    aws: Aws, functions, detector, context, astronaut_path
 ):
     # The presigned form stays valid for minutes: a second POST must not replace the published photo.
-    job_id = create_job(aws, context)
-    upload_and_blur(aws, context, job_id, astronaut_path.read_bytes())
+    job_id = create_job(functions, context)
+    upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes())
     etag = aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")["ETag"]
 
-    assert upload_and_blur(aws, context, job_id, b"\x89PNG other bytes") == {"batchItemFailures": []}
+    assert upload_and_blur(aws, functions, context, job_id, b"\x89PNG other bytes") == {
+        "batchItemFailures": []
+    }
 
     assert aws.keys(UPLOADS_BUCKET) == []
     assert aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")["ETag"] == etag
     assert len(aws.sent_emails()) == 1
 
 
-def test_non_image_ends_failed_with_its_reason(aws: Aws, deps, detector, context) -> None:
-    job_id = create_job(aws, context)
+def test_non_image_ends_failed_with_its_reason(aws: Aws, functions, detector, context) -> None:
+    job_id = create_job(functions, context)
 
-    response = upload_and_blur(aws, context, job_id, b"%PDF-1.7 definitely not a photo\n" * 20)
+    response = upload_and_blur(aws, functions, context, job_id, b"%PDF-1.7 definitely not a photo\n" * 20)
 
     assert response == {"batchItemFailures": []}  # permanent: acknowledged, never retried
     record = job(aws, job_id)
@@ -152,30 +158,30 @@ def test_non_image_ends_failed_with_its_reason(aws: Aws, deps, detector, context
     assert aws.keys(UPLOADS_BUCKET) == [] and aws.keys(BLURRED_BUCKET) == []
     assert aws.sent_emails() == []
     assert detector.calls == 0
-    status = json.loads(api.lambda_handler(_get_event(job_id), context)["body"])
+    status = json.loads(functions.api.invoke(_get_event(job_id), context)["body"])
     assert status["error"]["code"] == "unsupported_format"
 
 
-def test_empty_upload_ends_failed(aws: Aws, deps, context) -> None:
-    job_id = create_job(aws, context)
-    assert upload_and_blur(aws, context, job_id, b"") == {"batchItemFailures": []}
+def test_empty_upload_ends_failed(aws: Aws, functions, context) -> None:
+    job_id = create_job(functions, context)
+    assert upload_and_blur(aws, functions, context, job_id, b"") == {"batchItemFailures": []}
     assert job(aws, job_id)["errorCode"] == "empty_file"
     assert aws.keys(UPLOADS_BUCKET) == []
 
 
 @pytest.mark.parametrize("event_size", ["honest", "lying"])
 def test_oversize_object_ends_failed_and_is_deleted(
-    aws: Aws, deps, detector, context, astronaut_path, monkeypatch, event_size
+    aws: Aws, functions, detector, context, astronaut_path, monkeypatch, event_size
 ) -> None:
     # The client ignored the policy (moto does not enforce it; neither does a hand-made request).
     data = astronaut_path.read_bytes()
     monkeypatch.setenv("MAX_UPLOAD_BYTES", str(len(data) - 1))
     get_settings.cache_clear()
-    job_id = create_job(aws, context, size=100)
+    job_id = create_job(functions, context, size=100)
     aws.put_upload(f"uploads/{job_id}", data)
     size_in_event = len(data) if event_size == "honest" else 100  # the event's size is not trusted either
 
-    response = worker.lambda_handler(s3_put_event(f"uploads/{job_id}", size_in_event), context)
+    response = functions.worker.invoke(s3_put_event(f"uploads/{job_id}", size_in_event), context)
 
     assert response == {"batchItemFailures": []}
     record = job(aws, job_id)
@@ -203,16 +209,16 @@ class S3GetFault:
 
 
 def test_transient_s3_error_fails_the_record_and_publishes_nothing(
-    aws: Aws, detector, context, astronaut_path
+    aws: Aws, functions: Functions, detector, context, astronaut_path
 ):
-    fault = S3GetFault(aws.s3, {f"uploads/{GOOD_JOB}"})
-    set_dependencies(Dependencies(s3=fault, detector=detector))
+    fault = S3GetFault(functions.worker.dependencies.s3_client, {f"uploads/{GOOD_JOB}"})
+    functions.worker.override(s3=fault)
     _seed_job(aws, GOOD_JOB)
     data = astronaut_path.read_bytes()
     aws.put_upload(f"uploads/{GOOD_JOB}", data)
     event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
 
-    response = worker.lambda_handler(event, context)
+    response = functions.worker.invoke(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert job(aws, GOOD_JOB)["status"] == "processing"
@@ -222,7 +228,7 @@ def test_transient_s3_error_fails_the_record_and_publishes_nothing(
 
     # SQS redelivers; S3 has recovered.
     fault.failing_keys.clear()
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
     assert job(aws, GOOD_JOB)["status"] == "done"
     assert len(aws.sent_emails()) == 1
 
@@ -234,14 +240,14 @@ class BrokenDetector:
         raise DetectorError("ThrottlingException: Rate exceeded")
 
 
-def test_detector_error_fails_closed(aws: Aws, context, astronaut_path) -> None:
-    set_dependencies(Dependencies(detector=BrokenDetector()))
+def test_detector_error_fails_closed(aws: Aws, functions: Functions, context, astronaut_path) -> None:
+    functions.worker.override(detector=BrokenDetector())
     _seed_job(aws, GOOD_JOB)
     data = astronaut_path.read_bytes()
     aws.put_upload(f"uploads/{GOOD_JOB}", data)
     event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
 
-    response = worker.lambda_handler(event, context)
+    response = functions.worker.invoke(event, context)
 
     assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     assert aws.keys(BLURRED_BUCKET) == []  # an unblurred photo is never published
@@ -249,16 +255,18 @@ def test_detector_error_fails_closed(aws: Aws, context, astronaut_path) -> None:
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
 
 
-def test_batch_with_one_bad_record_reports_only_that_one(aws: Aws, detector, context, astronaut_path):
+def test_batch_with_one_bad_record_reports_only_that_one(
+    aws: Aws, functions: Functions, detector, context, astronaut_path
+):
     event = load_event("sqs_batch_one_bad.json")
     good_message, bad_message = (r["messageId"] for r in event["Records"])
-    set_dependencies(Dependencies(s3=S3GetFault(aws.s3, {f"uploads/{BAD_JOB}"}), detector=detector))
+    functions.worker.override(s3=S3GetFault(functions.worker.dependencies.s3_client, {f"uploads/{BAD_JOB}"}))
     data = astronaut_path.read_bytes()
     for job_id in (GOOD_JOB, BAD_JOB):
         _seed_job(aws, job_id)
         aws.put_upload(f"uploads/{job_id}", data)
 
-    response = worker.lambda_handler(event, context)
+    response = functions.worker.invoke(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": bad_message}]}
     assert good_message != bad_message
@@ -267,45 +275,47 @@ def test_batch_with_one_bad_record_reports_only_that_one(aws: Aws, detector, con
     assert aws.keys(BLURRED_BUCKET) == [f"p/{GOOD_JOB}.jpg"]
 
 
-def test_batch_with_a_non_image_acknowledges_both(aws: Aws, deps, context, astronaut_path) -> None:
+def test_batch_with_a_non_image_acknowledges_both(aws: Aws, functions, context, astronaut_path) -> None:
     event = load_event("sqs_batch_one_bad.json")
     _seed_job(aws, GOOD_JOB)
     _seed_job(aws, BAD_JOB)
     aws.put_upload(f"uploads/{GOOD_JOB}", astronaut_path.read_bytes())
     aws.put_upload(f"uploads/{BAD_JOB}", b"GIF89a" + b"\x00" * 1331)
 
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
     assert job(aws, GOOD_JOB)["status"] == "done"
     assert job(aws, BAD_JOB)["status"] == "failed"
 
 
-def test_s3_test_event_is_acknowledged(aws: Aws, deps, detector, context) -> None:
-    assert worker.lambda_handler(load_event("sqs_s3_test_event.json"), context) == {"batchItemFailures": []}
+def test_s3_test_event_is_acknowledged(aws: Aws, functions, detector, context) -> None:
+    assert functions.worker.invoke(load_event("sqs_s3_test_event.json"), context) == {"batchItemFailures": []}
     assert detector.calls == 0
 
 
-def test_stray_key_with_spaces_and_unicode_is_decoded_and_deleted(aws: Aws, deps, detector, context) -> None:
+def test_stray_key_with_spaces_and_unicode_is_decoded_and_deleted(
+    aws: Aws, functions, detector, context
+) -> None:
     event = load_event("sqs_s3_put.json")
     key = "uploads/Family photo \u2013 \u00e9t\u00e9 2024 (1) \U0001f600.jpg"  # as in sqs_s3_put.json
     aws.put_upload(key, b"whatever")
     aws.put_upload(f"uploads/{GOOD_JOB}", b"unrelated and untouched")
 
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
 
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
     assert detector.calls == 0
 
 
-def test_upload_without_a_job_is_deleted(aws: Aws, deps, detector, context) -> None:
+def test_upload_without_a_job_is_deleted(aws: Aws, functions, detector, context) -> None:
     job_id = "c" * 32
     aws.put_upload(f"uploads/{job_id}", b"\x89PNG...")
-    assert worker.lambda_handler(s3_put_event(f"uploads/{job_id}", 7), context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(s3_put_event(f"uploads/{job_id}", 7), context) == {"batchItemFailures": []}
     assert aws.keys(UPLOADS_BUCKET) == []
     assert aws.item(job_id) is None
     assert detector.calls == 0
 
 
-def test_non_object_created_events_are_ignored(aws: Aws, deps, detector, context) -> None:
+def test_non_object_created_events_are_ignored(aws: Aws, functions, detector, context) -> None:
     event = s3_put_event(f"uploads/{GOOD_JOB}", 10)
     body = json.loads(event["Records"][0]["body"])
     body["Records"][0]["eventName"] = "ObjectRemoved:Delete"
@@ -313,17 +323,21 @@ def test_non_object_created_events_are_ignored(aws: Aws, deps, detector, context
     _seed_job(aws, GOOD_JOB)
     aws.put_upload(f"uploads/{GOOD_JOB}", b"\x89PNG")
 
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
     assert job(aws, GOOD_JOB)["status"] == "awaiting_upload"
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
 
 
-def test_email_failure_never_loses_the_photo(aws: Aws, deps, context, astronaut_path, capsys, logs) -> None:
+def test_email_failure_never_loses_the_photo(
+    aws: Aws, functions, context, astronaut_path, capsys, logs
+) -> None:
     aws.ses.delete_identity(Identity=SENDER)  # SES now rejects the sender (MessageRejected)
-    job_id = create_job(aws, context)
+    job_id = create_job(functions, context)
     capsys.readouterr()
 
-    assert upload_and_blur(aws, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    assert upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {
+        "batchItemFailures": []
+    }
 
     assert job(aws, job_id)["status"] == "done"
     assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
@@ -332,19 +346,21 @@ def test_email_failure_never_loses_the_photo(aws: Aws, deps, context, astronaut_
     assert _metric_values(_json_lines(capsys.readouterr().out), "EmailFailed") == [1.0]
 
 
-def test_no_email_without_an_address(aws: Aws, deps, context, astronaut_path) -> None:
-    job_id = create_job(aws, context, email=None)
-    upload_and_blur(aws, context, job_id, astronaut_path.read_bytes())
+def test_no_email_without_an_address(aws: Aws, functions, context, astronaut_path) -> None:
+    job_id = create_job(functions, context, email=None)
+    upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes())
     assert job(aws, job_id)["status"] == "done"
     assert aws.sent_emails() == []
 
 
-def test_logs_carry_the_job_id_and_metrics_are_emitted(aws: Aws, deps, context, astronaut_path, capsys, logs):
-    job_id = create_job(aws, context)
+def test_logs_carry_the_job_id_and_metrics_are_emitted(
+    aws: Aws, functions, context, astronaut_path, capsys, logs
+):
+    job_id = create_job(functions, context)
     capsys.readouterr()
-    upload_and_blur(aws, context, job_id, astronaut_path.read_bytes())
-    bad_id = create_job(aws, context)
-    upload_and_blur(aws, context, bad_id, b"not an image at all")
+    upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes())
+    bad_id = create_job(functions, context)
+    upload_and_blur(aws, functions, context, bad_id, b"not an image at all")
     lines = _json_lines(capsys.readouterr().out)
 
     messages = {line["message"]: line for line in logs()}
@@ -362,11 +378,15 @@ def test_logs_carry_the_job_id_and_metrics_are_emitted(aws: Aws, deps, context, 
 
 
 @pytest.mark.slow
-def test_real_centerface_detector_finds_and_blurs_the_astronaut(aws: Aws, context, astronaut_path) -> None:
+def test_real_centerface_detector_finds_and_blurs_the_astronaut(
+    aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
     # The production wiring from the environment, model included: no fake anywhere.
-    set_dependencies(None)
-    job_id = create_job(aws, context)
-    assert upload_and_blur(aws, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    functions.worker.override(detector=None)
+    job_id = create_job(functions, context)
+    assert upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {
+        "batchItemFailures": []
+    }
     record = job(aws, job_id)
     assert record["status"] == "done"
     assert int(record["faces"]) == 1
@@ -431,12 +451,15 @@ class RacingJobs:
         return self._jobs.mark_done(job_id, **kwargs)
 
 
-def test_losing_a_race_to_a_refusal_withdraws_the_photo(aws: Aws, deps, context, astronaut_path) -> None:
+def test_losing_a_race_to_a_refusal_withdraws_the_photo(aws: Aws, functions, context, astronaut_path) -> None:
+    deps = functions.worker.dependencies
     deps.jobs  # noqa: B018  (build the real store first, then wrap it)
     deps.__dict__["jobs"] = RacingJobs(deps.jobs)
-    job_id = create_job(aws, context)
+    job_id = create_job(functions, context)
 
-    assert upload_and_blur(aws, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    assert upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {
+        "batchItemFailures": []
+    }
 
     assert job(aws, job_id)["status"] == "failed"
     assert aws.keys(BLURRED_BUCKET) == []
@@ -445,10 +468,10 @@ def test_losing_a_race_to_a_refusal_withdraws_the_photo(aws: Aws, deps, context,
 
 
 def test_event_for_a_vanished_upload_ends_failed_not_retried_forever(
-    aws: Aws, deps, detector, context
+    aws: Aws, functions, detector, context
 ) -> None:
-    job_id = create_job(aws, context)  # the object was never written (or the lifecycle rule removed it)
-    assert worker.lambda_handler(s3_put_event(f"uploads/{job_id}", 1000), context) == {
+    job_id = create_job(functions, context)  # the object was never written (or the lifecycle rule removed it)
+    assert functions.worker.invoke(s3_put_event(f"uploads/{job_id}", 1000), context) == {
         "batchItemFailures": []
     }
     assert job(aws, job_id)["errorCode"] == "upload_missing"
@@ -501,14 +524,14 @@ ACKNOWLEDGED_BODIES = {
 
 @pytest.mark.parametrize("body", ACKNOWLEDGED_BODIES.values(), ids=ACKNOWLEDGED_BODIES.keys())
 def test_messages_no_retry_can_fix_are_acknowledged_and_change_nothing(
-    aws: Aws, deps, detector, context, body: str
+    aws: Aws, functions, detector, context, body: str
 ) -> None:
     _seed_job(aws, GOOD_JOB)
     aws.put_upload(f"uploads/{GOOD_JOB}", b"\x89PNG")
     event = s3_put_event(f"uploads/{GOOD_JOB}", 4)
     event["Records"][0]["body"] = body
 
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
 
     assert job(aws, GOOD_JOB)["status"] == "awaiting_upload"
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{GOOD_JOB}"]
@@ -517,7 +540,7 @@ def test_messages_no_retry_can_fix_are_acknowledged_and_change_nothing(
 
 
 def test_a_misshapen_record_does_not_cost_its_neighbour_the_photo(
-    aws: Aws, deps, detector, context, astronaut_path
+    aws: Aws, functions, detector, context, astronaut_path
 ) -> None:
     _seed_job(aws, GOOD_JOB)
     data = astronaut_path.read_bytes()
@@ -525,7 +548,7 @@ def test_a_misshapen_record_does_not_cost_its_neighbour_the_photo(
     event = s3_put_event(f"uploads/{GOOD_JOB}", len(data))
     event["Records"][0]["body"] = json.dumps({"Records": [_record(s3=None), _record()]})
 
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
 
     assert job(aws, GOOD_JOB)["status"] == "done"
     assert aws.keys(BLURRED_BUCKET) == [f"p/{GOOD_JOB}.jpg"]
@@ -554,18 +577,20 @@ class SlowDetector(FixedBoxDetector):
         return super().detect(image)
 
 
-def test_records_left_without_time_are_reported_unattempted(aws: Aws, context, astronaut_path) -> None:
+def test_records_left_without_time_are_reported_unattempted(
+    aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
     event = load_event("sqs_batch_one_bad.json")
     first, second = (r["messageId"] for r in event["Records"])
     clock = RunningOutContext(left_s=worker.MIN_SECONDS_TO_START + 5)
     detector = SlowDetector(clock, seconds=10)  # the first photo leaves too little for the second
-    set_dependencies(Dependencies(detector=detector))
+    functions.worker.override(detector=detector)
     data = astronaut_path.read_bytes()
     for job_id in (GOOD_JOB, BAD_JOB):
         _seed_job(aws, job_id)
         aws.put_upload(f"uploads/{job_id}", data)
 
-    response = worker.lambda_handler(event, clock)
+    response = functions.worker.invoke(event, clock)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": second}]}
     assert first != second and detector.calls == 1
@@ -574,13 +599,15 @@ def test_records_left_without_time_are_reported_unattempted(aws: Aws, context, a
     assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{BAD_JOB}"]  # kept for its retry
 
 
-def test_an_invocation_with_too_little_time_starts_nothing(aws: Aws, deps, detector, astronaut_path) -> None:
+def test_an_invocation_with_too_little_time_starts_nothing(
+    aws: Aws, functions, detector, astronaut_path
+) -> None:
     event = load_event("sqs_batch_one_bad.json")
     for job_id in (GOOD_JOB, BAD_JOB):
         _seed_job(aws, job_id)
         aws.put_upload(f"uploads/{job_id}", astronaut_path.read_bytes())
 
-    response = worker.lambda_handler(event, RunningOutContext(left_s=worker.MIN_SECONDS_TO_START - 1))
+    response = functions.worker.invoke(event, RunningOutContext(left_s=worker.MIN_SECONDS_TO_START - 1))
 
     assert len(response["batchItemFailures"]) == 2
     assert detector.calls == 0
@@ -647,7 +674,13 @@ def _template_default_detector() -> str:
     ("detector_name", "small_faces_blurred"), [("default", True), ("rekognition", False)]
 )
 def test_the_default_detector_blurs_small_faces_rekognition_cannot_see(
-    aws: Aws, context, astronaut_path, monkeypatch, detector_name: str, small_faces_blurred: bool
+    aws: Aws,
+    functions: Functions,
+    context,
+    astronaut_path,
+    monkeypatch,
+    detector_name: str,
+    small_faces_blurred: bool,
 ) -> None:
     monkeypatch.setenv(
         "DETECTOR", _template_default_detector() if detector_name == "default" else detector_name
@@ -655,10 +688,10 @@ def test_the_default_detector_blurs_small_faces_rekognition_cannot_see(
     get_settings.cache_clear()
     photo, faces = _crowd(astronaut_path)
     rekognition = RekognitionAtItsLimits(faces, 1920, 1280)
-    set_dependencies(Dependencies(rekognition=rekognition))  # everything else as deployed
-    job_id = create_job(aws, context, size=len(photo))
+    functions.worker.override(rekognition=rekognition, detector=None)  # everything else as deployed
+    job_id = create_job(functions, context, size=len(photo))
 
-    assert upload_and_blur(aws, context, job_id, photo) == {"batchItemFailures": []}
+    assert upload_and_blur(aws, functions, context, job_id, photo) == {"batchItemFailures": []}
 
     assert rekognition.calls == 1
     assert job(aws, job_id)["status"] == "done"

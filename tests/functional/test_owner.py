@@ -10,26 +10,33 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import cv2
 import numpy as np
 import pytest
 
-from photoveil.adapters.clients import sqs_client
-from photoveil.dependencies import Dependencies
-from photoveil.handlers import api, variants, worker
 from photoveil.local.events import sqs_batch_event
 from photoveil.owner import MAX_EDITS
 from photoveil.settings import get_settings
 
-from .helpers import BLUR_QUEUE_URL, BLURRED_BUCKET, PUBLIC_BASE_URL, REGION, Aws, load_event, s3_put_event
+from .helpers import (
+    BLUR_QUEUE_URL,
+    BLURRED_BUCKET,
+    PUBLIC_BASE_URL,
+    REGION,
+    Aws,
+    Functions,
+    load_event,
+    s3_put_event,
+)
 
 # A rectangle over the astronaut's shoulder badge (lower left), far from her face (which the fake blurs).
 BADGE = {"x": 0.05, "y": 0.65, "width": 0.3, "height": 0.3}
 
 
-def call(event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
-    response = api.lambda_handler(event, context)
+def call(
+    functions: Functions, event: dict[str, Any], context: Any
+) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
+    response = functions.api.invoke(event, context)
     body = json.loads(response["body"]) if response.get("body") else None
     return response["statusCode"], {k.lower(): v for k, v in response.get("headers", {}).items()}, body
 
@@ -49,9 +56,9 @@ def owner_event(
     return event
 
 
-def status(job_id: str, context: Any) -> dict[str, Any]:
+def status(functions: Functions, job_id: str, context: Any) -> dict[str, Any]:
     event = owner_event("GET", job_id, None)
-    return call(event, context)[2] or {}
+    return call(functions, event, context)[2] or {}
 
 
 def published(aws: Aws, key: str) -> np.ndarray:
@@ -59,20 +66,18 @@ def published(aws: Aws, key: str) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(int)
 
 
-def drain_blur_queue(context: Any) -> list[dict[str, Any]]:
+def drain_blur_queue(aws: Aws, functions: Functions, context: Any) -> list[dict[str, Any]]:
     """Deliver what is on the blur queue to the worker, as the event source mapping would."""
-    messages = (
-        sqs_client().receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10).get("Messages", [])
-    )
+    messages = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10).get("Messages", [])
     if not messages:
         return []
     event = sqs_batch_event(messages, queue_arn="arn:aws:sqs:us-east-1:123456789012:blur", region=REGION)
-    assert worker.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
     return messages
 
 
 @pytest.fixture
-def photo(aws: Aws, deps: Dependencies, context: Any, astronaut_path) -> Callable[..., tuple[str, str]]:
+def photo(aws: Aws, functions: Functions, context: Any, astronaut_path) -> Callable[..., tuple[str, str]]:
     """Upload the astronaut through the API and the worker: (jobId, ownerToken) of a done photo."""
 
     def make(email: str | None = None) -> tuple[str, str]:
@@ -81,85 +86,94 @@ def photo(aws: Aws, deps: Dependencies, context: Any, astronaut_path) -> Callabl
         event["body"] = json.dumps(
             {"contentType": "image/png", "size": len(data), **({"email": email} if email else {})}
         )
-        code, _, created = call(event, context)
+        code, _, created = call(functions, event, context)
         assert code == 201 and created
         job_id = created["jobId"]
         aws.put_upload(f"uploads/{job_id}", data)
-        assert worker.lambda_handler(s3_put_event(f"uploads/{job_id}", len(data)), context) == {
+        assert functions.worker.invoke(s3_put_event(f"uploads/{job_id}", len(data)), context) == {
             "batchItemFailures": []
         }
-        assert status(job_id, context)["status"] == "done"
+        assert status(functions, job_id, context)["status"] == "done"
         return job_id, created["ownerToken"]
 
     return make
 
 
 # ---------------------------------------------------------------- the token
-def test_the_owner_token_is_shown_once_and_stored_only_as_a_hash(aws: Aws, photo, context) -> None:
+def test_the_owner_token_is_shown_once_and_stored_only_as_a_hash(aws: Aws, functions, photo, context) -> None:
     job_id, token = photo()
     assert len(token) >= 43  # 256 bits, URL-safe base64 (at least 128 are required)
     item = json.dumps(aws.item(job_id))
     assert token not in item
     assert hashlib.sha256(token.encode()).hexdigest() in item
-    assert token not in json.dumps(status(job_id, context))
+    assert token not in json.dumps(status(functions, job_id, context))
 
 
-def test_the_email_link_carries_a_token_of_its_own_that_works(aws: Aws, photo, context) -> None:
+def test_the_email_link_carries_a_token_of_its_own_that_works(aws: Aws, functions, photo, context) -> None:
     job_id, page_token = photo(email="owner@example.com")
     (email,) = aws.sent_emails()
     email_token = _email_token(email.body, job_id)
     assert email_token != page_token and email_token not in json.dumps(aws.item(job_id))
-    assert call(owner_event("DELETE", job_id, email_token), context)[0] == 204
+    assert call(functions, owner_event("DELETE", job_id, email_token), context)[0] == 204
 
 
 # ---------------------------------------------------------------- delete now
 def test_delete_withdraws_the_photo_and_its_variants_everywhere(
-    aws: Aws, photo, context, monkeypatch
+    aws: Aws, functions, photo, context, monkeypatch
 ) -> None:
-    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    cloudfront = aws.cloudfront
     distribution = _distribution(cloudfront)
     monkeypatch.setenv("DISTRIBUTION_ID", distribution)
     get_settings.cache_clear()
     job_id, token = photo()
-    variants.lambda_handler(_published_event(job_id), context)
+    functions.variants.invoke(_published_event(job_id), context)
     assert len(aws.keys(BLURRED_BUCKET)) == 4  # the photo and its three variants
 
-    code, _, body = call(owner_event("DELETE", job_id, token), context)
+    code, _, body = call(functions, owner_event("DELETE", job_id, token), context)
 
     assert (code, body) == (204, None)
     assert aws.keys(BLURRED_BUCKET) == []
-    assert status(job_id, context) == {"jobId": job_id, "status": "deleted", "faces": None}
-    (invalidation,) = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
-    details = cloudfront.get_invalidation(DistributionId=distribution, Id=invalidation["Id"])["Invalidation"]
+    assert status(functions, job_id, context) == {"jobId": job_id, "status": "deleted", "faces": None}
+    with aws.unchecked():
+        (invalidation,) = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"][
+            "Items"
+        ]
+        details = cloudfront.get_invalidation(DistributionId=distribution, Id=invalidation["Id"])[
+            "Invalidation"
+        ]
     assert details["InvalidationBatch"]["Paths"]["Items"] == [f"/p/{job_id}*"]
     # Again: still 204, still nothing.
-    assert call(owner_event("DELETE", job_id, token), context)[0] == 204
+    assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204
 
 
-def test_late_events_cannot_bring_a_deleted_photo_back(aws: Aws, photo, context, astronaut_path) -> None:
+def test_late_events_cannot_bring_a_deleted_photo_back(
+    aws: Aws, functions, photo, context, astronaut_path
+) -> None:
     job_id, token = photo()
-    call(owner_event("DELETE", job_id, token), context)
+    call(functions, owner_event("DELETE", job_id, token), context)
     data = astronaut_path.read_bytes()
     aws.put_upload(f"uploads/{job_id}", data)  # a second POST of the form, or a duplicate event
 
-    assert worker.lambda_handler(s3_put_event(f"uploads/{job_id}", len(data)), context) == {
+    assert functions.worker.invoke(s3_put_event(f"uploads/{job_id}", len(data)), context) == {
         "batchItemFailures": []
     }
-    assert variants.lambda_handler(_published_event(job_id), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(_published_event(job_id), context) == {"batchItemFailures": []}
 
     assert aws.keys(BLURRED_BUCKET) == [] and aws.keys("photoveil-uploads-123456789012-us-east-1") == []
-    assert status(job_id, context)["status"] == "deleted"
+    assert status(functions, job_id, context)["status"] == "deleted"
 
 
-def test_deleting_before_the_photo_is_done_publishes_nothing(aws: Aws, deps, context, astronaut_path) -> None:
+def test_deleting_before_the_photo_is_done_publishes_nothing(
+    aws: Aws, functions, context, astronaut_path
+) -> None:
     event = copy.deepcopy(load_event("api_create_upload.json"))
     event["body"] = json.dumps({"contentType": "image/png", "size": 1000})
-    created = call(event, context)[2]
+    created = call(functions, event, context)[2]
     assert created
-    assert call(owner_event("DELETE", created["jobId"], created["ownerToken"]), context)[0] == 204
+    assert call(functions, owner_event("DELETE", created["jobId"], created["ownerToken"]), context)[0] == 204
     data = astronaut_path.read_bytes()
     aws.put_upload(f"uploads/{created['jobId']}", data)
-    worker.lambda_handler(s3_put_event(f"uploads/{created['jobId']}", len(data)), context)
+    functions.worker.invoke(s3_put_event(f"uploads/{created['jobId']}", len(data)), context)
     assert aws.keys(BLURRED_BUCKET) == []
     assert aws.sent_emails() == []
 
@@ -168,44 +182,52 @@ def test_deleting_before_the_photo_is_done_publishes_nothing(aws: Aws, deps, con
     ("header", "expected"),
     [(None, (401, "missing_token")), ("", (401, "missing_token")), ("Basic abc", (401, "missing_token"))],
 )
-def test_no_token_is_401(aws: Aws, photo, context, header: str | None, expected: tuple[int, str]) -> None:
+def test_no_token_is_401(
+    aws: Aws, functions, photo, context, header: str | None, expected: tuple[int, str]
+) -> None:
     job_id, _ = photo()
     event = owner_event("DELETE", job_id, None)
     if header is not None:
         event["headers"]["authorization"] = header
-    code, headers, body = call(event, context)
+    code, headers, body = call(functions, event, context)
     assert (code, body and body["error"]["code"]) == expected
     assert headers["www-authenticate"].startswith("Bearer")
     assert len(aws.keys(BLURRED_BUCKET)) == 1
 
 
-def test_a_wrong_token_is_403_and_a_token_works_on_its_own_job_only(aws: Aws, photo, context) -> None:
+def test_a_wrong_token_is_403_and_a_token_works_on_its_own_job_only(
+    aws: Aws, functions, photo, context
+) -> None:
     first, first_token = photo()
     second, second_token = photo()
     for job_id, token in ((first, "nope"), (first, second_token), (second, first_token)):
         for method, path, body in (("DELETE", "", None), ("POST", "/regions", {"regions": [BADGE]})):
-            code, _, answer = call(owner_event(method, job_id, token, body, path), context)
+            code, _, answer = call(functions, owner_event(method, job_id, token, body, path), context)
             assert (code, answer and answer["error"]["code"]) == (403, "wrong_token")
     assert len(aws.keys(BLURRED_BUCKET)) == 2
 
 
-def test_an_unknown_job_is_404(aws: Aws, deps, context) -> None:
-    code, _, body = call(owner_event("DELETE", "e" * 32, "some-token"), context)
+def test_an_unknown_job_is_404(aws: Aws, functions, context) -> None:
+    code, _, body = call(functions, owner_event("DELETE", "e" * 32, "some-token"), context)
     assert (code, body and body["error"]["code"]) == (404, "job_not_found")
 
 
 # ---------------------------------------------------------------- blur more
-def test_an_edit_blurs_only_its_regions_and_is_published_under_a_new_key(aws: Aws, photo, context) -> None:
+def test_an_edit_blurs_only_its_regions_and_is_published_under_a_new_key(
+    aws: Aws, functions, photo, context
+) -> None:
     job_id, token = photo()
-    variants.lambda_handler(_published_event(job_id), context)
+    functions.variants.invoke(_published_event(job_id), context)
     before = published(aws, f"p/{job_id}.jpg")
 
-    code, _, body = call(owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    code, _, body = call(
+        functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context
+    )
 
     assert code == 202 and body and (body["status"], body["edit"]) == ("processing", 1)
-    assert status(job_id, context)["status"] == "processing"
-    assert len(drain_blur_queue(context)) == 1
-    view = status(job_id, context)
+    assert status(functions, job_id, context)["status"] == "processing"
+    assert len(drain_blur_queue(aws, functions, context)) == 1
+    view = status(functions, job_id, context)
     assert view["status"] == "done" and view["edits"] == 1 and "variants" not in view
     new_key = view["photoUrl"].removeprefix(f"{PUBLIC_BASE_URL}/")
     assert new_key != f"p/{job_id}.jpg" and new_key.startswith(f"p/{job_id}-")
@@ -219,18 +241,18 @@ def test_an_edit_blurs_only_its_regions_and_is_published_under_a_new_key(aws: Aw
     assert np.abs(after[outside] - before[outside]).mean() < 1.5  # re-encoding noise only
 
 
-def test_the_same_edit_delivered_twice_applies_once(aws: Aws, photo, context) -> None:
+def test_the_same_edit_delivered_twice_applies_once(aws: Aws, functions, photo, context) -> None:
     job_id, token = photo()
-    call(owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
-    (message,) = sqs_client().receive_message(QueueUrl=BLUR_QUEUE_URL).get("Messages", [])
+    call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    (message,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL).get("Messages", [])
     event = sqs_batch_event([message], queue_arn="arn:aws:sqs:us-east-1:123456789012:blur", region=REGION)
-    worker.lambda_handler(event, context)
-    view = status(job_id, context)
+    functions.worker.invoke(event, context)
+    view = status(functions, job_id, context)
     item = aws.item(job_id)
 
-    assert worker.lambda_handler(copy.deepcopy(event), context) == {"batchItemFailures": []}
+    assert functions.worker.invoke(copy.deepcopy(event), context) == {"batchItemFailures": []}
 
-    assert status(job_id, context) == view and aws.item(job_id) == item
+    assert status(functions, job_id, context) == view and aws.item(job_id) == item
     assert len(aws.keys(BLURRED_BUCKET)) == 1
 
 
@@ -249,60 +271,68 @@ def test_the_same_edit_delivered_twice_applies_once(aws: Aws, photo, context) ->
         ("not json", "invalid_json"),
     ],
 )
-def test_bad_regions_are_400_and_change_nothing(aws: Aws, photo, context, body: Any, code: str) -> None:
+def test_bad_regions_are_400_and_change_nothing(
+    aws: Aws, functions, photo, context, body: Any, code: str
+) -> None:
     job_id, token = photo()
     item = aws.item(job_id)
-    status_code, _, answer = call(owner_event("POST", job_id, token, body, "/regions"), context)
+    status_code, _, answer = call(functions, owner_event("POST", job_id, token, body, "/regions"), context)
     assert (status_code, answer and answer["error"]["code"]) == (400, code)
     assert answer and answer["error"]["message"]
-    assert aws.item(job_id) == item and drain_blur_queue(context) == []
+    assert aws.item(job_id) == item and drain_blur_queue(aws, functions, context) == []
 
 
-def test_an_edit_before_the_photo_is_done_is_409_not_ready(aws: Aws, deps, context) -> None:
+def test_an_edit_before_the_photo_is_done_is_409_not_ready(aws: Aws, functions, context) -> None:
     event = copy.deepcopy(load_event("api_create_upload.json"))
     event["body"] = json.dumps({"contentType": "image/png", "size": 1000})
-    created = call(event, context)[2]
+    created = call(functions, event, context)[2]
     assert created
     code, _, body = call(
+        functions,
         owner_event("POST", created["jobId"], created["ownerToken"], {"regions": [BADGE]}, "/regions"),
         context,
     )
     assert (code, body and body["error"]["code"]) == (409, "not_ready")
 
 
-def test_more_than_ten_edits_is_409_too_many_edits(aws: Aws, photo, context) -> None:
+def test_more_than_ten_edits_is_409_too_many_edits(aws: Aws, functions, photo, context) -> None:
     job_id, token = photo()
     for _ in range(MAX_EDITS):
-        assert call(owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)[0] == 202
-        drain_blur_queue(context)
+        assert (
+            call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)[0]
+            == 202
+        )
+        drain_blur_queue(aws, functions, context)
     item = aws.item(job_id)
-    code, _, body = call(owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    code, _, body = call(
+        functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context
+    )
     assert (code, body and body["error"]["code"]) == (409, "too_many_edits")
     assert aws.item(job_id) == item
 
 
-def test_an_edit_racing_a_delete_publishes_nothing(aws: Aws, photo, context) -> None:
+def test_an_edit_racing_a_delete_publishes_nothing(aws: Aws, functions, photo, context) -> None:
     job_id, token = photo()
-    call(owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
-    assert call(owner_event("DELETE", job_id, token), context)[0] == 204
+    call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204
 
-    drain_blur_queue(context)
+    drain_blur_queue(aws, functions, context)
 
     assert aws.keys(BLURRED_BUCKET) == []
-    assert status(job_id, context)["status"] == "deleted"
+    assert status(functions, job_id, context)["status"] == "deleted"
 
 
 # ---------------------------------------------------------------- the token stays secret
-def test_no_token_in_any_log_line_status_or_error(aws: Aws, photo, context, capsys, logs) -> None:
+def test_no_token_in_any_log_line_status_or_error(aws: Aws, functions, photo, context, capsys, logs) -> None:
     job_id, token = photo(email="owner@example.com")
     other, _ = photo()
-    call(owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
-    drain_blur_queue(context)
+    call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    drain_blur_queue(aws, functions, context)
     answers = [
-        call(owner_event("POST", other, token, {"regions": [BADGE]}, "/regions"), context),  # 403
-        call(owner_event("POST", job_id, token, {"regions": []}, "/regions"), context),  # 400
-        call(owner_event("DELETE", job_id, token), context),
-        call(owner_event("GET", job_id, None), context),
+        call(functions, owner_event("POST", other, token, {"regions": [BADGE]}, "/regions"), context),  # 403
+        call(functions, owner_event("POST", job_id, token, {"regions": []}, "/regions"), context),  # 400
+        call(functions, owner_event("DELETE", job_id, token), context),
+        call(functions, owner_event("GET", job_id, None), context),
     ]
     email_token = _email_token(aws.sent_emails()[0].body, job_id)
     printed = capsys.readouterr()

@@ -9,15 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from photoveil.handlers import site
-
-from .helpers import REGION, Aws
+from .helpers import SITE_BUCKET, Aws, Functions
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
-SITE_BUCKET = "photoveil-site-test"
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com"
 
 
@@ -53,10 +49,8 @@ def cfn() -> Iterator[CloudFormationEndpoint]:
 @pytest.fixture
 def distribution(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SITE_DIR", str(FRONTEND))
-    site._clients.cache_clear()
     aws.s3.create_bucket(Bucket=SITE_BUCKET)
-    cloudfront = boto3.client("cloudfront", region_name=REGION)
-    created = cloudfront.create_distribution(
+    created = aws.cloudfront.create_distribution(
         DistributionConfig={
             "CallerReference": "test",
             "Comment": "",
@@ -75,7 +69,6 @@ def distribution(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         }
     )
     yield created["Distribution"]["Id"]
-    site._clients.cache_clear()
 
 
 def event(request_type: str, response_url: str, distribution_id: str) -> dict[str, Any]:
@@ -96,10 +89,12 @@ def event(request_type: str, response_url: str, distribution_id: str) -> dict[st
     }
 
 
-def test_create_publishes_the_page_and_its_config(aws: Aws, cfn, distribution: str, context) -> None:
+def test_create_publishes_the_page_and_its_config(
+    aws: Aws, functions: Functions, cfn, distribution: str, context
+) -> None:
     aws.s3.put_object(Bucket=SITE_BUCKET, Key="old-page.js", Body=b"from an older deploy")
 
-    site.lambda_handler(event("Create", cfn.url, distribution), context)
+    functions.site.invoke(event("Create", cfn.url, distribution), context)
 
     (response,) = cfn.responses
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", SITE_BUCKET)
@@ -114,31 +109,36 @@ def test_create_publishes_the_page_and_its_config(aws: Aws, cfn, distribution: s
     assert page["Body"].read() == (FRONTEND / "index.html").read_bytes()
 
 
-def test_update_invalidates_the_cached_site(aws: Aws, cfn, distribution: str, context) -> None:
-    site.lambda_handler(event("Update", cfn.url, distribution), context)
+def test_update_invalidates_the_cached_site(
+    aws: Aws, functions: Functions, cfn, distribution: str, context
+) -> None:
+    functions.site.invoke(event("Update", cfn.url, distribution), context)
 
     (response,) = cfn.responses
     assert response["Status"] == "SUCCESS" and response["Data"]["InvalidationId"]
-    cloudfront = boto3.client("cloudfront", region_name=REGION)
-    assert cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Quantity"] == 1
+    with aws.unchecked():
+        invalidations = aws.cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
+    assert invalidations["Quantity"] == 1
 
 
-def test_delete_empties_the_bucket_so_the_stack_can_go(aws: Aws, cfn, distribution: str, context) -> None:
-    site.lambda_handler(event("Create", cfn.url, distribution), context)
+def test_delete_empties_the_bucket_so_the_stack_can_go(
+    aws: Aws, functions: Functions, cfn, distribution: str, context
+) -> None:
+    functions.site.invoke(event("Create", cfn.url, distribution), context)
 
-    site.lambda_handler(event("Delete", cfn.url, distribution), context)
+    functions.site.invoke(event("Delete", cfn.url, distribution), context)
 
     assert [r["Status"] for r in cfn.responses] == ["SUCCESS", "SUCCESS"]
     assert aws.keys(SITE_BUCKET) == []
 
 
 def test_a_failure_is_reported_to_cloudformation_not_left_hanging(
-    aws: Aws, cfn, distribution: str, context
+    aws: Aws, functions: Functions, cfn, distribution: str, context
 ) -> None:
-    bad = event("Create", cfn.url, distribution)
-    bad["ResourceProperties"]["BucketName"] = "no-such-bucket-here"
+    # The bucket its role may write is gone (another bucket would be an AccessDenied).
+    aws.s3.delete_bucket(Bucket=SITE_BUCKET)
 
-    site.lambda_handler(bad, context)
+    functions.site.invoke(event("Create", cfn.url, distribution), context)
 
     (response,) = cfn.responses
     assert response["Status"] == "FAILED"

@@ -13,15 +13,22 @@ import cv2
 import numpy as np
 import pytest
 
-from photoveil.adapters.clients import sqs_client
 from photoveil.adapters.jobs import JobStore
-from photoveil.dependencies import Dependencies, set_dependencies
-from photoveil.handlers import api, variants
 from photoveil.handlers.variants import RETRY_SOON_S
 from photoveil.local.events import sqs_batch_event
 from photoveil.sizes import VARIANT_NAMES
 
-from .helpers import BLURRED_BUCKET, GOOD_JOB, JOBS_TABLE, PUBLIC_BASE_URL, REGION, Aws, load_event
+from .helpers import (
+    BLURRED_BUCKET,
+    GOOD_JOB,
+    JOBS_TABLE,
+    PUBLIC_BASE_URL,
+    REGION,
+    VARIANTS_QUEUE,
+    Aws,
+    Functions,
+    load_event,
+)
 
 PHOTO_KEY = f"p/{GOOD_JOB}.jpg"  # the photo in events/sqs_published_*.json
 SHAPES = ["sqs_published_raw.json", "sqs_published_sns_envelope.json"]
@@ -55,20 +62,20 @@ def variant_keys(aws: Aws) -> list[str]:
     return sorted(k for k in aws.keys(BLURRED_BUCKET) if k != PHOTO_KEY)
 
 
-def status(context: Any) -> dict[str, Any]:
+def status(functions: Functions, context: Any) -> dict[str, Any]:
     event = copy.deepcopy(load_event("api_get_job.json"))
-    return json.loads(api.lambda_handler(event, context)["body"])
+    return json.loads(functions.api.invoke(event, context)["body"])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_a_published_photo_gets_its_three_variants(aws: Aws, deps, context, shape: str) -> None:
+def test_a_published_photo_gets_its_three_variants(aws: Aws, functions, context, shape: str) -> None:
     publish(aws, 1600, 1200)
-    assert "variants" not in status(context)  # absent until all three exist
+    assert "variants" not in status(functions, context)  # absent until all three exist
 
-    assert variants.lambda_handler(load_event(shape), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(load_event(shape), context) == {"batchItemFailures": []}
 
     assert variant_keys(aws) == sorted(f"p/{GOOD_JOB}/{name}.jpeg" for name in VARIANT_NAMES)
-    body = status(context)
+    body = status(functions, context)
     assert body["status"] == "done"
     assert body["variants"] == {name: f"{PUBLIC_BASE_URL}/p/{GOOD_JOB}/{name}.jpeg" for name in VARIANT_NAMES}
     for name in VARIANT_NAMES:
@@ -79,21 +86,21 @@ def test_a_published_photo_gets_its_three_variants(aws: Aws, deps, context, shap
         assert pixels.shape[:2] == (height, width)
 
 
-def test_a_portrait_gets_turned_boxes(aws: Aws, deps, context) -> None:
+def test_a_portrait_gets_turned_boxes(aws: Aws, functions, context) -> None:
     publish(aws, 1200, 1600)
-    variants.lambda_handler(load_event(SHAPES[0]), context)
+    functions.variants.invoke(load_event(SHAPES[0]), context)
     obj = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{GOOD_JOB}/400x300.jpeg")
     assert cv2.imdecode(np.frombuffer(obj["Body"].read(), np.uint8), cv2.IMREAD_COLOR).shape[:2] == (400, 300)
 
 
-def test_a_duplicate_event_changes_nothing_and_finishes_once(aws: Aws, deps, context, capsys) -> None:
+def test_a_duplicate_event_changes_nothing_and_finishes_once(aws: Aws, functions, context, capsys) -> None:
     publish(aws)
     event = load_event(SHAPES[0])
-    variants.lambda_handler(event, context)
+    functions.variants.invoke(event, context)
     heads = {k: aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=k)["ETag"] for k in variant_keys(aws)}
     item = aws.item(GOOD_JOB)
 
-    assert variants.lambda_handler(copy.deepcopy(event), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(copy.deepcopy(event), context) == {"batchItemFailures": []}
 
     assert {k: aws.s3.head_object(Bucket=BLURRED_BUCKET, Key=k)["ETag"] for k in variant_keys(aws)} == heads
     assert aws.item(GOOD_JOB) == item
@@ -101,9 +108,9 @@ def test_a_duplicate_event_changes_nothing_and_finishes_once(aws: Aws, deps, con
     assert len(ready) == 1  # marked ready exactly once
 
 
-def test_a_second_run_after_a_partial_one_rewrites_the_same_bytes(aws: Aws, deps, context) -> None:
+def test_a_second_run_after_a_partial_one_rewrites_the_same_bytes(aws: Aws, functions, context) -> None:
     publish(aws)
-    variants.lambda_handler(load_event(SHAPES[0]), context)
+    functions.variants.invoke(load_event(SHAPES[0]), context)
     before = {k: aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=k)["Body"].read() for k in variant_keys(aws)}
     # As if the set had not been finished: the record of the run is lost, the next run rewrites.
     aws.dynamodb.update_item(
@@ -112,23 +119,23 @@ def test_a_second_run_after_a_partial_one_rewrites_the_same_bytes(aws: Aws, deps
         UpdateExpression="REMOVE variantsReady, variantsDone",
     )
 
-    assert variants.lambda_handler(load_event(SHAPES[1]), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(load_event(SHAPES[1]), context) == {"batchItemFailures": []}
 
     after = {k: aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=k)["Body"].read() for k in variant_keys(aws)}
     assert after == before
-    assert "variants" in status(context)
+    assert "variants" in status(functions, context)
 
 
-def test_an_expired_photo_gets_no_variants(aws: Aws, deps, context) -> None:
+def test_an_expired_photo_gets_no_variants(aws: Aws, functions, context) -> None:
     publish(aws, ttl_days=-1)  # its job expired (DynamoDB deletes lazily) and the photo with it
     aws.s3.delete_object(Bucket=BLURRED_BUCKET, Key=PHOTO_KEY)
 
-    assert variants.lambda_handler(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
 
     assert aws.keys(BLURRED_BUCKET) == []
 
 
-def test_a_photo_its_job_no_longer_publishes_gets_no_variants(aws: Aws, deps, context) -> None:
+def test_a_photo_its_job_no_longer_publishes_gets_no_variants(aws: Aws, functions, context) -> None:
     publish(aws)
     aws.dynamodb.update_item(  # replaced by another version meanwhile
         TableName=JOBS_TABLE,
@@ -137,13 +144,13 @@ def test_a_photo_its_job_no_longer_publishes_gets_no_variants(aws: Aws, deps, co
         ExpressionAttributeValues={":other": {"S": f"p/{GOOD_JOB}-2.jpg"}},
     )
 
-    assert variants.lambda_handler(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
 
     assert variant_keys(aws) == []
 
 
-def test_an_event_for_a_job_that_never_existed_is_acknowledged(aws: Aws, deps, context) -> None:
-    assert variants.lambda_handler(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
+def test_an_event_for_a_job_that_never_existed_is_acknowledged(aws: Aws, functions, context) -> None:
+    assert functions.variants.invoke(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
     assert aws.keys(BLURRED_BUCKET) == []
 
 
@@ -167,12 +174,13 @@ class WithdrawnMidway:
         return recorded
 
 
-def test_variants_written_for_a_photo_withdrawn_meanwhile_are_deleted(aws: Aws, deps, context) -> None:
+def test_variants_written_for_a_photo_withdrawn_meanwhile_are_deleted(aws: Aws, functions, context) -> None:
     publish(aws)
+    deps = functions.variants.dependencies
     deps.jobs  # noqa: B018  (build the real store first, then wrap it)
     deps.__dict__["jobs"] = WithdrawnMidway(deps.jobs, aws)
 
-    assert variants.lambda_handler(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(load_event(SHAPES[0]), context) == {"batchItemFailures": []}
 
     assert variant_keys(aws) == []
     assert "variantsReady" not in aws.item(GOOD_JOB)
@@ -195,35 +203,37 @@ class S3PutFault:
         return self._client.put_object(**kwargs)
 
 
-def test_a_variants_failure_retries_and_never_changes_the_photo(aws: Aws, context) -> None:
+def test_a_variants_failure_retries_and_never_changes_the_photo(aws: Aws, functions, context) -> None:
     publish(aws)
-    fault = S3PutFault(aws.s3, f"p/{GOOD_JOB}/")
-    set_dependencies(Dependencies(s3=fault))
+    fault = S3PutFault(functions.variants.dependencies.s3_client, f"p/{GOOD_JOB}/")
+    functions.variants.override(s3=fault)
     event = load_event(SHAPES[0])
 
-    response = variants.lambda_handler(event, context)
+    response = functions.variants.invoke(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
-    body = status(context)
+    body = status(functions, context)
     assert body["status"] == "done" and body["photoUrl"].endswith(PHOTO_KEY)
     assert "variants" not in body
     fault.prefix = ""  # S3 recovered; SQS redelivers
-    assert variants.lambda_handler(event, context) == {"batchItemFailures": []}
-    assert set(status(context)["variants"]) == set(VARIANT_NAMES)
+    assert functions.variants.invoke(event, context) == {"batchItemFailures": []}
+    assert set(status(functions, context)["variants"]) == set(VARIANT_NAMES)
 
 
-def test_the_s3_test_event_through_sns_is_acknowledged(aws: Aws, deps, context) -> None:
+def test_the_s3_test_event_through_sns_is_acknowledged(aws: Aws, functions, context) -> None:
     event = load_event(SHAPES[1])
     envelope = json.loads(event["Records"][0]["body"])
     envelope["Message"] = json.dumps(
         {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BLURRED_BUCKET}
     )
     event["Records"][0]["body"] = json.dumps(envelope)
-    assert variants.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert functions.variants.invoke(event, context) == {"batchItemFailures": []}
     assert aws.keys(BLURRED_BUCKET) == []
 
 
-def test_a_photo_announced_before_its_job_recorded_it_comes_back_in_seconds(aws: Aws, deps, context) -> None:
+def test_a_photo_announced_before_its_job_recorded_it_comes_back_in_seconds(
+    aws: Aws, functions, context
+) -> None:
     jpeg = publish(aws)
     aws.dynamodb.update_item(  # as the worker leaves it between writing the photo and marking it done
         TableName=JOBS_TABLE,
@@ -233,10 +243,8 @@ def test_a_photo_announced_before_its_job_recorded_it_comes_back_in_seconds(aws:
         ExpressionAttributeValues={":processing": {"S": "processing"}},
     )
     assert jpeg
-    sqs = sqs_client()
-    queue = sqs.create_queue(
-        QueueName="photoveil-VariantsQueue-TEST", Attributes={"VisibilityTimeout": "180"}
-    )
+    sqs = aws.sqs
+    queue = sqs.create_queue(QueueName=VARIANTS_QUEUE, Attributes={"VisibilityTimeout": "180"})
     arn = sqs.get_queue_attributes(QueueUrl=queue["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -244,7 +252,7 @@ def test_a_photo_announced_before_its_job_recorded_it_comes_back_in_seconds(aws:
     (message,) = sqs.receive_message(QueueUrl=queue["QueueUrl"])["Messages"]
     event = sqs_batch_event([message], queue_arn=arn, region=REGION)
 
-    response = variants.lambda_handler(event, context)
+    response = functions.variants.invoke(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     assert variant_keys(aws) == []

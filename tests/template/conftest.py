@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cfnlint.decode import cfn_yaml
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
+
+from photoveil.local.iam import translate  # what the transform makes of it, offline
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -20,18 +18,6 @@ TEMPLATE = REPO / "template.yaml"
 def load_template() -> dict[str, Any]:
     """template.yaml with its short tags (!Ref, !Sub, ...) in JSON form ({"Ref": ...}, {"Fn::Sub": ...})."""
     return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-
-
-def translate(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What CloudFormation's AWS::Serverless transform makes of the template, computed offline.
-
-    samtranslator needs a region (for ARNs) but never calls AWS for a template whose functions have
-    explicit roles; CodeUri must look like an S3 URI, as it does after `sam package`.
-    """
-    sam = copy.deepcopy(template)
-    sam["Globals"]["Function"]["CodeUri"] = "s3://photoveil-artifacts/code.zip"
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
-    return translator.translate(sam, parameter_values=parameters or {}, get_managed_policy_map=dict)
 
 
 @pytest.fixture(scope="session")

@@ -13,33 +13,42 @@ from botocore.config import Config
 
 # Standard retry mode backs off on throttling (DynamoDB, SES) before the message has to be retried whole.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# SigV4 presigned POST works in every region. Addressing stays "auto": virtual-host URLs on AWS,
+# path-style on a local endpoint (an IP address cannot carry a bucket sub-domain).
+_SERVICE_CONFIGS = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
+
+
+def new_client(service: str, session: boto3.session.Session | None = None) -> Any:
+    """A new client for SERVICE configured as the handlers' are, from SESSION (default: boto3's).
+
+    The local stack and the functional tests give each function a session signing as its own role.
+    """
+    return (session or boto3).client(service, config=_SERVICE_CONFIGS.get(service, _CONFIG))
 
 
 @cache
 def s3_client() -> Any:
-    # SigV4 presigned POST works in every region. Addressing stays "auto": virtual-host URLs on AWS,
-    # path-style on a local endpoint (an IP address cannot carry a bucket sub-domain).
-    return boto3.client("s3", config=_CONFIG.merge(Config(signature_version="s3v4")))
+    return new_client("s3")
 
 
 @cache
 def dynamodb_client() -> Any:
-    return boto3.client("dynamodb", config=_CONFIG)
+    return new_client("dynamodb")
 
 
 @cache
 def ses_client() -> Any:
-    return boto3.client("ses", config=_CONFIG)
+    return new_client("ses")
 
 
 @cache
 def sqs_client() -> Any:
-    return boto3.client("sqs", config=_CONFIG)
+    return new_client("sqs")
 
 
 @cache
 def cloudfront_client() -> Any:
-    return boto3.client("cloudfront", config=_CONFIG)
+    return new_client("cloudfront")
 
 
 def clear_clients() -> None:

@@ -60,9 +60,15 @@ _CLIENT_CONFIG = Config(
 @cache
 def rekognition_client() -> Any:
     """The process-wide Rekognition client, created on first use (never at import)."""
+    return new_rekognition_client()
+
+
+def new_rekognition_client(session: Any = None) -> Any:
+    """A new Rekognition client with this adapter's timeouts and no botocore retries, from SESSION
+    (default: boto3's)."""
     import boto3
 
-    return boto3.client("rekognition", config=_CLIENT_CONFIG)
+    return (session or boto3).client("rekognition", config=_CLIENT_CONFIG)
 
 
 def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:

@@ -10,21 +10,15 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from photoveil.dependencies import get_dependencies
 from photoveil.observability import logger
 from photoveil.site import empty_bucket, invalidate, publish_site
-
-
-@cache
-def _clients() -> tuple[Any, Any]:
-    return boto3.client("s3"), boto3.client("cloudfront")
 
 
 def site_dir() -> Path:
@@ -35,7 +29,8 @@ def site_dir() -> Path:
 def apply(event: CloudFormationCustomResourceEvent) -> dict[str, Any]:
     """Do what the request asks; returns the response's Data."""
     props = event.resource_properties
-    s3, cloudfront = _clients()
+    dependencies = get_dependencies()
+    s3, cloudfront = dependencies.s3_client, dependencies.cloudfront_client
     if event.request_type == "Delete":
         return {"Deleted": empty_bucket(s3, props["BucketName"])}
     written = publish_site(s3, props["BucketName"], site_dir(), api_url=props["ApiUrl"])

@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sender-email", default=d.sender_email, help="verified SES sender (default %(default)s)"
     )
+    _add_testing_options(parser)
+    return parser
+
+
+def _add_testing_options(parser: argparse.ArgumentParser) -> None:
+    """Options for tests and for finding out why something fails."""
     parser.add_argument(
         "--visibility-timeout",
         dest="visibility_timeout_s",
@@ -76,9 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--allow-faults", action="store_true", help="expose POST /__faults on the gateway")
     parser.add_argument(
+        "--no-iam",
+        dest="iam",
+        action="store_false",
+        help="do not enforce the functions' IAM roles (to tell whether a failure is an AccessDenied)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="debug logs, including each HTTP request"
     )
-    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
-from photoveil.local.account import ACCOUNT_ID, REGION, client
+from photoveil.local.account import ACCOUNT_ID, REGION, Credentials, client
 from photoveil.local.specs import BucketSpec, QueueSpec, StackSpec, SubscriptionSpec, TableSpec
 
 
@@ -25,13 +25,17 @@ class QuietMotoRequestHandler(MotoRequestHandler):
         pass  # moto logs every request (the pollers' too); the stack logs what matters
 
 
-def create_resources(spec: StackSpec, endpoint: str, *, sender_email: str) -> dict[str, str]:
-    """Create the template's queues, topics, buckets and tables (and the SES sender) in moto; returns
-    queue URLs.
+def create_resources(
+    spec: StackSpec, endpoint: str, *, sender_email: str, credentials: Credentials
+) -> dict[str, str]:
+    """Create the template's queues, topics, buckets and tables (and the SES sender) in moto, as the
+    identity CREDENTIALS gives; returns queue URLs.
 
     Queues and topics first: the buckets' notifications name them (and moto sends them a test event).
     """
-    sqs, sns, s3, dynamodb = (client(service, endpoint) for service in ("sqs", "sns", "s3", "dynamodb"))
+    sqs, sns, s3, dynamodb = (
+        client(service, endpoint, credentials) for service in ("sqs", "sns", "s3", "dynamodb")
+    )
     # Dead-letter queues before the queues whose redrive policy names them.
     queues = sorted(spec.queues.values(), key=lambda queue: "RedrivePolicy" in queue.attributes)
     queue_urls = {queue.logical_id: create_queue(sqs, queue) for queue in queues}
@@ -44,7 +48,7 @@ def create_resources(spec: StackSpec, endpoint: str, *, sender_email: str) -> di
     for table in spec.tables.values():
         create_table(dynamodb, table)
     if sender_email:
-        client("ses", endpoint).verify_email_identity(EmailAddress=sender_email)
+        client("ses", endpoint, credentials).verify_email_identity(EmailAddress=sender_email)
     return queue_urls
 
 

@@ -1,8 +1,8 @@
 """A switchable fault layer under the handlers' AWS clients, for testing recovery without test-only code.
 
-Faults are armed per AWS operation ("s3.GetObject") and fire for the next N calls made by clients of
-boto3's default session (the handlers' clients); the local stack's own clients use a separate session
-and are never affected. Two kinds:
+Faults are armed per AWS operation ("s3.GetObject") and fire for the next N calls made by the handlers'
+clients (those of the sessions the layer is installed on: one per function's role); the local stack's
+own clients and the pollers' use other sessions and are never affected. Two kinds:
 
 - ``crash``: raises :class:`SimulatedCrash` (a BaseException, like a killed Lambda sandbox): it escapes
   the handler's per-record error handling, the invocation dies, the poller deletes nothing and the
@@ -16,6 +16,7 @@ Arm them with ``photoveil local --fault s3.GetObject:crash:1`` or, when started 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,21 +46,17 @@ class Fault:
 
 
 class FaultLayer:
-    """Faults armed on boto3's default session; thread-safe; counts what fired."""
+    """Faults armed on the handlers' sessions; thread-safe; counts what fired."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self.fired: list[dict[str, Any]] = []
-        self._installed = False
 
-    def install(self) -> None:
-        """Hook into boto3's default session. Must run before the handlers create their clients."""
-        if not self._installed:
-            if boto3.DEFAULT_SESSION is None:
-                boto3.setup_default_session()
-            boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._before_call)  # type: ignore[union-attr]
-            self._installed = True
+    def install(self, sessions: Iterable[boto3.session.Session]) -> None:
+        """Hook into the handlers' SESSIONS. Must run before the handlers' clients are created from them."""
+        for session in sessions:
+            session.events.register("before-call.*.*", self._before_call)
 
     def arm(self, fault: Fault) -> None:
         with self._lock:

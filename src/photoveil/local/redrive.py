@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from photoveil.local.account import client
+from photoveil.local.account import Credentials, client
 
 EXIT_NOT_RUNNING = 4
 
@@ -61,7 +61,7 @@ def redrive_local(data_dir: Path) -> int:
         )
         return EXIT_NOT_RUNNING
     state = json.loads(state_file.read_text())
-    sqs = client("sqs", state["moto"])
+    sqs = client("sqs", state["moto"], Credentials.from_json(state["credentials"]))
     moved = move_messages(sqs, state["dlqUrl"], state["queueUrl"])
     print(f"moved {moved} message(s) from {state['dlqUrl']} back to {state['queueUrl']}")
     return 0

@@ -4,8 +4,10 @@
         print(stack.urls.site)
 
 Handlers run in this process, so ``start()`` sets the process environment (AWS endpoint, fake
-credentials, the Settings variables) before the handlers create their cached clients. moto's state is
-process-global too: run one LocalStack per process (the e2e tests start it as a subprocess).
+credentials, the Settings variables) first. Each function runs with the clients of its own IAM role, made
+in moto from the template and enforced there (photoveil.local.iam); the stack's own clients sign as an
+admin user. moto's state and its IAM switch are process-global too: run one LocalStack per process (the
+e2e tests start it as a subprocess).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +26,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photoveil.adapters.jobs import JobStore
-from photoveil.local.account import FAKE_CREDENTIALS, REGION, client
+from photoveil.dependencies import Dependencies
+from photoveil.local.account import FAKE_CREDENTIALS, REGION, Credentials, client, identity_session
 from photoveil.local.emulator import QuietMotoRequestHandler, create_resources, moto_app, sent_emails
 from photoveil.local.faults import Fault, FaultLayer
+from photoveil.local.formpost import FormPostAuthoriser
 from photoveil.local.functions import LocalFunction
 from photoveil.local.gateway import Gateway, GatewayConfig, RequestLog
+from photoveil.local.iam import RoleSpec, create_admin, create_role, iam_enforced, read_function_roles
 from photoveil.local.poller import Poller
 from photoveil.local.serving import ServerThread, listen, origin
 from photoveil.local.specs import StackSpec
@@ -62,6 +68,7 @@ class LocalOptions:
     visibility_timeout_s: int | None = None  # override the template's (tests use a short one)
     faults: list[str] = field(default_factory=list)  # armed at start, e.g. "s3.GetObject:crash:1"
     allow_faults: bool = False  # expose /__faults on the gateway
+    iam: bool = True  # enforce each function's IAM role (False: to tell whether a failure is a denial)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,10 @@ class LocalStack:
         if self.options.visibility_timeout_s:
             spec = spec.with_visibility_timeout(self.options.visibility_timeout_s)
         self.spec: StackSpec = spec
+        # The parameters `sam deploy --parameter-overrides` would give for the local settings.
+        parameters = {"Detector": self.options.detector, "SenderEmail": self.options.sender_email}
+        self.roles: dict[str, RoleSpec] = read_function_roles(self.options.template, parameters)
+        self.admin: Credentials | None = None
         self.faults = FaultLayer()
         self.urls: Urls | None = None
         self.queue_urls: dict[str, str] = {}  # by logical id
@@ -91,6 +102,7 @@ class LocalStack:
         self._outbox_thread = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
+        self._enforcement = ExitStack()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -105,16 +117,19 @@ class LocalStack:
         site = origin(gateway_socket)
         self.urls = Urls(site=site, moto=origin(moto_socket), outbox=f"{site}/outbox")
         self.spec = self.spec.localised(site_origin=site, emulator_origin=self.urls.moto)
-        self._moto = _serve(moto_app(), moto_socket, "moto", QuietMotoRequestHandler)
+        uploads = FormPostAuthoriser(moto_app())
+        self._moto = _serve(uploads, moto_socket, "moto", QuietMotoRequestHandler)
         self._set_environment()
-        self.queue_urls = create_resources(self.spec, self.urls.moto, sender_email=self.options.sender_email)
-        # Hooked into boto3's default session before the handlers build their clients.
-        self.faults.install()
+        self.admin, role_keys = self._create_identities()
+        uploads.identities = {keys.access_key_id: keys for keys in (self.admin, *role_keys.values())}
+        uploads.forward_as = self.admin
+        self.queue_urls = create_resources(
+            self.spec, self.urls.moto, sender_email=self.options.sender_email, credentials=self.admin
+        )
+        functions = self._make_functions(role_keys)
         for fault in self.options.faults:
             self.faults.arm(Fault.parse(fault))
-        # Imports every handler now (OpenCV and the model for the worker), not on the first request.
-        functions = {lid: LocalFunction(spec) for lid, spec in self.spec.functions.items()}
-        self._pollers = self._make_pollers(functions)
+        self._pollers = self._make_pollers(functions, role_keys)
         # State first: whoever sees the gateway answer may already look for stack.json.
         self._write_state()
         self._gateway = _serve(
@@ -138,6 +153,7 @@ class LocalStack:
             self._outbox_thread.join(timeout=5)
         if self._moto:
             self._moto.stop()
+        self._enforcement.close()
         for sock in self._sockets:
             sock.close()  # a port bound before start() failed
         (self.options.data_dir / "stack.json").unlink(missing_ok=True)
@@ -169,11 +185,32 @@ class LocalStack:
         return self._sockets[0], self._sockets[1]
 
     def _client(self, service: str) -> Any:
-        """The stack's own client for SERVICE, created once (boto3 clients are thread-safe)."""
+        """The stack's own client for SERVICE, signing as the admin, created once (thread-safe)."""
         assert self.urls is not None
         if service not in self._clients:
-            self._clients[service] = client(service, self.urls.moto)
+            self._clients[service] = client(service, self.urls.moto, self.admin)
         return self._clients[service]
+
+    def _create_identities(self) -> tuple[Credentials, dict[str, Credentials]]:
+        """The admin's keys and each function's role session (by function), then IAM enforced."""
+        assert self.urls is not None
+        iam, sts = client("iam", self.urls.moto), client("sts", self.urls.moto)
+        admin = create_admin(iam)
+        role_keys = {function: create_role(iam, sts, role) for function, role in self.roles.items()}
+        if self.options.iam:
+            self._enforcement.enter_context(iam_enforced())  # moto runs in this process
+        return admin, role_keys
+
+    def _make_functions(self, role_keys: dict[str, Credentials]) -> dict[str, LocalFunction]:
+        """Each function with the clients of its role, made here: creating clients from several threads
+        at once is not safe. Imports every handler now (OpenCV and the model for the worker), not on the
+        first request."""
+        sessions = {function: identity_session(keys) for function, keys in role_keys.items()}
+        self.faults.install(sessions.values())  # before the clients are made from them
+        return {
+            lid: LocalFunction(spec, Dependencies.from_session(sessions[lid]))
+            for lid, spec in self.spec.functions.items()
+        }
 
     def _set_environment(self) -> None:
         assert self.urls is not None
@@ -203,11 +240,15 @@ class LocalStack:
 
         get_settings.cache_clear()  # settings cached before now must not win over the local environment
 
-    def _make_pollers(self, functions: dict[str, LocalFunction]) -> list[Poller]:
+    def _make_pollers(
+        self, functions: dict[str, LocalFunction], role_keys: dict[str, Credentials]
+    ) -> list[Poller]:
+        assert self.urls is not None
         self._client("dynamodb")  # created here: creating clients from several threads at once is not safe
         return [
             Poller(
-                sqs=self._client("sqs"),
+                # The event source mapping polls with the function's role (the fault layer never sees it).
+                sqs=client("sqs", self.urls.moto, role_keys[function.name]),
                 queue_url=self.queue_urls[self.spec.queue_with_arn(source.queue_arn).logical_id],
                 source=source,
                 function=function,
@@ -244,6 +285,7 @@ class LocalStack:
             "uploadsBucket": self.spec.uploads_bucket.name,
             "blurredBucket": self.spec.photos_bucket,
             "jobsTable": self.spec.jobs_table.name,
+            "credentials": self.admin.as_json() if self.admin else None,  # the admin's, for scripts
         }
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
         (self.options.data_dir / "stack.json").write_text(json.dumps(state, indent=2))

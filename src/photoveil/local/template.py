@@ -69,7 +69,7 @@ def read_stack_spec(path: Path) -> StackSpec:
 
 def _stack_spec(path: Path, template: dict[str, Any]) -> StackSpec:
     resources: dict[str, Any] = template["Resources"]
-    resolve = _resolver(template)
+    resolve = resolver(template)
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
 
     def read(kind: str, reader: Callable[[str, dict[str, Any], Resolver], T]) -> dict[str, T]:
@@ -136,9 +136,16 @@ _NAMING = {
 }
 
 
-def _resolver(template: dict[str, Any]) -> Resolver:
-    names_only = Resolver(template, {})
-    refs: dict[str, Any] = {}
+def resolver(
+    template: dict[str, Any], parameters: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> Resolver:
+    """The template's intrinsics resolved for the local account.
+
+    ``parameters`` replace the Parameters' defaults; ``names`` give resources (by logical id) a name of
+    the caller's instead of the template's or the generated one (the functional tests' names).
+    """
+    names_only = Resolver(template, dict(parameters or {}))
+    refs: dict[str, Any] = dict(parameters or {})
     attributes: dict[str, Any] = {}
     for lid, resource in template["Resources"].items():
         kind = resource.get("Type")
@@ -147,7 +154,8 @@ def _resolver(template: dict[str, Any]) -> Resolver:
         if naming := _NAMING.get(kind):
             generated = f"{STACK_NAME}-{lid}"
             generated = generated.lower() if naming.lower_case else generated
-            name = names_only((resource.get("Properties") or {}).get(naming.name_property)) or generated
+            named = names_only((resource.get("Properties") or {}).get(naming.name_property))
+            name = (names or {}).get(lid) or named or generated
             refs[lid] = naming.ref(name)
             attributes |= {f"{lid}.{attribute}": v for attribute, v in naming.attributes(name).items()}
     return Resolver(template, refs, attributes)
@@ -303,7 +311,7 @@ def _read_http_api(template: dict[str, Any], resolve: Resolver) -> HttpApiSpec:
                 # SAM: an HttpApi event without Path and Method is the API's catch-all route.
                 method, path = str(props.get("Method", "ANY")).upper(), props.get("Path", "/{proxy+}")
                 routes.append(RouteSpec(method, path, lid))
-                api_ids.add(_target(props.get("ApiId")))
+                api_ids.add(referenced_id(props.get("ApiId")))
     apis = [template["Resources"][api] for api in api_ids if api] or [
         {"Properties": (template.get("Globals") or {}).get("HttpApi") or {}}
     ]
@@ -311,7 +319,7 @@ def _read_http_api(template: dict[str, Any], resolve: Resolver) -> HttpApiSpec:
     return HttpApiSpec(routes=tuple(routes), cors=cors or None)
 
 
-def _target(value: Any) -> str | None:
+def referenced_id(value: Any) -> str | None:
     """The logical id a Ref or GetAtt names."""
     if isinstance(value, dict) and "Ref" in value:
         return value["Ref"]
@@ -326,10 +334,10 @@ def _read_cdn(resources: dict[str, Any], buckets: dict[str, BucketSpec], resolve
     if not distributions:
         return CdnSpec(headers={}, behaviours=())
     config = distributions[0]["Properties"]["DistributionConfig"]
-    origins = {origin["Id"]: _target(origin["DomainName"]) for origin in config.get("Origins", [])}
+    origins = {origin["Id"]: referenced_id(origin["DomainName"]) for origin in config.get("Origins", [])}
 
     def headers(behaviour: dict[str, Any]) -> dict[str, str]:
-        policy = resources.get(_target(behaviour.get("ResponseHeadersPolicyId")) or "")
+        policy = resources.get(referenced_id(behaviour.get("ResponseHeadersPolicyId")) or "")
         return _security_headers(policy, resolve) if policy else {}
 
     behaviours = tuple(

@@ -72,4 +72,13 @@ def _keys(s3: Any, bucket: str) -> list[str]:
 def _delete(s3: Any, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
         chunk = keys[start : start + 1000]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        response = s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+        )
+        # A key S3 could not delete is reported, not raised: CloudFormation must hear of it, or the stack's
+        # deletion fails later on a bucket the custom resource said it had emptied.
+        if errors := response.get("Errors"):
+            first = errors[0]
+            raise RuntimeError(
+                f"{len(errors)} object(s) not deleted, e.g. {first.get('Key')}: {first.get('Code')}"
+            )

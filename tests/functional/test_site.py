@@ -143,3 +143,30 @@ def test_a_failure_is_reported_to_cloudformation_not_left_hanging(
     (response,) = cfn.responses
     assert response["Status"] == "FAILED"
     assert "NoSuchBucket" in response["Reason"]
+
+
+class KeepsOneObject:
+    """The site role's real S3 client, except DeleteObjects reports one key it could not delete."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, **kwargs: Any) -> Any:
+        response = self._client.delete_objects(**kwargs)
+        first = kwargs["Delete"]["Objects"][0]["Key"]
+        return {**response, "Errors": [{"Key": first, "Code": "AccessDenied", "Message": "Access Denied"}]}
+
+
+def test_an_object_left_behind_on_delete_is_reported_as_a_failure(
+    aws: Aws, functions: Functions, cfn, distribution: str, context
+) -> None:
+    functions.site.invoke(event("Create", cfn.url, distribution), context)
+    functions.site.override(s3=KeepsOneObject(functions.site.dependencies.s3_client))
+
+    functions.site.invoke(event("Delete", cfn.url, distribution), context)
+
+    assert [r["Status"] for r in cfn.responses] == ["SUCCESS", "FAILED"]
+    assert "not deleted" in cfn.responses[1]["Reason"] and "AccessDenied" in cfn.responses[1]["Reason"]

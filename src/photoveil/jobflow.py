@@ -103,9 +103,10 @@ def _claim(job_id: str, deps: Dependencies) -> Job | None:
         logger.info("no live job for this upload; deleting it")
         deps.storage.delete_original(job_id)
         return None
-    if job.finished:
+    if job.finished or job.photo_key is not None:
         # A duplicate event (S3 is at-least-once) or a second POST with the same form: the photo was
-        # already published or refused. Nothing to redo, no second email; the original must still go.
+        # already published (and may be being edited) or refused. Nothing to redo, no second email;
+        # the original must still go.
         logger.info("job already finished; duplicate event", extra={"status": job.status})
         deps.storage.delete_original(job_id)
         metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)

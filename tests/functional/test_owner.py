@@ -23,6 +23,7 @@ from .helpers import (
     BLURRED_BUCKET,
     PUBLIC_BASE_URL,
     REGION,
+    UPLOADS_BUCKET,
     Aws,
     Functions,
     load_event,
@@ -320,6 +321,23 @@ def test_an_edit_racing_a_delete_publishes_nothing(aws: Aws, functions, photo, c
 
     assert aws.keys(BLURRED_BUCKET) == []
     assert status(functions, job_id, context)["status"] == "deleted"
+
+
+def test_a_second_upload_during_an_edit_is_deleted_and_the_edit_still_applies(
+    aws: Aws, functions, photo, context, astronaut_path
+) -> None:
+    job_id, token = photo()
+    call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    data = astronaut_path.read_bytes()
+    aws.put_upload(f"uploads/{job_id}", data)  # the presigned form posted again while the edit waits
+
+    event = s3_put_event(f"uploads/{job_id}", len(data))
+    assert functions.worker.invoke(event, context) == {"batchItemFailures": []}
+
+    assert aws.keys(UPLOADS_BUCKET) == []  # originals are never kept, even this one
+    assert status(functions, job_id, context)["status"] == "processing"
+    drain_blur_queue(aws, functions, context)
+    assert status(functions, job_id, context)["edits"] == 1
 
 
 # ---------------------------------------------------------------- the token stays secret

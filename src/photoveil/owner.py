@@ -18,7 +18,7 @@ from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
 from photoveil.owner_tokens import token_matches
-from photoveil.status import JOB_ID_RE
+from photoveil.status import JOB_ID_RE, retries_are_over
 from photoveil.uploads import bad_request, json_object
 
 MAX_REGIONS = 20
@@ -69,13 +69,8 @@ def delete_photo(job: Job, deps: Dependencies) -> None:
 def request_edit(job: Job, body: bytes, deps: Dependencies) -> PendingEdit:
     """Validate the regions, take the next edit number, and queue the edit for the worker."""
     regions = parse_regions(body)
-    settings = deps.settings
     stale = None
-    if job.pending_edit is not None and job.retries_over(
-        deps.clock(),
-        visibility_timeout_s=settings.queue_visibility_timeout_s,
-        max_receive_count=settings.queue_max_receive_count,
-    ):
+    if job.pending_edit is not None and retries_are_over(job, deps.settings, deps.clock()):
         stale = job.pending_edit.number  # its message is dead-lettered: a new edit may replace it
     if job.status != DONE and stale is None:
         raise RequestError(HTTPStatus.CONFLICT, "not_ready", "the photo is not published (yet, or any more)")

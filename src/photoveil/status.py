@@ -37,6 +37,15 @@ def job_status(job_id: str, deps: Dependencies) -> dict[str, Any]:
         return job_view(job, deps.settings, now)
 
 
+def retries_are_over(job: Job, settings: Settings, now: datetime) -> bool:
+    """Job.retries_over with the blur queue's own rhythm (its visibility timeout and maxReceiveCount)."""
+    return job.retries_over(
+        now,
+        visibility_timeout_s=settings.queue_visibility_timeout_s,
+        max_receive_count=settings.queue_max_receive_count,
+    )
+
+
 def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
     """What the status shows: never the email, the owner tokens or internal bookkeeping.
 
@@ -45,11 +54,7 @@ def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
     record itself stays ``processing``: a redrive may still finish it. An edit whose retries are over
     leaves the photo as it was: ``done``, with an error saying the edit was not applied.
     """
-    retries_over = job.retries_over(
-        now,
-        visibility_timeout_s=settings.queue_visibility_timeout_s,
-        max_receive_count=settings.queue_max_receive_count,
-    )
+    retries_over = retries_are_over(job, settings, now)
     if job.status == DELETED:
         return {"jobId": job.job_id, "status": DELETED, "faces": None}
     if retries_over and job.pending_edit is None:

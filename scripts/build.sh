@@ -58,6 +58,10 @@ for heavy in cv2 numpy PIL pillow_heif photoveil/models; do
     fi
   done
 done
+# The worker's image core does without OpenCV (docs/decisions/0016): 87 MB it must not carry again.
+if [[ -e "$BUILD_DIR/BlurFunction/cv2" ]]; then
+  echo "  ERROR: BlurFunction contains cv2" >&2; status=1
+fi
 for heavy in PIL pillow_heif photoveil/models; do
   if [[ -e "$BUILD_DIR/VariantsFunction/$heavy" ]]; then
     echo "  ERROR: VariantsFunction contains $heavy" >&2; status=1

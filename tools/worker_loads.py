@@ -17,7 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-import cv2
 import pillow_heif
 from PIL import Image
 
@@ -25,8 +24,8 @@ IMAGES = Path(__file__).resolve().parents[1] / "tests" / ".images"
 
 
 def sample_photos() -> dict[str, bytes]:
-    astronaut = cv2.imread(str(IMAGES / "astronaut.png"))
-    rgb = Image.fromarray(astronaut[:, :, ::-1])
+    # Pillow only: the worker ships no OpenCV, so nothing here may load it either.
+    rgb = Image.open(IMAGES / "astronaut.png").convert("RGB")
     photos = {}
     for name, image, fmt, extra in (
         ("jpeg", rgb, "JPEG", {}),
@@ -43,7 +42,9 @@ def sample_photos() -> dict[str, bytes]:
     buffer = io.BytesIO()
     pillow_heif.from_pillow(rgb).save(buffer, quality=80)
     photos["heic"] = buffer.getvalue()
-    photos["jpeg-12mp"] = cv2.imencode(".jpg", cv2.resize(astronaut, (4032, 3024)))[1].tobytes()
+    buffer = io.BytesIO()
+    rgb.resize((4032, 3024)).save(buffer, "JPEG")
+    photos["jpeg-12mp"] = buffer.getvalue()
     return photos
 
 
@@ -61,7 +62,7 @@ def main() -> None:
     for name in [m for m in sys.modules if m.startswith("pillow_heif") or m == "_pillow_heif"]:
         del sys.modules[name]
     # The worker's INIT, and the code of the `both` and `rekognition` detectors.
-    for module in ("photoveil.handlers.blur", "photoveil.detectors.rekognition"):
+    for module in ("photoveil.handlers.worker", "photoveil.detectors.rekognition"):
         importlib.import_module(module)
     from photoveil.detectors import get_detector
     from photoveil.pipeline import blur_photo

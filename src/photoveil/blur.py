@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import cv2
 import numpy as np
 
+from photoveil import raster
 from photoveil.faces import Face
 from photoveil.geometry import Region, face_regions, rectangle_regions
 
@@ -65,14 +65,29 @@ def _check(pixels: np.ndarray, style: str) -> None:
 
 def blur_regions(pixels: np.ndarray, regions: Iterable[Region], style: str) -> np.ndarray:
     """Apply the effect over each region in turn, IN PLACE; returns ``pixels``."""
+    long_side = max(pixels.shape[:2])
     for region in regions:
         roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
-        effect = _EFFECTS[style](pixels, region)
+        effect = _EFFECTS[style](roi, region, long_side)
         alpha = ellipse_mask(region) if region.shape == "ellipse" else rectangle_mask(region)
-        # blendLinear normalises by (w1 + w2 + 1e-5): where alpha == 0 the original value rounds
-        # back to itself exactly, so untouched pixels really are untouched.
-        roi[...] = cv2.blendLinear(effect, roi, alpha, 1.0 - alpha)
+        roi[...] = _blended(roi, effect, alpha)
     return pixels
+
+
+def _blended(original: np.ndarray, effect: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """alpha * effect + (1 - alpha) * original, in 1/256 steps of 16-bit integers (~2x faster than
+    float); where alpha == 0 the original value comes back exactly (v * 256 + 128 >> 8 == v), so
+    untouched pixels really are untouched."""
+    # Weights repeated per channel: NumPy then runs each step over whole rows (3x faster than broadcasting).
+    weight = np.repeat(np.rint(alpha * 256).astype(np.uint16), 3).reshape(effect.shape)
+    mixed = effect.astype(np.uint16)
+    mixed *= weight  # at most 255 * 256 + 128 in the end: fits 16 bits
+    np.subtract(256, weight, out=weight)
+    weight *= original
+    mixed += weight
+    mixed += 128
+    mixed >>= 8
+    return mixed
 
 
 def ellipse_mask(region: Region) -> np.ndarray:
@@ -99,34 +114,32 @@ def rectangle_mask(region: Region) -> np.ndarray:
 
 def _downscale(roi: np.ndarray, factor: int) -> np.ndarray:
     if factor <= 1:
-        return roi.copy()
-    h, w = roi.shape[:2]
-    if w < factor or h < factor:
-        return cv2.resize(roi, (1, 1), interpolation=cv2.INTER_AREA)
-    # An integer factor takes OpenCV's fast INTER_AREA path
-    # (docs/decisions/0003-blur-on-a-downscaled-copy.md).
-    return cv2.resize(roi, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+        return roi
+    if min(roi.shape[:2]) < factor:
+        return raster.resize(roi, 1, 1, "area")
+    # A box mean of factor x factor blocks, as OpenCV's INTER_AREA at an integer factor: a last partial
+    # block counts when at least half of it is there (docs/decisions/0003-blur-on-a-downscaled-copy.md).
+    height, width = (round(side / factor) * factor for side in roi.shape[:2])
+    return raster.reduce(roi[:height, :width], factor)
 
 
-def _gaussian(pixels: np.ndarray, region: Region) -> np.ndarray:
-    roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
-    sigma = max(MIN_SIGMA, SIGMA_RATIO * region.size, MIN_SIGMA_FRAC * max(pixels.shape[:2]))
+def _gaussian(roi: np.ndarray, region: Region, long_side: int) -> np.ndarray:
+    sigma = max(MIN_SIGMA, SIGMA_RATIO * region.size, MIN_SIGMA_FRAC * long_side)
     factor = max(1, math.floor(sigma / WORK_SIGMA))
     small = _downscale(roi, factor)
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REPLICATE)
+    small = raster.gaussian_blur(small, sigma / factor)
     if small.shape[:2] == roi.shape[:2]:
         return small
-    return cv2.resize(small, (region.width, region.height), interpolation=cv2.INTER_LINEAR)
+    return raster.resize(small, region.width, region.height, "linear")
 
 
-def _pixelate(pixels: np.ndarray, region: Region) -> np.ndarray:
-    roi = pixels[region.y1 : region.y2, region.x1 : region.x2]
+def _pixelate(roi: np.ndarray, region: Region, long_side: int) -> np.ndarray:
     block = max(2, round(region.size / PIXELATE_BLOCKS))
     small = _downscale(roi, block)
-    return cv2.resize(small, (region.width, region.height), interpolation=cv2.INTER_NEAREST)
+    return raster.resize(small, region.width, region.height, "nearest")
 
 
-def _solid(pixels: np.ndarray, region: Region) -> np.ndarray:
+def _solid(roi: np.ndarray, region: Region, long_side: int) -> np.ndarray:
     return np.full((region.height, region.width, 3), SOLID_BGR, np.uint8)
 
 

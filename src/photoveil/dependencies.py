@@ -4,7 +4,7 @@ Handlers call ``get_dependencies()`` and hand the result to the domain modules (
 status). Tests and the local stack give an invocation its own (``use_dependencies``), e.g. with the
 clients of the function's IAM role (``Dependencies.from_session``) and a fake detector
 (``.replaced(detector=...)``); nothing else needs patching. The API function never touches
-``detector`` or ``blur_photo``, so it never imports OpenCV.
+``detector`` or ``blur_photo``, so it never imports numpy or the image stack.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Dependencies:
     def from_session(cls, session: Any, **changes: Any) -> Dependencies:
         """Dependencies whose AWS clients all come from SESSION (one identity's boto3 session), configured
         as in production; CHANGES replace any argument (a fake detector, a failing client)."""
-        from photoveil.detectors.rekognition import new_rekognition_client  # imports OpenCV
+        from photoveil.detectors.rekognition import new_rekognition_client  # imports numpy
 
         services = ("s3", "dynamodb", "ses", "sqs", "cloudfront")
         made = {name: clients.new_client(name, session) for name in services}
@@ -142,7 +142,7 @@ class Dependencies:
     def blur_photo(self) -> Callable[..., Any]:
         if self._blur_photo is not None:
             return self._blur_photo
-        from photoveil.pipeline import blur_photo  # worker only: imports OpenCV
+        from photoveil.pipeline import blur_photo  # worker only: imports the image stack
 
         return blur_photo
 

@@ -6,10 +6,11 @@ What it does and why:
   JPEG, PNG, WebP, HEIC/HEIF. Anything else raises UnsupportedFormatError naming what it is.
 * Pillow opens every file first, lazily: only the header is parsed, so the pixel budget and the
   16 px minimum are checked before a single pixel is decoded (a decompression bomb never allocates).
-* JPEG pixels (YCbCr or grayscale) are decoded by ``cv2.imdecode``, faster than Pillow. libjpeg inside
-  OpenCV silently pads a truncated file with grey, so the JPEG's entropy-coded data is scanned for its
-  EOI marker first (``_jpeg_is_complete``). CMYK JPEGs (including Adobe's inverted CMYK) go through
-  Pillow (docs/decisions/0001-jpeg-decode-with-opencv.md).
+* JPEG pixels (YCbCr or grayscale) are decoded by libjpeg-turbo straight into numpy
+  (``raster.decode_jpeg``), faster than through Pillow. libjpeg silently pads a truncated file with
+  grey, so the JPEG's entropy-coded data is scanned for its EOI marker first (``_jpeg_is_complete``).
+  CMYK JPEGs (including Adobe's inverted CMYK) go through Pillow
+  (docs/decisions/0001-jpeg-decode-with-opencv.md, 0016-image-core-without-opencv.md).
 * EXIF orientation (1-8) is read once, by Pillow, for every format and applied to the array, so the
   pixels, the detector boxes and the output share one frame. HEIF transforms (irot/imir) are applied
   by libheif itself and pillow-heif resets the EXIF tag to 1, so nothing is rotated twice.
@@ -19,7 +20,7 @@ What it does and why:
   silently change what the user uploaded (docs/decisions/0002-animated-images-refused.md). JPEGs with
   MPF extra images (phone depth/gain maps) are not animations: the primary image is used and the
   extras are dropped by re-encoding.
-* ``encode_jpeg`` uses ``cv2.imencode``, which writes a bare JFIF stream: no EXIF (so no GPS and no
+* ``encode_jpeg`` uses libjpeg-turbo's compressor, which writes a bare JFIF stream: no EXIF (so no GPS and no
   embedded thumbnail, an unblurred copy of the photo), no XMP, no ICC profile.
 """
 
@@ -31,10 +32,10 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFile
 
+from photoveil import raster
 from photoveil.errors import (
     AnimatedImageError,
     CorruptImageError,
@@ -186,7 +187,7 @@ def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
         try:
             orientation = _exif_orientation(im)
             if fmt == "jpeg" and im.mode in ("RGB", "L"):
-                pixels = _decode_jpeg_cv2(data)
+                pixels = _decode_upload_jpeg(data, im)
                 if pixels.shape[:2] != (height, width):
                     shape = f"{pixels.shape[1]}x{pixels.shape[0]}"
                     raise ValueError(f"decoded {shape}, the header says {width}x{height}")
@@ -207,14 +208,17 @@ def _exif_orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _decode_jpeg_cv2(data: bytes) -> np.ndarray:
+def _decode_upload_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
     if not _jpeg_is_complete(data):
         raise ValueError("JPEG data ends before its end-of-image marker")
-    # Orientation is applied by apply_orientation (one code path for every format).
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if pixels is None:
-        raise ValueError("OpenCV could not decode the JPEG data")
-    return pixels
+    # libjpeg ignores EXIF: orientation is applied by apply_orientation (one code path for every format).
+    try:
+        return raster.decode_jpeg(data)
+    except ValueError:
+        # TurboJPEG's API refuses some chroma layouts libjpeg itself reads (it names no subsampling
+        # for them): Pillow's decoder then, slower; a damaged file fails there too.
+        im.load()
+        return _pil_to_bgr(im)
 
 
 # In entropy-coded JPEG data 0xFF is always followed by 0x00 (stuffing), RSTn (D0-D7) or another
@@ -261,18 +265,17 @@ def _pil_to_bgr(im: Image.Image) -> np.ndarray:
         # 16-bit grayscale: Pillow's convert("L") clips at 255 instead of scaling, so scale here.
         wide = np.asarray(im)
         gray = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
-        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+        return raster.to_bgr(gray)
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
         return _composite_on_white(rgba)
     if mode == "L":
-        return cv2.cvtColor(np.asarray(im), cv2.COLOR_GRAY2BGR)
+        return raster.to_bgr(np.asarray(im))
     if mode != "RGB":
         # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK).
         im = im.convert("RGB")
-    rgb = np.array(im)  # writable, so the channel swap happens in place (no third 12 MP copy)
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)
+    return np.ascontiguousarray(np.asarray(im)[:, :, ::-1])
 
 
 def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
@@ -284,21 +287,7 @@ def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
 
 def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """Turn pixels stored with EXIF ``orientation`` (1-8) into the upright frame a viewer shows."""
-    if orientation == 2:
-        return cv2.flip(pixels, 1)
-    if orientation == 3:
-        return cv2.rotate(pixels, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(pixels, 0)
-    if orientation == 5:
-        return cv2.transpose(pixels)
-    if orientation == 6:
-        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return cv2.flip(cv2.transpose(pixels), -1)
-    if orientation == 8:
-        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return pixels
+    return raster.orient(pixels, orientation)
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
@@ -307,15 +296,13 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
         raise ValueError(f"JPEG quality must be 1-100, got {quality}")
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected BGR uint8 HxWx3 pixels, got {pixels.dtype} {pixels.shape}")
-    ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("OpenCV failed to encode the JPEG")
-    return buf.tobytes()
+    return raster.encode_jpeg(pixels, quality)
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation)."""
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if pixels is None:
-        raise RuntimeError("OpenCV failed to decode a JPEG it encoded")
-    return pixels
+def decode_jpeg(data: bytes, *, padded: bool = False) -> np.ndarray:
+    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation);
+    ``padded``: for pixels the detector only looks at (see raster.decode_jpeg)."""
+    try:
+        return raster.decode_jpeg(data, padded=padded)
+    except ValueError as exc:
+        raise RuntimeError(f"libjpeg failed to decode a JPEG we encoded: {exc}") from exc

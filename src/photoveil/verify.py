@@ -33,6 +33,10 @@ from photoveil.image import decode_jpeg, encode_jpeg
 # twice, and every extra pixel is collateral (docs/decisions/0010-verify-threshold.md).
 VERIFY_THRESHOLD = 0.2
 MAX_ROUNDS = 6
+# A window's score is a whole-photo pass's only to within about this (its context ends at the window's
+# edge): a blurred face found in a window this close under the threshold is settled by the whole photo,
+# so what verify passes is what any whole-photo detection passes (docs/decisions/0012-look-again-windows.md).
+WINDOW_TOLERANCE = 0.03
 # A detection is one of the blurred faces found again when it overlaps its box this much (IoU), or
 # when its centre lies in the face's blur region (a head found round a blurred face is larger than it).
 MATCH_IOU = 0.3
@@ -50,7 +54,9 @@ CONTEXT_REACH = 0.065
 class VerifyingDetector(Protocol):
     """A detector that can look again, cheaply, round boxes it found (see CenterFaceDetector)."""
 
-    def detect_near(self, image: np.ndarray, near: list[Face]) -> list[Face]: ...
+    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]: ...
+
+    def looks_at_whole_photo(self, shape: tuple[int, ...], near: list[Face]) -> bool: ...
 
 
 def reblur_until_clean(
@@ -83,9 +89,11 @@ def reblur_until_clean(
     return jpeg, reblurred, residual
 
 
-def found_again(detections: list[Face], blurred: list[Face], width: int, height: int) -> list[Face]:
-    """The detections scoring >= VERIFY_THRESHOLD that are one of the ``blurred`` faces found again."""
-    detections = [d for d in detections if d.score >= VERIFY_THRESHOLD]
+def found_again(
+    detections: list[Face], blurred: list[Face], width: int, height: int, threshold: float = VERIFY_THRESHOLD
+) -> list[Face]:
+    """The detections scoring >= ``threshold`` that are one of the ``blurred`` faces found again."""
+    detections = [d for d in detections if d.score >= threshold]
     if not detections or not blurred:
         return []
     iou = iou_matrix(face_boxes(detections), face_boxes(blurred))
@@ -101,9 +109,19 @@ def found_again(detections: list[Face], blurred: list[Face], width: int, height:
 def _look_again(
     detector: VerifyingDetector, jpeg: bytes, near: list[Face], blurred: list[Face]
 ) -> list[Face]:
-    pixels = decode_jpeg(jpeg)
+    pixels = decode_jpeg(jpeg, padded=True)  # only looked at: resampled without a copy
     height, width = pixels.shape[:2]
-    return found_again(detector.detect_near(pixels, near), blurred, width, height)
+    detections = detector.detect_near(pixels, near)
+    close_calls = [
+        d
+        for d in found_again(detections, blurred, width, height, VERIFY_THRESHOLD - WINDOW_TOLERANCE)
+        if d.score < VERIFY_THRESHOLD
+    ]
+    if close_calls and not detector.looks_at_whole_photo(pixels.shape, near):
+        # Just under the threshold in a window: the whole photo decides, for every face looked at (one
+        # far from the next round's changes is not looked at again).
+        detections = detector.detect_near(pixels, near, exact=True)
+    return found_again(detections, blurred, width, height)
 
 
 def _close(face: Face, changed: Face, reach: float) -> bool:

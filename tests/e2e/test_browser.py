@@ -32,7 +32,8 @@ import cv2
 import numpy as np
 import pytest
 
-from photoveil.errors import RequestError
+from photoveil.errors import InputError, RequestError
+from photoveil.image import encode_jpeg, load_image
 from photoveil.owner import MAX_EDITS, parse_regions
 from photoveil.pipeline import blur_more
 
@@ -224,11 +225,20 @@ class FakeBackend:
         job_id, token = os.urandom(16).hex(), secrets.token_urlsafe(32)
         with self.lock:
             self.uploads[job_id] = photo
-            self.photos[job_id] = FakePhoto(photo, published_at_poll=self.polls_before_outcome)
+            self.photos[job_id] = FakePhoto(as_published(photo), published_at_poll=self.polls_before_outcome)
             self.photos[job_id].edits = [[{"x": 0, "y": 0, "width": 0.1, "height": 0.1}]] * edits
             self.polls[job_id] = self.polls_before_outcome
             self.tokens[job_id] = {token}
         return job_id, token
+
+
+def as_published(upload: bytes) -> bytes:
+    """The upload as the service publishes a photo, a JPEG (this fake blurs no face); a file that is no
+    photo is kept as it is (the fake's outcome decides what the page is told)."""
+    try:
+        return encode_jpeg(load_image(upload).pixels)
+    except InputError:
+        return upload
 
 
 # A published photo (p/{jobId}.jpg, p/{jobId}-{version}.jpg after an edit) or one of its sizes
@@ -439,7 +449,9 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
             job_id = values["key"].decode().removeprefix("uploads/")
             backend.field_order[job_id] = names
             backend.uploads[job_id] = values["file"]
-            backend.photos[job_id] = FakePhoto(values["file"], published_at_poll=backend.polls_before_outcome)
+            backend.photos[job_id] = FakePhoto(
+                as_published(values["file"]), published_at_poll=backend.polls_before_outcome
+            )
             self._send(204, b"", "text/plain")
 
     return Handler

@@ -48,9 +48,15 @@ faces_strategy = st.lists(
 
 
 def _clipped_box(face: Face, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The pixels whose centres lie inside the (ordered) box, clipped to the image; None if none."""
+    """The pixels whose centres lie inside the (ordered) box, clipped to the image; None if none.
+
+    A box without area (a line or a point) holds no pixel, whatever centre it passes through:
+    face_regions gives it no region either.
+    """
     x1, x2 = sorted((face.x1, face.x2))
     y1, y2 = sorted((face.y1, face.y2))
+    if x1 == x2 or y1 == y2:
+        return None
     px1 = max(0, math.ceil(x1 - 0.5))
     py1 = max(0, math.ceil(y1 - 0.5))
     px2 = min(width, math.floor(x2 - 0.5) + 1)

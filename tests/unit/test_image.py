@@ -392,3 +392,19 @@ def test_encode_jpeg_quality_changes_size(astronaut: Image.Image) -> None:
         encode_jpeg(pixels, quality=0)
     with pytest.raises(ValueError, match="BGR uint8"):
         encode_jpeg(pixels[:, :, 0])
+
+
+def test_a_jpeg_turbojpeg_refuses_is_decoded_by_pillow(astronaut: Image.Image, monkeypatch) -> None:
+    # TurboJPEG's API names no subsampling for some chroma layouts libjpeg reads (and refuses them):
+    # such a photo is still a photo.
+    from photoveil import raster
+
+    data = encode(astronaut, "JPEG", quality=95)
+    expected = load_image(data).pixels
+
+    def refuses(data: bytes, **_: object) -> np.ndarray:
+        raise ValueError("tjDecompressHeader3(): Could not determine subsampling level of JPEG image")
+
+    monkeypatch.setattr(raster, "decode_jpeg", refuses)
+    pixels = load_image(data).pixels
+    assert pixels.shape == expected.shape and np.abs(pixels.astype(int) - expected).mean() < 1

@@ -24,9 +24,9 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from photoveil import raster
 from photoveil.cpus import cpu_budget
 from photoveil.detectors.nms import face_boxes, merge_boxes
 from photoveil.errors import DetectorError
@@ -89,21 +89,24 @@ class CenterFaceDetector:
         """Faces in a BGR (or grayscale) uint8 image, in its pixel frame. Raises DetectorError."""
         return self._detect(image, None)
 
-    def detect_near(self, image: np.ndarray, near: list[Face]) -> list[Face]:
+    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]:
         """What detect(image) finds around the boxes ``near``, for a fraction of its cost.
 
         The passes are detect()'s, chosen the same way and run on the same resized copies, but the
         network only sees windows round each box with a margin of context, aligned to the 32 px grid
-        of a whole-photo pass, so its detections round the boxes are detect()'s, scores included (the
-        verify step compares them with a threshold). Raises DetectorError.
+        of a whole-photo pass, so its scores round the boxes are detect()'s to within a few hundredths
+        (the window's context ends at its edge). ``exact``: the whole photo, detect()'s scores exactly
+        (and its detections elsewhere). Raises DetectorError.
         """
-        return self._detect(image, face_boxes(near)) if near else []
+        if not near:
+            return []
+        return self._detect(image, None if exact else face_boxes(near))
 
     def _detect(self, image: np.ndarray, near: np.ndarray | None) -> list[Face]:
         image = _as_bgr(image)
         try:
             boxes = self._detect_bgr(image, near)
-        except (cv2.error, ValueError, MemoryError, RuntimeError) as exc:  # ORT's errors are RuntimeErrors
+        except (ValueError, MemoryError, RuntimeError) as exc:  # ORT's errors are RuntimeErrors
             raise DetectorError(f"centerface failed: {exc}") from exc
         h, w = image.shape[:2]
         return _faces_in(boxes, w, h)
@@ -112,14 +115,24 @@ class CenterFaceDetector:
         """Every pass over the whole photo, or (``near``: (N, 4) boxes) only over windows round them."""
         long_side = max(bgr.shape[:2])
         fine, *_ = self._pass_scales(long_side, crowd=False)
-        found = [self._run_tiled(bgr, fine, near)]
+        copies = ResizedCopies(bgr)
+        found = [self._run_tiled(copies, fine, near)]
         # A large photo of a crowd: its 1-2 % faces are ~12-23 px at fine_side, where some are missed;
         # _pass_scales adds a look at crowd_side (tiled). Portraits and small groups skip this cost.
         crowd = self._looks_like_a_crowd(found[0], long_side)
         more = self._pass_scales(long_side, crowd=crowd)[1:]
-        found += [self._run_tiled(bgr, scale, near) for scale in more]
+        found += [self._run_tiled(copies, scale, near) for scale in more]
         boxes = np.concatenate(found)
         return merge_boxes(boxes[:, :4], boxes[:, 4], self.config.nms_iou)
+
+    def looks_at_whole_photo(self, shape: tuple[int, ...], near: list[Face]) -> bool:
+        """Whether detect_near on an image of ``shape`` runs every pass over the whole photo (round
+        ``near`` its windows would cover most of it), so that its scores are detect()'s exactly."""
+        height, width = shape[:2]
+        boxes, long_side = face_boxes(near), max(height, width)
+        scales = {*self._pass_scales(long_side, crowd=False), *self._pass_scales(long_side, crowd=True)}
+        sizes = {_resized_size(width, height, scale) for scale in scales}
+        return all(_pass_windows(boxes, shape, *size) == [(0, 0, *size)] for size in sizes)
 
     def _pass_scales(self, long_side: int, *, crowd: bool) -> list[float]:
         """Scales of the passes for a photo of this long side: fine first, then crowd and coarse."""
@@ -145,7 +158,7 @@ class CenterFaceDetector:
         small = (boxes[:, 3] - boxes[:, 1] < cfg.crowd_face_ratio * long_side) & (boxes[:, 4] >= 0.3)
         return int(small.sum()) >= cfg.crowd_min_faces
 
-    def _run_tiled(self, bgr: np.ndarray, scale: float, near: np.ndarray | None = None) -> np.ndarray:
+    def _run_tiled(self, copies: ResizedCopies, scale: float, near: np.ndarray | None = None) -> np.ndarray:
         """Run the net on the image resized by scale, in overlapping tiles when it is large.
 
         With ``near`` ((N, 4) boxes in bgr's frame), only over windows round those boxes (_windows),
@@ -153,14 +166,9 @@ class CenterFaceDetector:
         """
         cfg = self.config
         # One resize per pass: the resized copy is small next to the network's own buffers.
-        resized = _resize(bgr, scale)
+        resized, shape = copies.at(scale), copies.shape
         h, w = resized.shape[:2]
-        fx, fy = w / bgr.shape[1], h / bgr.shape[0]
-        windows = [(0, 0, w, h)]
-        if near is not None:
-            around = _windows(near * [fx, fy, fx, fy], w, h)
-            if sum(_area(window) for window in around) <= WHOLE_PHOTO_SHARE * w * h:
-                windows = around  # else one whole pass costs less than its pieces
+        windows = [(0, 0, w, h)] if near is None else _pass_windows(near, shape, w, h)
         out = [np.empty((0, 5), np.float32)]
         for wx0, wy0, wx1, wy1 in windows:
             # Within a window as within a photo: pieces of at most `tile` px bound the network's memory.
@@ -171,8 +179,8 @@ class CenterFaceDetector:
                     boxes[:, [1, 3]] += wy0 + y0
                     out.append(boxes)
         boxes = np.concatenate(out)
-        boxes[:, [0, 2]] *= bgr.shape[1] / w
-        boxes[:, [1, 3]] *= bgr.shape[0] / h
+        boxes[:, [0, 2]] *= shape[1] / w
+        boxes[:, [1, 3]] *= shape[0] / h
         return boxes
 
     def _infer(self, bgr: np.ndarray) -> np.ndarray:
@@ -180,9 +188,9 @@ class CenterFaceDetector:
         h, w = bgr.shape[:2]
         ph, pw = _ceil32(h), _ceil32(w)
         # Pad (not stretch) to a multiple of 32: keeps the aspect ratio, and the padding holds no faces.
-        padded = cv2.copyMakeBorder(bgr, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         # The net wants RGB, unnormalised, planar; the int8 model takes it as uint8 (no float copy).
-        planes = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1)[None])
+        planes = np.zeros((1, 3, ph, pw), np.uint8)
+        planes[0, :, :h, :w] = bgr[:, :, ::-1].transpose(2, 0, 1)
         heatmap, scale, offset = self._session.run(OUTPUTS, {INPUT: planes})
         return _decode(heatmap[0, 0], scale[0], offset[0], self.config.threshold)
 
@@ -190,7 +198,7 @@ class CenterFaceDetector:
 def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:
     # Keep only local maxima of the heatmap (CenterNet's 3x3 max-pool "NMS"): every cell around a face
     # centre is above a low threshold, and their boxes would otherwise pile up into one oversized union.
-    peaks = heat >= cv2.dilate(heat, np.ones((3, 3), np.uint8))
+    peaks = heat >= _max3x3(heat)
     rows, cols = np.nonzero((heat > threshold) & peaks)
     if len(rows) == 0:
         return np.empty((0, 5), np.float32)
@@ -201,6 +209,14 @@ def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: 
     return np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, heat[rows, cols]], axis=1).astype(
         np.float32
     )
+
+
+def _max3x3(heat: np.ndarray) -> np.ndarray:
+    """Each cell's maximum over its 3x3 neighbourhood (a grey dilation; the edge repeats outwards)."""
+    padded = np.pad(heat, 1, mode="edge")
+    w = heat.shape[1]
+    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    return np.maximum(np.maximum(rows[:, :w], rows[:, 1 : w + 1]), rows[:, 2:])
 
 
 def _faces_in(boxes: np.ndarray, width: int, height: int) -> list[Face]:
@@ -246,6 +262,18 @@ def _windows(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, int,
     return [tuple(r) for r in rects]
 
 
+def _pass_windows(
+    near: np.ndarray, shape: tuple[int, ...], width: int, height: int
+) -> list[tuple[int, int, int, int]]:
+    """The windows of a pass at ``width`` x ``height`` round ``near`` (boxes in the photo's frame of
+    ``shape``), or the whole of it when they would cover most of it (one pass then costs less)."""
+    fx, fy = width / shape[1], height / shape[0]
+    around = _windows(near * [fx, fy, fx, fy], width, height)
+    if sum(_area(window) for window in around) <= WHOLE_PHOTO_SHARE * width * height:
+        return around
+    return [(0, 0, width, height)]
+
+
 def _area(rect: list[int]) -> int:
     return (rect[2] - rect[0]) * (rect[3] - rect[1])
 
@@ -253,37 +281,46 @@ def _area(rect: list[int]) -> int:
 def _as_bgr(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise DetectorError(f"expected a uint8 numpy image, got {getattr(image, 'dtype', type(image))}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4)):
+        return raster.to_bgr(image)
     raise DetectorError(f"expected an HxWx3 BGR image, got shape {image.shape}")
 
 
-def _resize(img: np.ndarray, scale: float) -> np.ndarray:
+class ResizedCopies:
+    """One photo's copies at the passes' scales. Copies of half the size or less start from one shared
+    halving (2x2 box means): a 12 MP photo's passes pay its conversion for Pillow (~40 ms) once."""
+
+    def __init__(self, photo: np.ndarray) -> None:
+        self.photo = photo
+        self.shape = photo.shape
+        self._half: np.ndarray | None = None
+
+    def at(self, scale: float) -> np.ndarray:
+        h, w = self.shape[:2]
+        width, height = _resized_size(w, h, scale)
+        if (width, height) == (w, h):
+            return self.photo
+        if scale > 1:
+            return raster.resize(self.photo, width, height, "linear")
+        if 1.8 * width > w or 1.8 * height > h or min(h, w) < 4:
+            return raster.resize(self.photo, width, height, "area")
+        if self._half is None:
+            self._half = raster.reduce(self.photo, 2)
+        half_height, half_width = self._half.shape[:2]
+        if (width, height) == (half_width, half_height):
+            return self._half
+        if width <= half_width and height <= half_height:
+            return raster.resize(self._half, width, height, "area")
+        # Just short of a halving (12 MP to the crowd pass's 2048 px, x0.508): the halving with its last
+        # 1.6 % enlarged bilinearly, 40 instead of 80 ms; the same recall on the 12 MP copies
+        # (docs/decisions/0008-halve-then-area-resize.md).
+        return raster.resize(self._half, width, height, "linear")
+
+
+def _resized_size(width: int, height: int, scale: float) -> tuple[int, int]:
     if abs(scale - 1.0) < 1e-3:
-        return img
-    h, w = img.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if scale >= 1:
-        return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
-    # INTER_AREA is fast for an exact 2x reduction (a 2x2 box mean) and slow for other factors: halve
-    # first while the target is at most half the size (docs/decisions/0008-halve-then-area-resize.md).
-    # Cropping an odd last row or column to halve exactly moves boxes by under a pixel of the original.
-    while size[0] * 2 <= img.shape[1] and size[1] * 2 <= img.shape[0] and min(img.shape[:2]) >= 4:
-        img = _halve(img)
-    if 1.8 * size[0] <= img.shape[1] and min(img.shape[:2]) >= 4:
-        # Just short of a halving (12 MP to 2048 px, x0.508): halve and enlarge the last <= 10 %
-        # bilinearly, 9 instead of 55 ms; the same recall on the 12 MP copies (detect_eval).
-        return cv2.resize(_halve(img), size, interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-
-
-def _halve(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape[0] // 2, img.shape[1] // 2
-    return cv2.resize(img[: h * 2, : w * 2], (w, h), interpolation=cv2.INTER_AREA)
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _ceil32(n: int) -> int:

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import cv2
 import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from photoveil import deadline
+from photoveil import deadline, raster
 from photoveil.errors import DetectorError
 from photoveil.faces import Face
 
@@ -74,28 +73,24 @@ def new_rekognition_client(session: Any = None) -> Any:
 def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
     """JPEG bytes for DetectFaces and the scale from image pixels to the JPEG's pixels.
 
-    Downscaled to MAX_SIDE (or enlarged to MIN_SIDE), no metadata (cv2.imencode writes none), under
+    Downscaled to MAX_SIDE (or enlarged to MIN_SIDE), no metadata (raster.encode_jpeg writes none), under
     MAX_BYTES; the boxes come back as ratios, so the scale is only informative.
     """
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    image = raster.to_bgr(image)
     h, w = image.shape[:2]
     scale = min(1.0, MAX_SIDE / max(h, w))
     scale = max(scale, MIN_SIDE / min(h, w))
     side = MAX_SIDE
     while True:
         if abs(scale - 1.0) > 1e-6:
-            size = (max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale)))
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            copy = cv2.resize(image, size, interpolation=interp)
+            width, height = max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale))
+            copy = raster.resize(image, width, height, "area" if scale < 1 else "linear")
         else:
             copy = image
         for quality in JPEG_QUALITIES:
-            ok, buf = cv2.imencode(".jpg", copy, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if not ok:
-                raise DetectorError("could not encode the photo as JPEG for Rekognition")
-            if buf.nbytes <= MAX_BYTES:
-                return buf.tobytes(), scale
+            jpeg = raster.encode_jpeg(copy, quality)
+            if len(jpeg) <= MAX_BYTES:
+                return jpeg, scale
         # Only a pathological (noise-like) photo gets here: shrink until it fits.
         side = int(side * 0.75)
         scale = min(scale, side / max(h, w))

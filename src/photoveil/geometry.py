@@ -26,9 +26,9 @@ CENTER_SHIFT_UP = 0.1
 # Feather band outside the full-strength ellipse: its outer edge is the ellipse scaled by
 # (1 + FEATHER); at least 2 px wide on the shorter axis. Narrow, because every feathered pixel
 # counts as collateral (docs/decisions/0004-blur-strength-and-feather.md).
-FEATHER = 0.08
+FEATHER = 0.05
 # ... and at least this share of the photo's long side wide (24 px on a 12 MP photo, 3 px on a 500 px
-# one): an 8 % band round a 40 px face in a large photo is a 2 px step, a sharp oval outline that both
+# one): a 5-8 % band round a 40 px face in a large photo is a 1-2 px step, a sharp oval outline that both
 # the privacy metric and CenterFace pick up (docs/decisions/0005-floors-for-small-faces-in-large-photos.md).
 MIN_FEATHER_FRAC = 0.006
 

@@ -43,7 +43,7 @@ MATCH_IOU = 0.3
 # What is found again is blurred as a face of its own, its box first shrunk about its centre by this
 # factor, plus REBLUR_GROWTH each round: a head found round a blurred face gets a roomier box than a
 # face, and face_regions enlarges it again (docs/decisions/0011-reblur-box-scale.md).
-REBLUR_SCALE = 0.85
+REBLUR_SCALE = 0.75
 REBLUR_GROWTH = 0.15
 # The fixed part of a look-again window's context as a share of the photo's long side: CenterFace's
 # 64 net px (centerface.WINDOW_MARGIN) are ~5.6 % of the side at its fine pass on a 12 MP photo

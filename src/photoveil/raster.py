@@ -101,15 +101,8 @@ def _linear(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 def _linear_small(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     """The blur's downscaled copies: two products with the (dense) weight matrices, ~7x faster than
     gathering rows and columns at the output's size."""
-    source = pixels.astype(np.float32)
-    if source.ndim == 2:
-        source = source[:, :, None]
-    rows, columns, channels = source.shape
-    across = _linear_weights(columns, width) @ source.transpose(1, 0, 2).reshape(columns, -1)
-    across = across.reshape(width, rows, channels).transpose(1, 0, 2).reshape(rows, -1)
-    out = (_linear_weights(rows, height) @ across).reshape(height, width, channels)
-    np.rint(out, out=out)  # a blend of 0-255 values stays in 0-255
-    return out.astype(np.uint8).reshape((height, width, *pixels.shape[2:]))
+    rows, columns = pixels.shape[:2]
+    return _separable(pixels, _linear_weights(columns, width), _linear_weights(rows, height))
 
 
 def _linear_weights(size: int, out: int) -> np.ndarray:
@@ -143,15 +136,23 @@ def gaussian_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
     box blurs only approximate, keeps the strength measured in docs/decisions/0004 and 0005. One matrix
     product per axis: for small images only (the matrices are side x side).
     """
+    rows, columns = pixels.shape[:2]
+    return _separable(pixels, _gaussian_matrix(columns, sigma), _gaussian_matrix(rows, sigma))
+
+
+def _separable(pixels: np.ndarray, along_rows: np.ndarray, along_columns: np.ndarray) -> np.ndarray:
+    """``pixels`` (HxW or HxWxC uint8) with the (W', W) matrix applied along every row and the (H', H)
+    one down every column, in float, rounded: a weighted mean of 0-255 values stays in 0-255."""
     source = pixels.astype(np.float32)
     if source.ndim == 2:
         source = source[:, :, None]
     rows, columns, channels = source.shape
-    across = _gaussian_matrix(columns, sigma) @ source.transpose(1, 0, 2).reshape(columns, -1)
-    across = across.reshape(columns, rows, channels).transpose(1, 0, 2).reshape(rows, -1)
-    out = (_gaussian_matrix(rows, sigma) @ across).reshape(pixels.shape)
-    np.rint(out, out=out)  # a weighted mean of 0-255 values stays in 0-255
-    return out.astype(np.uint8)
+    width, height = along_rows.shape[0], along_columns.shape[0]
+    across = along_rows @ source.transpose(1, 0, 2).reshape(columns, -1)
+    across = across.reshape(width, rows, channels).transpose(1, 0, 2).reshape(rows, -1)
+    out = (along_columns @ across).reshape(height, width, channels)
+    np.rint(out, out=out)
+    return out.astype(np.uint8).reshape((height, width, *pixels.shape[2:]))
 
 
 def _gaussian_matrix(size: int, sigma: float) -> np.ndarray:

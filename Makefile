@@ -45,6 +45,9 @@ screenshots: install ## Retake docs/screenshot*.png (the README's) with the brow
 	PHOTOVEIL_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e/test_browser.py -k comes_back_blurred_through_the_local_stack
 
 bench: install ## Print speed and memory figures (12 MP photos, a crowd) and each function's cold start
+	@# The package's bytecode, as a non-editable install has it (OpenCV, the floor's, has its own): an
+	@# editable one leaves it to the first run, and PYTHONDONTWRITEBYTECODE (set here) stops that.
+	$(BIN)/python -m compileall -q src/photoveil
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/cold_start.py
 

@@ -10,7 +10,9 @@ For the 12 MP group photo, the 12 MP portrait and the crowd photo it prints:
     Every command runs in the bench's own environment (so the floor as a user would run it; a second
     floor line shows it with OpenBLAS at one thread, which photoveil sets for itself), and photoveil
     with one network thread (--threads), as on a Lambda function of 1,769 MB (one vCPU).
-Nothing is asserted: the figures are printed with the load average, which skews wall time.
+Nothing is asserted: the figures are printed with the load average, which skews wall time. `make bench`
+compiles the package's bytecode first, as any non-editable install has it (the floor's OpenCV has its
+own); Lambda ships none, which `bench/cold_start.py` measures.
 
 Test photos are built under bench-out/ (never committed): the 12 MP one is a shared group photo (or
 tests/.images/astronaut.png) upscaled to 4032x3024; the 12 MP portrait is the astronaut, likewise with

@@ -216,7 +216,7 @@ def _decode_upload_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
         return raster.decode_jpeg(data)
     except ValueError:
         # TurboJPEG's API refuses some chroma layouts libjpeg itself reads (it names no subsampling
-        # for them): Pillow's decoder then, slower; a damaged file fails there too.
+        # for them): Pillow's decoder then, slower; what it cannot read either is refused as damaged.
         im.load()
         return _pil_to_bgr(im)
 

@@ -8,7 +8,7 @@ package (docs/decisions/0016-image-core-without-opencv.md).
 Pillow resizes every channel alike, so BGR arrays go through it as if they were RGB. A JPEG decoded
 only to be resampled is kept 4 bytes a pixel (BGRX) and handed out as its BGR view: Pillow wraps that
 buffer without a copy, where an HxWx3 array costs it a 12 MP copy (~30 ms).
-Arrays returned by ``resize`` and ``reduce`` are read-only.
+Arrays that come back from Pillow (``reduce``, and ``resize`` when shrinking) are read-only.
 """
 
 from __future__ import annotations
@@ -37,17 +37,8 @@ def decode_jpeg(data: bytes, *, padded: bool = False) -> np.ndarray:
     return simplejpeg.decode_jpeg(data, "BGR", strict=False)
 
 
-def jpeg_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a JPEG's header. Raises ValueError when there is none."""
-    height, width, _, _ = simplejpeg.decode_jpeg_header(data)
-    return width, height
-
-
 def encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
     """A baseline JFIF stream, 4:2:0 (OpenCV's default), with no metadata at all."""
-    padded = _padded(pixels)
-    if padded is not None:
-        return simplejpeg.encode_jpeg(padded, int(quality), "BGRX", "420")
     return simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), int(quality), "BGR", "420")
 
 

@@ -112,16 +112,14 @@ def _look_again(
     pixels = decode_jpeg(jpeg, padded=True)  # only looked at: resampled without a copy
     height, width = pixels.shape[:2]
     detections = detector.detect_near(pixels, near)
-    close_calls = [
-        d
-        for d in found_again(detections, blurred, width, height, VERIFY_THRESHOLD - WINDOW_TOLERANCE)
-        if d.score < VERIFY_THRESHOLD
-    ]
-    if close_calls and not detector.looks_at_whole_photo(pixels.shape, near):
+    # Matched once, down to the close calls; a detection's match does not depend on the others.
+    candidates = found_again(detections, blurred, width, height, VERIFY_THRESHOLD - WINDOW_TOLERANCE)
+    close_call = any(d.score < VERIFY_THRESHOLD for d in candidates)
+    if close_call and not detector.looks_at_whole_photo(pixels.shape, near):
         # Just under the threshold in a window: the whole photo decides, for every face looked at (one
         # far from the next round's changes is not looked at again).
-        detections = detector.detect_near(pixels, near, exact=True)
-    return found_again(detections, blurred, width, height)
+        return found_again(detector.detect_near(pixels, near, exact=True), blurred, width, height)
+    return [d for d in candidates if d.score >= VERIFY_THRESHOLD]
 
 
 def _close(face: Face, changed: Face, reach: float) -> bool:

@@ -67,6 +67,17 @@ class Region:
         return self.y2 - self.y1
 
 
+def _corners(box: Face, what: str) -> tuple[float, float, float, float]:
+    """``box``'s corners as x1 <= x2, y1 <= y2 (given in either order); ValueError when one is not
+    finite: a box we cannot place must not be silently dropped (fail closed)."""
+    coords = (box.x1, box.y1, box.x2, box.y2)
+    if not all(math.isfinite(c) for c in coords):
+        raise ValueError(f"{what} has a non-finite coordinate: {coords}")
+    x1, x2 = sorted((float(box.x1), float(box.x2)))
+    y1, y2 = sorted((float(box.y1), float(box.y2)))
+    return x1, y1, x2, y2
+
+
 def face_regions(faces: Iterable[Face], width: int, height: int) -> list[Region]:
     """Enlarged, clipped blur regions for ``faces`` in a ``width`` x ``height`` image.
 
@@ -76,11 +87,7 @@ def face_regions(faces: Iterable[Face], width: int, height: int) -> list[Region]
     """
     regions = []
     for face in faces:
-        coords = (face.x1, face.y1, face.x2, face.y2)
-        if not all(math.isfinite(c) for c in coords):
-            raise ValueError(f"face box has a non-finite coordinate: {coords}")
-        x1, x2 = sorted((float(face.x1), float(face.x2)))
-        y1, y2 = sorted((float(face.y1), float(face.y2)))
+        x1, y1, x2, y2 = _corners(face, "face box")
         w, h = x2 - x1, y2 - y1
         if w <= 0 or h <= 0:
             continue
@@ -100,11 +107,7 @@ def rectangle_regions(rectangles: Iterable[Face], width: int, height: int) -> li
     strength, with the feather band of a face region round it, clipped to the image."""
     regions = []
     for rect in rectangles:
-        coords = (rect.x1, rect.y1, rect.x2, rect.y2)
-        if not all(math.isfinite(c) for c in coords):
-            raise ValueError(f"rectangle has a non-finite coordinate: {coords}")
-        x1, x2 = sorted((float(rect.x1), float(rect.x2)))
-        y1, y2 = sorted((float(rect.y1), float(rect.y2)))
+        x1, y1, x2, y2 = _corners(rect, "rectangle")
         x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)
         w, h = x2 - x1, y2 - y1
         if w <= 0 or h <= 0:

@@ -116,8 +116,8 @@ def make_crowd() -> Path:
 
 
 def stage_medians(path: Path, detector_name: str, runs: int) -> tuple[dict[str, float], int, int]:
-    from photoveil.detectors import get_detector
-    from photoveil.pipeline import blur_photo
+    from photoveil.imaging.detectors import get_detector
+    from photoveil.imaging.pipeline import blur_photo
 
     detector = get_detector(detector_name)
     data = path.read_bytes()
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 VARIANTS_CHILD = """
 import json, re, sys, time
 started, cpu = time.perf_counter(), time.process_time()
-from photoveil.variants import make_variants
+from photoveil.imaging.variants import make_variants
 variants = make_variants(open(sys.argv[1], "rb").read())
 print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu,
                   # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
@@ -265,7 +265,7 @@ print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_tim
 
 def bench_variants(path: Path, runs: int) -> None:
     """The variants function's work on a published 12 MP JPEG: warm in this process, and a fresh process."""
-    from photoveil.variants import make_variants
+    from photoveil.imaging.variants import make_variants
 
     published = cv2.imencode(".jpg", cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
     make_variants(published)  # warm-up

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from detect_eval import parse_overrides
 
-from photoveil.detectors.centerface import CenterFaceConfig, CenterFaceDetector
-from photoveil.pipeline import blur_photo
+from photoveil.imaging.detectors.centerface import CenterFaceConfig, CenterFaceDetector
+from photoveil.imaging.pipeline import blur_photo
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from photoveil.detectors.centerface import CenterFaceConfig, CenterFaceDetector
-from photoveil.detectors.nms import iou_matrix
+from photoveil.imaging.detectors.centerface import CenterFaceConfig, CenterFaceDetector
+from photoveil.imaging.detectors.nms import iou_matrix
 
 BUCKETS = [(0, 0.01), (0.01, 0.02), (0.02, 0.04), (0.04, 1.01)]  # face height / image long side
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"

@@ -7,8 +7,8 @@
                             figures is chance; docs/decisions/0016-image-core-without-opencv.md)
 
 For each shared photo: decode, detect once with ``get_detector("centerface")`` (default threshold 0.1),
-then per variant blur with ``photoveil.blur.blur_faces``, encode as the CLI does (JPEG q85), run the
-pipeline's verify step (``photoveil.verify.reblur_until_clean``; ``--no-verify`` skips it), decode and
+then per variant blur with ``photoveil.imaging.blur.blur_faces``, encode as the CLI does (JPEG q85), run the
+pipeline's verify step (``photoveil.imaging.verify.reblur_until_clean``; ``--no-verify`` skips it), decode and
 detect again, whole photo, at the same threshold. A re-detection is a detection on the output that has
 IoU >= 0.3 with a face we blurred or whose centre lies inside one of the blurred regions' rectangles.
 Also reported, with /work/shared/tools/privacy_eval.py's own change_map and hf functions on the same
@@ -29,10 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from photoveil.detectors import get_detector
-from photoveil.detectors.nms import face_boxes, iou_matrix
-from photoveil.faces import Face
-from photoveil.image import encode_jpeg
+from photoveil.imaging.detectors import get_detector
+from photoveil.imaging.detectors.nms import face_boxes, iou_matrix
+from photoveil.imaging.faces import Face
+from photoveil.imaging.image import encode_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT / "shared" / "data" / "faces"
@@ -59,7 +59,7 @@ def load_items(data: Path, upscale: tuple[int, int] | None) -> list[tuple[str, n
 def perturb_detector_input(seed: int) -> None:
     """Every copy the detector's passes see gets 5 % of its pixels one grey level brighter (seeded by
     the copy's height, so a look and the eval's own detection see the same noise)."""
-    from photoveil.detectors import centerface
+    from photoveil.imaging.detectors import centerface
 
     resized = centerface.ResizedCopies.at
 
@@ -119,9 +119,9 @@ def privacy(inp: np.ndarray, out: np.ndarray, gt: np.ndarray) -> tuple[int, int,
 
 
 def evaluate(items, found, detector, style: str, verbose: bool, verify: bool = True) -> dict[str, object]:
-    from photoveil.blur import blur_faces
-    from photoveil.geometry import face_regions
-    from photoveil.verify import reblur_until_clean
+    from photoveil.imaging.blur import blur_faces
+    from photoveil.imaging.geometry import face_regions
+    from photoveil.imaging.verify import reblur_until_clean
 
     total = {"faces": 0, "protected": 0, "redetected": 0, "redetected_iou": 0, "blurred": 0, "reblurred": 0}
     at_least = {0.2: 0, 0.3: 0}
@@ -183,7 +183,7 @@ def evaluate(items, found, detector, style: str, verbose: bool, verify: bool = T
 
 
 def blur_cost(style: str) -> None:
-    from photoveil.blur import blur_faces
+    from photoveil.imaging.blur import blur_faces
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (3024, 4032, 3), dtype=np.uint8)

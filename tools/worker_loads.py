@@ -62,10 +62,10 @@ def main() -> None:
     for name in [m for m in sys.modules if m.startswith("pillow_heif") or m == "_pillow_heif"]:
         del sys.modules[name]
     # The worker's INIT, and the code of the `both` and `rekognition` detectors.
-    for module in ("photoveil.handlers.worker", "photoveil.detectors.rekognition"):
+    for module in ("photoveil.handlers.worker", "photoveil.imaging.detectors.rekognition"):
         importlib.import_module(module)
-    from photoveil.detectors import get_detector
-    from photoveil.pipeline import blur_photo
+    from photoveil.imaging.detectors import get_detector
+    from photoveil.imaging.pipeline import blur_photo
 
     detector = get_detector("centerface")
     for data in photos.values():

@@ -2,8 +2,8 @@
 
 import os
 
-from photoveil.cpus import cpu_budget
-from photoveil.memory import keep_photo_buffers_mapped
+from photoveil.imaging.cpus import cpu_budget
+from photoveil.imaging.memory import keep_photo_buffers_mapped
 
 # Read when numpy and OpenCV load, so set before either is imported. Nothing here calls BLAS, and its
 # start-up threads cost ~60 ms of CPU per process; OpenCV's pool is sized to the CPUs we really have.

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoveil.errors import InputError, PhotoVeilError, RegionOutsidePhotoError
-from photoveil.faces import Detector, Face
+from photoveil.imaging.faces import Detector, Face
 from photoveil.settings import BLUR_STYLES, DETECTORS
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ OUTPUT_SUFFIX = ".blurred.jpg"
 
 def load_detector(name: str, threshold: float | None) -> Detector:
     """The detector to use (the seam tests replace with a fake; imported late: the model runtime is heavy)."""
-    from photoveil.detectors import get_detector
+    from photoveil.imaging.detectors import get_detector
 
     return get_detector(name, threshold=threshold)
 
@@ -249,7 +249,7 @@ def _plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None)
 
 
 def _blur_one(src: Path, dest: Path, detector: Detector, args: argparse.Namespace) -> Outcome:
-    from photoveil.pipeline import blur_photo  # late: keeps `photoveil --help` and `local` light
+    from photoveil.imaging.pipeline import blur_photo  # late: keeps `photoveil --help` and `local` light
 
     outcome = Outcome(str(src))
     start = time.perf_counter()
@@ -275,7 +275,7 @@ def _blur_one(src: Path, dest: Path, detector: Detector, args: argparse.Namespac
         "width": result.width,
         "height": result.height,
         "faces": [face.as_dict() for face in result.faces],
-        # Heads the verify step still found in the output and blurred again (photoveil.verify).
+        # Heads the verify step still found in the output and blurred again (photoveil.imaging.verify).
         "reblurred": [face.as_dict() for face in result.reblurred],
         "regions": [[r.x1, r.y1, r.x2, r.y2] for r in args.region],
         "timings": timings,

@@ -26,7 +26,7 @@ from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from photoveil.faces import Detector
+    from photoveil.imaging.faces import Detector
 
 
 def _utc_now() -> datetime:
@@ -70,7 +70,7 @@ class Dependencies:
     def from_session(cls, session: Any, **changes: Any) -> Dependencies:
         """Dependencies whose AWS clients all come from SESSION (one identity's boto3 session), configured
         as in production; CHANGES replace any argument (a fake detector, a failing client)."""
-        from photoveil.detectors.rekognition import new_rekognition_client  # imports numpy
+        from photoveil.imaging.detectors.rekognition import new_rekognition_client  # imports numpy
 
         services = ("s3", "dynamodb", "ses", "sqs", "cloudfront")
         made = {name: clients.new_client(name, session) for name in services}
@@ -134,7 +134,7 @@ class Dependencies:
     def detector(self) -> Detector:
         if self._detector is not None:
             return self._detector
-        from photoveil.detectors import get_detector  # worker only: loads the model once per process
+        from photoveil.imaging.detectors import get_detector  # worker only: loads the model once per process
 
         return get_detector(self.settings.detector, rekognition_client=self._rekognition)
 
@@ -142,7 +142,7 @@ class Dependencies:
     def blur_photo(self) -> Callable[..., Any]:
         if self._blur_photo is not None:
             return self._blur_photo
-        from photoveil.pipeline import blur_photo  # worker only: imports the image stack
+        from photoveil.imaging.pipeline import blur_photo  # worker only: imports the image stack
 
         return blur_photo
 

@@ -63,7 +63,7 @@ def stop_stack(stack: LaunchedStack, timeout_s: float = 60) -> int:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """One `photoveil local` for the session (real handlers, moto, in-process detector)."""
-    from photoveil.model import model_path
+    from photoveil.imaging.model import model_path
 
     model_path()  # raises "run `make install`" now rather than as a photo stuck in the queue
     stack = start_stack(

@@ -5,7 +5,7 @@ Two kinds of test live here:
   page's own behaviour (client-side checks, retries, failure messages, copy button, keyboard; the
   owner's "Blur more" and "Delete now", the owner token kept across reloads and taken from the email's
   link) cheaply and deterministically, with the production CSP sent on every page. The fake's owner
-  routes use the API's own region validation and blur (photoveil.owner, photoveil.pipeline);
+  routes use the API's own region validation and blur (photoveil.service.owner, photoveil.imaging.pipeline);
 - the end-to-end tests against the real local stack (`photoveil local`, the session fixture `local_stack`
   of tests/e2e/conftest.py): pick a real photo, watch it upload and come back blurred, screenshot it
   (test-artifacts/; `make screenshots` copies them to docs/screenshot*.png for the README); bad files
@@ -33,9 +33,9 @@ import numpy as np
 import pytest
 
 from photoveil.errors import InputError, RequestError
-from photoveil.image import encode_jpeg, load_image
-from photoveil.owner import MAX_EDITS, parse_regions
-from photoveil.pipeline import blur_more
+from photoveil.imaging.image import encode_jpeg, load_image
+from photoveil.imaging.pipeline import blur_more
+from photoveil.service.owner import MAX_EDITS, parse_regions
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from moto.core.authorization import disable_iam_authentication
 from moto.ses import ses_backends
 from werkzeug.test import Client
 
-from photoveil.faces import Face
+from photoveil.imaging.faces import Face
 from photoveil.local.functions import LocalFunction
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from photoveil.status import NOT_FINISHED_MESSAGE
+from photoveil.service.status import NOT_FINISHED_MESSAGE
 
 from .helpers import BLURRED_BUCKET, JOBS_TABLE, PUBLIC_BASE_URL, UPLOADS_BUCKET, Aws, Functions, load_event
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from photoveil.local.events import sqs_batch_event
-from photoveil.owner import MAX_EDITS
+from photoveil.service.owner import MAX_EDITS
 from photoveil.settings import get_settings
 
 from .helpers import (

@@ -15,8 +15,8 @@ import pytest
 
 from photoveil.adapters.jobs import JobStore
 from photoveil.handlers.variants import RETRY_SOON_S
+from photoveil.imaging.sizes import VARIANT_NAMES
 from photoveil.local.events import sqs_batch_event
-from photoveil.sizes import VARIANT_NAMES
 
 from .helpers import (
     BLURRED_BUCKET,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from localstack import FakeRekognition, RunningStack, start_stack
 
-from photoveil.faces import Face
+from photoveil.imaging.faces import Face
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def rekognition() -> Iterator[FakeRekognition]:
 @pytest.fixture(scope="session")
 def stack(rekognition: FakeRekognition, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """`photoveil local --detector both` with the fault endpoint on and a short visibility timeout."""
-    from photoveil.model import model_path
+    from photoveil.imaging.model import model_path
 
     model_path()  # "run `make install`" now, not as photos stuck in the queue
     running = start_stack(

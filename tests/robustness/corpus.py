@@ -3,7 +3,8 @@
 Each case says what a user sends (bytes, the Content-Type the browser claims, a file name) and what
 PhotoVeil must answer: a stable error code from ``photoveil.errors`` or ``"ok"`` (a valid image that must
 end ``done`` as a clean JPEG). Cases marked ``level="pipeline"`` can only be judged by the worker (the
-image core never sees the byte limit); every other case is judged by ``photoveil.image.load_image`` too.
+image core never sees the byte limit); every other case is judged by
+``photoveil.imaging.image.load_image`` too.
 
 Pure functions only: nothing is written to disk and nothing is committed. Building the whole corpus
 takes well under a second.

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import CentreDetector, assert_clean_jpeg, centre_box
 from photoveil.errors import InputError, PhotoVeilError
-from photoveil.image import load_image
-from photoveil.pipeline import blur_photo
+from photoveil.imaging.image import load_image
+from photoveil.imaging.pipeline import blur_photo
 
 CASES = corpus.core_cases()
 OK_CASES = [case for case in CASES if case.expected == corpus.OK]
@@ -101,8 +101,8 @@ _BOMB_PROBE = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     import corpus
     from photoveil.errors import PhotoVeilError
-    from photoveil.image import load_image
-    from photoveil.pipeline import blur_photo
+    from photoveil.imaging.image import load_image
+    from photoveil.imaging.pipeline import blur_photo
 
     class NoFaces:
         name = "none"

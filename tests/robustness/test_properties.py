@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from photoveil.blur import blur_faces, ellipse_mask
-from photoveil.faces import Face
-from photoveil.geometry import face_regions
+from photoveil.imaging.blur import blur_faces, ellipse_mask
+from photoveil.imaging.faces import Face
+from photoveil.imaging.geometry import face_regions
 
 # The worker's Metrics flush warns when a record published no metric (garbage is just acknowledged).
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

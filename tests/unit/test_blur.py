@@ -1,4 +1,4 @@
-"""photoveil.blur: strong blur inside each face's ellipse, bit-exact pixels everywhere else."""
+"""photoveil.imaging.blur: strong blur inside each face's ellipse, bit-exact pixels everywhere else."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from photoveil.blur import SOLID_BGR, STYLES, blur_faces, blur_rectangles, ellipse_mask
-from photoveil.faces import Face
-from photoveil.geometry import face_regions, rectangle_regions
+from photoveil.imaging.blur import SOLID_BGR, STYLES, blur_faces, blur_rectangles, ellipse_mask
+from photoveil.imaging.faces import Face
+from photoveil.imaging.geometry import face_regions, rectangle_regions
 
 # Where the astronaut's face is in astronaut.png (512x512), by eye and by CenterFace.
 ASTRONAUT_FACE = Face(170, 40, 270, 160, 0.99)

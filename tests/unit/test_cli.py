@@ -17,7 +17,7 @@ from PIL import Image
 import photoveil
 from photoveil import cli
 from photoveil.errors import DetectorError, ModelNotFoundError
-from photoveil.faces import Face
+from photoveil.imaging.faces import Face
 
 ASTRONAUT_FACE = Face(170, 40, 270, 160, 0.99)
 
@@ -280,7 +280,7 @@ def test_local_forwards_the_rest_of_argv(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_real_detector_end_to_end(photos, tmp_path: Path, capsys) -> None:
-    pytest.importorskip("photoveil.detectors")
+    pytest.importorskip("photoveil.imaging.detectors")
     out = tmp_path / "real.jpg"
     assert cli.main(["blur", str(photos["one.jpg"]), "-o", str(out), "--json"]) == 0
     (image,) = json.loads(capsys.readouterr().out)["images"]

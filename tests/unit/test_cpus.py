@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from photoveil.cpus import cpu_budget
+from photoveil.imaging.cpus import cpu_budget
 
 
 @pytest.fixture(autouse=True)

@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from photoveil.detectors import get_detector
-from photoveil.detectors.centerface import ResizedCopies, _spans
-from photoveil.detectors.nms import iou_matrix
 from photoveil.errors import DetectorError
-from photoveil.faces import Face
-from photoveil.geometry import face_regions
-from photoveil.verify import VERIFY_THRESHOLD
+from photoveil.imaging.detectors import get_detector
+from photoveil.imaging.detectors.centerface import ResizedCopies, _spans
+from photoveil.imaging.detectors.nms import iou_matrix
+from photoveil.imaging.faces import Face
+from photoveil.imaging.geometry import face_regions
+from photoveil.imaging.verify import VERIFY_THRESHOLD
 
 # The astronaut's face, measured by hand on the 512x512 image (x1, y1, x2, y2).
 ASTRONAUT_FACE = (160, 45, 235, 135)
@@ -116,9 +116,9 @@ def _found_again(detector, path: Path, min_score: float) -> list[Face]:
 
     Whole-photo detection at the default settings, as anyone re-running the detector would do; found
     again means IoU >= 0.3 with a blurred face's box, or the centre inside its blur region (a blurred
-    head is found with a roomier box than the face). Matched here without photoveil.verify's code.
+    head is found with a roomier box than the face). Matched here without photoveil.imaging.verify's code.
     """
-    pipeline = pytest.importorskip("photoveil.pipeline")
+    pipeline = pytest.importorskip("photoveil.imaging.pipeline")
     result = pipeline.blur_photo(path.read_bytes(), detector)
     assert result.faces, f"{path.name}: no face to start from"
     blurred = cv2.imdecode(np.frombuffer(result.jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -180,7 +180,7 @@ def test_downscale_by_halving_keeps_the_size_and_the_look(astronaut_path: Path) 
 def test_the_centerface_path_does_not_import_boto(tmp_path: Path) -> None:
     # botocore costs ~0.15 s of start-up: the offline CLI default must not pay it.
     code = (
-        "import sys\nfrom photoveil.detectors import get_detector\nget_detector('centerface')\n"
+        "import sys\nfrom photoveil.imaging.detectors import get_detector\nget_detector('centerface')\n"
         "print(sorted(m for m in sys.modules\n"
         "             if m.split('.')[0] in ('boto3', 'botocore', 'aws_lambda_powertools')))"
     )

@@ -12,15 +12,15 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from photoveil.deadline import time_budget
-from photoveil.detectors import UnionDetector, get_detector
-from photoveil.detectors.rekognition import (
+from photoveil.errors import DetectorError
+from photoveil.imaging.detectors import UnionDetector, get_detector
+from photoveil.imaging.detectors.rekognition import (
     ATTEMPT_TIMEOUT_S,
     MAX_BYTES,
     RekognitionDetector,
     faces_from_response,
 )
-from photoveil.errors import DetectorError
-from photoveil.faces import Face
+from photoveil.imaging.faces import Face
 
 
 def _face_detail(left: float, top: float, width: float, height: float, confidence: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""photoveil.geometry: detector boxes -> enlarged, clipped blur regions."""
+"""photoveil.imaging.geometry: detector boxes -> enlarged, clipped blur regions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from photoveil.faces import Face
-from photoveil.geometry import HEIGHT_SCALE, MIN_FEATHER_FRAC, WIDTH_SCALE, Region, face_regions
+from photoveil.imaging.faces import Face
+from photoveil.imaging.geometry import HEIGHT_SCALE, MIN_FEATHER_FRAC, WIDTH_SCALE, Region, face_regions
 
 
 def inside(region: Region, x: float, y: float) -> bool:

@@ -1,4 +1,4 @@
-"""photoveil.image: format sniffing, decoding every accepted kind of photo, refusals, orientation."""
+"""photoveil.imaging.image: format sniffing, decoding every accepted kind of photo, refusals, orientation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from photoveil.errors import (
     InputError,
     UnsupportedFormatError,
 )
-from photoveil.image import encode_jpeg, load_image, sniff_format
+from photoveil.imaging.image import encode_jpeg, load_image, sniff_format
 
 pillow_heif.register_heif_opener()  # so the tests can WRITE HEIC; load_image registers on its own
 
@@ -397,7 +397,7 @@ def test_encode_jpeg_quality_changes_size(astronaut: Image.Image) -> None:
 def test_a_jpeg_turbojpeg_refuses_is_decoded_by_pillow(astronaut: Image.Image, monkeypatch) -> None:
     # TurboJPEG's API names no subsampling for some chroma layouts libjpeg reads (and refuses them):
     # such a photo is still a photo.
-    from photoveil import raster
+    from photoveil.imaging import raster
 
     data = encode(astronaut, "JPEG", quality=95)
     expected = load_image(data).pixels

@@ -1,4 +1,5 @@
-"""Photo-sized buffers stay in the heap (photoveil.memory): a second 12 MP buffer costs no page faults."""
+"""Photo-sized buffers stay in the heap (photoveil.imaging.memory): a second 12 MP buffer costs no page
+faults."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import resource
 import numpy as np
 import pytest
 
-from photoveil.memory import keep_photo_buffers_mapped
+from photoveil.imaging.memory import keep_photo_buffers_mapped
 
 
 def _faults_touching(size: int) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from photoveil.errors import ModelNotFoundError
-from photoveil.model import DEFAULT_MODEL, model_path, read_verified_model
+from photoveil.imaging.model import DEFAULT_MODEL, model_path, read_verified_model
 
 REPO = Path(__file__).resolve().parents[2]
 FETCH = REPO / "scripts" / "fetch_model.py"

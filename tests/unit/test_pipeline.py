@@ -1,4 +1,5 @@
-"""photoveil.pipeline.blur_photo: decode -> detect -> blur -> encode, oriented, metadata-free, fail closed."""
+"""photoveil.imaging.pipeline.blur_photo: decode -> detect -> blur -> encode, oriented, metadata-free,
+fail closed."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 from PIL import Image
 
 from photoveil.errors import CorruptImageError, DetectorError
-from photoveil.faces import Face
-from photoveil.image import encode_jpeg
-from photoveil.pipeline import blur_photo
+from photoveil.imaging.faces import Face
+from photoveil.imaging.image import encode_jpeg
+from photoveil.imaging.pipeline import blur_photo
 
 ASTRONAUT_FACE = Face(170, 40, 270, 160, 0.99)  # in astronaut.png
 TO_STORED = {  # upright -> stored transpose for each EXIF orientation
@@ -179,7 +180,7 @@ def test_unknown_style_is_refused_before_any_work(astronaut: Image.Image) -> Non
 def test_real_detector_finds_the_face_in_a_rotated_photo_and_not_after_blurring(
     astronaut: Image.Image,
 ) -> None:
-    detectors = pytest.importorskip("photoveil.detectors")
+    detectors = pytest.importorskip("photoveil.imaging.detectors")
     centerface = detectors.get_detector("centerface")
     exif = Image.Exif()
     exif[0x0112] = 6

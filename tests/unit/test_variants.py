@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from photoveil.errors import CorruptImageError
-from photoveil.sizes import VARIANT_NAMES
-from photoveil.variants import jpeg_size, make_variants
+from photoveil.imaging.sizes import VARIANT_NAMES
+from photoveil.imaging.variants import jpeg_size, make_variants
 
 
 def _jpeg(width: int, height: int) -> bytes:

@@ -8,15 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from photoveil import verify
-from photoveil.blur import blur_faces
-from photoveil.detectors import get_detector
-from photoveil.detectors.centerface import _windows
-from photoveil.detectors.nms import iou_matrix
 from photoveil.errors import DetectorError
-from photoveil.faces import Face
-from photoveil.image import decode_jpeg, encode_jpeg
-from photoveil.pipeline import blur_photo
+from photoveil.imaging import verify
+from photoveil.imaging.blur import blur_faces
+from photoveil.imaging.detectors import get_detector
+from photoveil.imaging.detectors.centerface import _windows
+from photoveil.imaging.detectors.nms import iou_matrix
+from photoveil.imaging.faces import Face
+from photoveil.imaging.image import decode_jpeg, encode_jpeg
+from photoveil.imaging.pipeline import blur_photo
 
 FACE = Face(100, 90, 160, 165, 0.9)
 HEAD = Face(88, 70, 172, 180, 0.35)  # what a detector might see round FACE once it is blurred
@@ -264,7 +264,7 @@ def test_blur_photo_can_skip_the_look(astronaut_path: Path) -> None:
 
 
 def test_the_union_of_detectors_looks_again_with_its_in_process_member() -> None:
-    from photoveil.detectors import UnionDetector
+    from photoveil.imaging.detectors import UnionDetector
 
     looking, plain = LookingDetector([]), get_detector("centerface")
     union = UnionDetector("both", [plain, looking])

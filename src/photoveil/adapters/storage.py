@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from photoveil.adapters.clients import s3_client
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
-from photoveil.sizes import VARIANT_NAMES
+from photoveil.imaging.sizes import VARIANT_NAMES
 
 # The URL never changes (a new photo gets a new job id), so it is immutable; but only for a day, like the
 # CloudFront cache policy, so no browser keeps showing a photo long after its 30 days are over.

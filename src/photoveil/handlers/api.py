@@ -1,5 +1,6 @@
-"""ApiFunction: ``POST /uploads`` (photoveil.uploads), ``GET /jobs/{jobId}`` (photoveil.status), and the
-owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions`` (photoveil.owner).
+"""ApiFunction: ``POST /uploads`` (photoveil.service.uploads), ``GET /jobs/{jobId}``
+(photoveil.service.status), and the owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions``
+(photoveil.service.owner).
 
 Routing and HTTP only. Every error, including crashes, is ``{"error": {"code", "message"}}``.
 """
@@ -21,9 +22,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photoveil.dependencies import get_dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import logger, metrics, tracer
-from photoveil.owner import delete_photo, owned_job, request_edit
-from photoveil.status import job_status
-from photoveil.uploads import bad_request, create_upload, parse_upload_request
+from photoveil.service.owner import delete_photo, owned_job, request_edit
+from photoveil.service.status import job_status
+from photoveil.service.uploads import bad_request, create_upload, parse_upload_request
 
 app = APIGatewayHttpResolver()
 

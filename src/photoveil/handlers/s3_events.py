@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3Event, S3Eve
 from aws_lambda_powertools.utilities.data_classes.sns_event import SNSMessage
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from photoveil.notifications import ObjectCreated
 from photoveil.observability import logger
+from photoveil.service.notifications import ObjectCreated
 
 # What a misshapen message raises when read through the Powertools data classes.
 MISSHAPEN = (ValueError, KeyError, IndexError, TypeError, AttributeError)

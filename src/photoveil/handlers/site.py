@@ -1,4 +1,5 @@
-"""SiteContentFunction: the CloudFormation custom resource that publishes the website (photoveil.site).
+"""SiteContentFunction: the CloudFormation custom resource that publishes the website
+(photoveil.service.site).
 
 Create/Update: write the page files shipped in this function's package (``site/``) and config.json
 with the API's URL, then invalidate CloudFront. Delete: empty the bucket. Whatever happens, answer
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photoveil.dependencies import get_dependencies
 from photoveil.observability import logger
-from photoveil.site import empty_bucket, invalidate, publish_site
+from photoveil.service.site import empty_bucket, invalidate, publish_site
 
 
 def site_dir() -> Path:

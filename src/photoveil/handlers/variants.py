@@ -1,6 +1,6 @@
 """VariantsFunction: SQS messages from the PhotoPublished topic, one per published photo.
 
-Event in, typed records out, one domain call each (photoveil.variantflow). A record that raises lands
+Event in, typed records out, one domain call each (photoveil.service.variantflow). A record that raises lands
 in ``batchItemFailures`` and is retried (then VariantsDLQ); the photo itself is already done.
 """
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photoveil.dependencies import get_dependencies
 from photoveil.handlers.s3_events import objects_created
 from photoveil.observability import logger, metrics, tracer
-from photoveil.variantflow import NotPublishedYetError, handle_published
+from photoveil.service.variantflow import NotPublishedYetError, handle_published
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -1,7 +1,7 @@
 """BlurFunction: SQS messages carrying S3 ObjectCreated events for ``uploads/{jobId}``, and the owners'
 edits the API queues on the same queue (same retries, DLQ and alarms).
 
-Event in, typed records out, one domain call each (photoveil.jobflow). A record that raises lands in
+Event in, typed records out, one domain call each (photoveil.service.jobflow). A record that raises lands in
 ``batchItemFailures`` and is retried (then the DLQ); what no retry can fix is acknowledged here.
 """
 
@@ -17,9 +17,9 @@ from photoveil.adapters.queue import EDIT_MESSAGE
 from photoveil.deadline import time_budget
 from photoveil.dependencies import get_dependencies
 from photoveil.handlers.s3_events import objects_created
-from photoveil.jobflow import apply_edit, handle_upload
 from photoveil.observability import job_context, logger, metrics, tracer
-from photoveil.status import JOB_ID_RE
+from photoveil.service.jobflow import apply_edit, handle_upload
+from photoveil.service.status import JOB_ID_RE
 
 # Every record is reported on its own, even when all fail: the event source mapping then retries just
 # those (ReportBatchItemFailures), and the local stack's poller sees the same response shape.

@@ -1,4 +1,5 @@
-"""Making the variants of a published photo (photoveil.variants), with its job as the judge of what is live.
+"""Making the variants of a published photo (photoveil.imaging.variants), with its job as the judge of
+what is live.
 
 ``handle_published`` is what VariantsFunction does for each photo the PhotoPublished topic announces.
 The job record decides: only the photo it publishes now gets variants, so a late or duplicate event for
@@ -16,10 +17,10 @@ from photoveil.adapters.jobs import DONE, PROCESSING, Job
 from photoveil.adapters.storage import blurred_key, edited_key, variant_key
 from photoveil.dependencies import Dependencies
 from photoveil.errors import PhotoVeilError
-from photoveil.notifications import ObjectCreated
+from photoveil.imaging.sizes import VARIANT_NAMES
+from photoveil.imaging.variants import make_variants
 from photoveil.observability import MetricUnit, job_context, logger, metrics, tracer
-from photoveil.sizes import VARIANT_NAMES
-from photoveil.variants import make_variants
+from photoveil.service.notifications import ObjectCreated
 
 
 # p/{jobId}.jpg, or p/{jobId}-{version}.jpg after an edit (storage.edited_key)

@@ -22,10 +22,10 @@ from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
-from photoveil.notifications import ObjectCreated
+from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
-from photoveil.owner_tokens import new_owner_token
-from photoveil.pipeline import BlurResult, blur_more
+from photoveil.service.notifications import ObjectCreated
+from photoveil.service.owner_tokens import new_owner_token
 
 UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.

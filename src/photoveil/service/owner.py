@@ -17,9 +17,9 @@ from photoveil.adapters.jobs import DELETED, DONE, Job, PendingEdit
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
-from photoveil.owner_tokens import token_matches
-from photoveil.status import JOB_ID_RE, retries_are_over
-from photoveil.uploads import bad_request, json_object
+from photoveil.service.owner_tokens import token_matches
+from photoveil.service.status import JOB_ID_RE, retries_are_over
+from photoveil.service.uploads import bad_request, json_object
 
 MAX_REGIONS = 20
 MAX_EDITS = 10

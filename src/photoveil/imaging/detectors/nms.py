@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoveil.faces import Face
+from photoveil.imaging.faces import Face
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from photoveil.errors import ModelNotFoundError
 
 MODEL_SHA256 = "56dba91a1ca81a21a0c34b54d40eed6e79a0519dfd97f97f3bf2338f1a2f49f7"
 MODEL_ENV = "PHOTOVEIL_MODEL"
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "centerface-int8.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "centerface-int8.onnx"
 
 
 def model_path() -> Path:

@@ -11,9 +11,9 @@ from photoveil.adapters.jobs import DELETED, DONE, FAILED, Job
 from photoveil.adapters.storage import variant_key
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
+from photoveil.imaging.sizes import VARIANT_NAMES
 from photoveil.observability import job_context
 from photoveil.settings import Settings
-from photoveil.sizes import VARIANT_NAMES
 
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 # What a job whose retries are over shows (Job.retries_over). Not the user's fault, and nothing was published.

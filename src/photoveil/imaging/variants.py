@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from photoveil.errors import CorruptImageError
-from photoveil.sizes import VARIANT_SIZES
+from photoveil.imaging.sizes import VARIANT_SIZES
 
 QUALITY = 80
 REDUCED_DECODES = (

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoveil import raster
-from photoveil.cpus import cpu_budget
-from photoveil.detectors.nms import face_boxes, merge_boxes
 from photoveil.errors import DetectorError
-from photoveil.faces import Face
-from photoveil.model import read_verified_model
+from photoveil.imaging import raster
+from photoveil.imaging.cpus import cpu_budget
+from photoveil.imaging.detectors.nms import face_boxes, merge_boxes
+from photoveil.imaging.faces import Face
+from photoveil.imaging.model import read_verified_model
 
 INPUT = "input.1"
 OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540", are not used)

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from photoveil import raster
-from photoveil.faces import Face
-from photoveil.geometry import Region, face_regions, rectangle_regions
+from photoveil.imaging import raster
+from photoveil.imaging.faces import Face
+from photoveil.imaging.geometry import Region, face_regions, rectangle_regions
 
 STYLES = ("gaussian", "pixelate", "solid")
 # Gaussian sigma as a share of the face size (max side of the detector box). At 0.5 every point
@@ -40,7 +40,7 @@ SOLID_BGR = (64, 64, 64)
 def blur_faces(pixels: np.ndarray, faces: Iterable[Face], style: str = "gaussian") -> np.ndarray:
     """Blur every face in ``pixels`` (BGR uint8 HxWx3) IN PLACE and return the same array.
 
-    Regions come from ``photoveil.geometry.face_regions``; overlapping faces are applied one after
+    Regions come from ``photoveil.imaging.geometry.face_regions``; overlapping faces are applied one after
     the other. Pixels outside every region's outer ellipse are left bit-for-bit unchanged.
     """
     _check(pixels, style)
@@ -50,7 +50,7 @@ def blur_faces(pixels: np.ndarray, faces: Iterable[Face], style: str = "gaussian
 
 def blur_rectangles(pixels: np.ndarray, rectangles: Iterable[Face], style: str = "gaussian") -> np.ndarray:
     """Blur areas chosen by hand, IN PLACE, with the style and strength rules of faces sized by each
-    rectangle (``photoveil.geometry.rectangle_regions``). Pixels outside them are left unchanged."""
+    rectangle (``photoveil.imaging.geometry.rectangle_regions``). Pixels outside them are left unchanged."""
     _check(pixels, style)
     height, width = pixels.shape[:2]
     return blur_regions(pixels, rectangle_regions(rectangles, width, height), style)

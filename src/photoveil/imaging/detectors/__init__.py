@@ -1,4 +1,4 @@
-"""Face detectors behind one interface (photoveil.faces.Detector): centerface, rekognition, both.
+"""Face detectors behind one interface (photoveil.imaging.faces.Detector): centerface, rekognition, both.
 
     detector = get_detector("centerface")
     faces = detector.detect(bgr_pixels)  # list[Face] in the image's pixel frame; raises DetectorError
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from photoveil.detectors.nms import merge_faces
 from photoveil.errors import DetectorError
-from photoveil.faces import Detector, Face
+from photoveil.imaging.detectors.nms import merge_faces
+from photoveil.imaging.faces import Detector, Face
 
 NAMES = ("centerface", "rekognition", "both")
 
@@ -28,7 +28,7 @@ class UnionDetector:
     def __init__(self, name: str, detectors: list[Detector]) -> None:
         self.name = name
         self.detectors = detectors
-        # The verify step (photoveil.verify) looks again with the in-process member, when there is one.
+        # The verify step (photoveil.imaging.verify) looks again with the in-process member, if it has one.
         lookers = [d for d in detectors if hasattr(d, "detect_near")]
         if lookers:
             self.detect_near = lookers[0].detect_near
@@ -72,7 +72,7 @@ def _cached(name: str, threshold: float | None) -> Detector:
 @cache
 def _centerface(threshold: float | None) -> Detector:
     # Imported here: ONNX Runtime and the model are only loaded by processes that need them.
-    from photoveil.detectors.centerface import CenterFaceConfig, CenterFaceDetector
+    from photoveil.imaging.detectors.centerface import CenterFaceConfig, CenterFaceDetector
 
     config = CenterFaceConfig() if threshold is None else CenterFaceConfig(threshold=threshold)
     return CenterFaceDetector(config)
@@ -83,7 +83,7 @@ def _build(name: str, threshold: float | None, client: Any) -> Detector:
         return _centerface(threshold)
     # Imported only on the Rekognition path: a centerface process (the CLI default) does not pay
     # botocore's start-up (docs/decisions/0014-rekognition-imported-only-when-used.md).
-    from photoveil.detectors.rekognition import RekognitionDetector
+    from photoveil.imaging.detectors.rekognition import RekognitionDetector
 
     if name == "rekognition":
         return RekognitionDetector(client, threshold=threshold)

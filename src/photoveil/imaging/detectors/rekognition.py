@@ -18,9 +18,10 @@ import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from photoveil import deadline, raster
+from photoveil import deadline
 from photoveil.errors import DetectorError
-from photoveil.faces import Face
+from photoveil.imaging import raster
+from photoveil.imaging.faces import Face
 
 MAX_BYTES = 5 * 1024 * 1024  # DetectFaces limit for image bytes
 MIN_SIDE = 80  # DetectFaces refuses smaller images

@@ -1,4 +1,4 @@
-"""The fixed sizes every published photo is also offered in: the API names them, photoveil.variants
+"""The fixed sizes every published photo is also offered in: the API names them, photoveil.imaging.variants
 makes them. Nominal (landscape) sizes, largest first; a portrait photo gets each box turned."""
 
 from __future__ import annotations

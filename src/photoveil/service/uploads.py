@@ -13,7 +13,7 @@ from photoveil.adapters.storage import too_large_message
 from photoveil.dependencies import Dependencies, new_job_id
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
-from photoveil.owner_tokens import new_owner_token
+from photoveil.service.owner_tokens import new_owner_token
 from photoveil.settings import ALLOWED_CONTENT_TYPES, Settings
 
 MAX_BODY_BYTES = 4096

@@ -6,11 +6,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from photoveil.blur import STYLES, blur_faces, blur_rectangles
 from photoveil.errors import RegionOutsidePhotoError
-from photoveil.faces import Detector, Face
-from photoveil.image import DEFAULT_MAX_PIXELS, decode_jpeg, encode_jpeg, load_image
-from photoveil.verify import reblur_until_clean
+from photoveil.imaging.blur import STYLES, blur_faces, blur_rectangles
+from photoveil.imaging.faces import Detector, Face
+from photoveil.imaging.image import DEFAULT_MAX_PIXELS, decode_jpeg, encode_jpeg, load_image
+from photoveil.imaging.verify import reblur_until_clean
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class BlurResult:
     height: int
     timings: dict[str, float] = field(default_factory=dict)  # decode, detect, blur, encode[, verify]
     format: str = ""  # the input's sniffed format
-    # Found again in the output by the verify step (photoveil.verify) and blurred again; and what it
+    # Found again in the output by the verify step (photoveil.imaging.verify) and blurred again; and what it
     # still found after its last round (normally nothing).
     reblurred: list[Face] = field(default_factory=list)
     residual: list[Face] = field(default_factory=list)
@@ -46,7 +46,7 @@ def blur_photo(
 
     Raises InputError subclasses for unusable photos. Any detector exception propagates unchanged
     (fail closed): nothing is encoded when detection did not complete. ``verify=False`` skips the
-    look for blurred faces in the output (photoveil.verify), which costs up to a second detection.
+    look for blurred faces in the output (photoveil.imaging.verify), which costs up to a second detection.
     """
     if style not in STYLES:  # before the expensive stages, not after them
         raise ValueError(f"unknown blur style {style!r}: expected one of {', '.join(STYLES)}")

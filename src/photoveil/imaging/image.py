@@ -35,7 +35,6 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageFile
 
-from photoveil import raster
 from photoveil.errors import (
     AnimatedImageError,
     CorruptImageError,
@@ -44,6 +43,7 @@ from photoveil.errors import (
     ImageTooSmallError,
     UnsupportedFormatError,
 )
+from photoveil.imaging import raster
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 16

@@ -151,6 +151,14 @@ function retryAfterMs(response) {
   return Number.isFinite(seconds) ? Math.min(seconds * 1000, 10000) : null;
 }
 
+/** A rate-limited message with the local time its Retry-After (seconds) ends at. */
+function untilRetry(message, response) {
+  const seconds = Number(response.headers.get("Retry-After"));
+  if (!Number.isFinite(seconds) || seconds <= 0) return message;
+  const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return `${message} (from ${at}).`;
+}
+
 async function errorMessage(response) {
   try {
     const body = await response.json();
@@ -174,6 +182,8 @@ export async function requestJSON(url, options = {}, retries = REQUEST_RETRIES) 
       if (response.status === 204) return null;
       if (response.ok) return await response.json();
       const { message, code } = await errorMessage(response);
+      // A quota (per address or for the whole service) lasts up to a day: say until when, do not retry.
+      if (code === "rate_limited") throw new PermanentError(untilRetry(message, response), code);
       if (response.status !== 429 && response.status < 500) throw new PermanentError(message, code);
       lastProblem = response.status === 429 ? "The service is busy right now." : message;
       wait = retryAfterMs(response) ?? wait;

@@ -22,6 +22,7 @@ from photoveil.adapters.cdn import Cdn
 from photoveil.adapters.jobs import JobStore
 from photoveil.adapters.mailer import Mailer
 from photoveil.adapters.queue import EditQueue, Messages
+from photoveil.adapters.quotas import QuotaCounters
 from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
 
@@ -99,6 +100,10 @@ class Dependencies:
     @cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.settings.jobs_table, client=self._dynamodb)
+
+    @cached_property
+    def quotas(self) -> QuotaCounters:
+        return QuotaCounters(self.settings.quotas_table, client=self._dynamodb)
 
     @cached_property
     def storage(self) -> PhotoStorage:

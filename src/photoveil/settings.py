@@ -58,6 +58,13 @@ class Settings:
     queue_max_receive_count: int
     blur_queue_url: str  # where the API queues an owner's edit for the worker
     distribution_id: str  # CloudFront, to drop deleted or replaced photos; empty: none (local stack)
+    # photoveil.service.quotas: the counters' table and the limits (template parameters of the same meaning).
+    quotas_table: str
+    uploads_per_client_hour: int
+    uploads_per_client_day: int
+    owner_actions_per_client_hour: int
+    emails_per_recipient_day: int
+    uploads_per_day: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,6 +84,12 @@ class Settings:
             queue_max_receive_count=_int("QUEUE_MAX_RECEIVE_COUNT", 5),
             blur_queue_url=_required("BLUR_QUEUE_URL"),
             distribution_id=os.environ.get("DISTRIBUTION_ID", "").strip(),
+            quotas_table=_required("QUOTAS_TABLE"),
+            uploads_per_client_hour=_int("UPLOADS_PER_CLIENT_HOUR", 20),
+            uploads_per_client_day=_int("UPLOADS_PER_CLIENT_DAY", 100),
+            owner_actions_per_client_hour=_int("OWNER_ACTIONS_PER_CLIENT_HOUR", 60),
+            emails_per_recipient_day=_int("EMAILS_PER_RECIPIENT_DAY", 5),
+            uploads_per_day=_int("UPLOADS_PER_DAY", 20000),
         )
 
 

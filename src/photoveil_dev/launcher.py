@@ -23,6 +23,26 @@ from typing import Any, TypeVar
 from photoveil.local.account import Credentials, client
 
 
+def raised_limits(factor: int = 1000) -> list[str]:
+    """`photoveil local` arguments that raise every quota FACTOR times over its deployed default.
+
+    Every test request and bench upload comes from 127.0.0.1, one client to the quotas: suites and
+    benches raise the limits explicitly, and a stack started without these keeps a deployment's defaults.
+    """
+    from photoveil.local.template import load_template
+
+    repo = Path(__file__).resolve().parents[2]
+    parameters = load_template(repo / "template.yaml")["Parameters"]
+    limits = (
+        "UploadsPerClientHour",
+        "UploadsPerClientDay",
+        "OwnerActionsPerClientHour",
+        "EmailsPerRecipientDay",
+    )
+    values = {name: int(parameters[name]["Default"]) * factor for name in (*limits, "UploadsPerDay")}
+    return ["--parameter-overrides", *(f"{name}={value}" for name, value in values.items())]
+
+
 class LaunchError(RuntimeError):
     """`photoveil local` is missing, exited during start-up, or did not start in time."""
 

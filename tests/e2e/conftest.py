@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from photoveil_dev.launcher import LaunchedStack, LaunchError, free_port, launch, photoveil_script
+from photoveil_dev.launcher import (
+    LaunchedStack,
+    LaunchError,
+    free_port,
+    launch,
+    photoveil_script,
+    raised_limits,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -67,7 +74,14 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
 
     model_path()  # raises "run `make install`" now rather than as a photo stuck in the queue
     stack = start_stack(
-        ["--visibility-timeout", str(VISIBILITY_TIMEOUT_S), "--allow-faults", "--workers", "2"],
+        [
+            "--visibility-timeout",
+            str(VISIBILITY_TIMEOUT_S),
+            "--allow-faults",
+            "--workers",
+            "2",
+            *raised_limits(),
+        ],
         log=ARTIFACTS / "local-stack.log",
         data_dir=tmp_path_factory.mktemp("local-stack"),
     )

@@ -33,6 +33,7 @@ from .helpers import (
     JOBS_TABLE,
     PARAMETERS,
     PUBLIC_BASE_URL,
+    QUOTAS_TABLE,
     REGION,
     RESOURCE_NAMES,
     SENDER,
@@ -44,6 +45,14 @@ from .helpers import (
 )
 
 ADMIN = "admin"
+# The limits' variables: unset, each takes the deployment's default (a test may set one).
+QUOTA_LIMITS = (
+    "UPLOADS_PER_CLIENT_HOUR",
+    "UPLOADS_PER_CLIENT_DAY",
+    "OWNER_ACTIONS_PER_CLIENT_HOUR",
+    "EMAILS_PER_RECIPIENT_DAY",
+    "UPLOADS_PER_DAY",
+)
 
 
 class Identity:
@@ -131,6 +140,7 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_environment: None) -> Iterator[None
         "DETECTOR": "centerface",
         "BLUR_STYLE": "gaussian",
         "BLUR_QUEUE_URL": BLUR_QUEUE_URL,
+        "QUOTAS_TABLE": QUOTAS_TABLE,
     }
     for name in (
         "MAX_UPLOAD_BYTES",
@@ -140,6 +150,7 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_environment: None) -> Iterator[None
         "QUEUE_VISIBILITY_TIMEOUT",
         "QUEUE_MAX_RECEIVE_COUNT",
         "DISTRIBUTION_ID",
+        *QUOTA_LIMITS,
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
@@ -153,15 +164,16 @@ def _make_resources(clients: dict[str, Any]) -> None:
     for bucket in (UPLOADS_BUCKET, BLURRED_BUCKET):
         clients["s3"].create_bucket(Bucket=bucket)
     clients["sqs"].create_queue(QueueName=BLUR_QUEUE)
-    clients["dynamodb"].create_table(
-        TableName=JOBS_TABLE,
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    clients["dynamodb"].update_time_to_live(
-        TableName=JOBS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
+    for table, key in ((JOBS_TABLE, "jobId"), (QUOTAS_TABLE, "key")):
+        clients["dynamodb"].create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        clients["dynamodb"].update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        )
     clients["ses"].verify_email_identity(EmailAddress=SENDER)
 
 

@@ -27,6 +27,7 @@ REGION = "us-east-1"
 UPLOADS_BUCKET = "photoveil-uploads-123456789012-us-east-1"  # the name used in events/
 BLURRED_BUCKET = "photoveil-blurred-123456789012-us-east-1"
 JOBS_TABLE = "photoveil-JobsTable-TEST"
+QUOTAS_TABLE = "photoveil-QuotasTable-TEST"
 BLUR_QUEUE = "photoveil-BlurQueue-TEST"
 BLUR_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{BLUR_QUEUE}"
 VARIANTS_QUEUE = "photoveil-VariantsQueue-TEST"
@@ -37,6 +38,7 @@ RESOURCE_NAMES = {
     "BlurredBucket": BLURRED_BUCKET,
     "SiteBucket": SITE_BUCKET,
     "JobsTable": JOBS_TABLE,
+    "QuotasTable": QUOTAS_TABLE,
     "BlurQueue": BLUR_QUEUE,
     "VariantsQueue": VARIANTS_QUEUE,
 }

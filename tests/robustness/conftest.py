@@ -14,6 +14,7 @@ import pytest
 from localstack import FakeRekognition, RunningStack, start_stack
 
 from photoveil.imaging.faces import Face
+from photoveil_dev.launcher import raised_limits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,6 +88,7 @@ def stack(rekognition: FakeRekognition, tmp_path_factory: pytest.TempPathFactory
             "--allow-faults",
             "--workers",
             "2",
+            *raised_limits(),
         ],
         log=REPO / "test-artifacts" / "robustness-stack.log",
         data_dir=tmp_path_factory.mktemp("robustness"),

@@ -114,3 +114,40 @@ def test_a_template_the_stack_cannot_use_is_an_error_naming_it(
         read_stack_spec(path)
 
     assert str(path) in str(raised.value)
+
+
+REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+def test_parameter_overrides_reach_the_functions_environment_and_defaults_stay_a_deployments() -> None:
+    defaults = read_stack_spec(REPO_TEMPLATE).env
+    raised = read_stack_spec(REPO_TEMPLATE, {"UploadsPerClientHour": "7", "UploadsPerDay": "9"}).env
+    assert (defaults["UPLOADS_PER_CLIENT_HOUR"], defaults["UPLOADS_PER_DAY"]) == ("20", "20000")
+    assert (raised["UPLOADS_PER_CLIENT_HOUR"], raised["UPLOADS_PER_DAY"]) == ("7", "9")
+    assert raised["UPLOADS_PER_CLIENT_DAY"] == defaults["UPLOADS_PER_CLIENT_DAY"]
+
+
+def test_an_override_of_no_parameter_is_refused() -> None:
+    with pytest.raises(TemplateError, match="no parameter UploadsPerHour"):
+        read_stack_spec(REPO_TEMPLATE, {"UploadsPerHour": "7"})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--parameter-overrides", "UploadsPerDay=9", "EmailsPerRecipientDay=2"],
+        ["--parameter-overrides", "ParameterKey=UploadsPerDay,ParameterValue=9", "EmailsPerRecipientDay=2"],
+        [
+            "--parameter-overrides",
+            "UploadsPerDay=1",
+            "--parameter-overrides",
+            "UploadsPerDay=9",
+            "EmailsPerRecipientDay=2",
+        ],
+    ],
+)
+def test_the_command_line_takes_overrides_as_sam_deploy_does(argv: list[str]) -> None:
+    from photoveil.local.cli import _parser
+
+    args = _parser().parse_args(argv)
+    assert args.parameter_overrides == {"UploadsPerDay": "9", "EmailsPerRecipientDay": "2"}

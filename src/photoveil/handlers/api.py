@@ -21,8 +21,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photoveil.dependencies import get_dependencies
 from photoveil.errors import RequestError
-from photoveil.observability import logger, metrics, tracer
-from photoveil.service.owner import delete_photo, owned_job, request_edit
+from photoveil.observability import MetricUnit, logger, metrics, tracer
+from photoveil.service.owner import charge_owner_action, delete_photo, owned_job, request_edit
+from photoveil.service.quotas import QuotaExceededError
 from photoveil.service.status import job_status
 from photoveil.service.uploads import bad_request, create_upload, parse_upload_request
 
@@ -38,10 +39,16 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _error(status: int, code: str, message: str) -> Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     # A 401 names the scheme it wants (RFC 9110), so clients know to send the owner token.
-    headers = {"WWW-Authenticate": 'Bearer realm="photoveil"'} if status == HTTPStatus.UNAUTHORIZED else None
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers = {"WWW-Authenticate": 'Bearer realm="photoveil"', **(headers or {})}
     return _json(status, {"error": {"code": code, "message": message}}, headers)
+
+
+def _source_ip() -> str:
+    # API Gateway sets it from the connection; a client cannot choose it with a header.
+    return app.current_event.request_context.http.source_ip
 
 
 def _base_url(event: APIGatewayProxyEventV2) -> str:
@@ -72,7 +79,8 @@ def _raw_body(event: APIGatewayProxyEventV2) -> bytes:
 def post_upload() -> Response:
     deps = get_dependencies()
     request = parse_upload_request(_raw_body(app.current_event), deps.settings)
-    return _json(HTTPStatus.CREATED, create_upload(request, deps, api_url=_base_url(app.current_event)))
+    body = create_upload(request, deps, api_url=_base_url(app.current_event), source_ip=_source_ip())
+    return _json(HTTPStatus.CREATED, body)
 
 
 @app.get("/jobs/<job_id>")
@@ -83,6 +91,7 @@ def get_job(job_id: str) -> Response:
 @app.delete("/jobs/<job_id>")
 def delete_job(job_id: str) -> Response:
     deps = get_dependencies()
+    charge_owner_action(_source_ip(), deps)
     delete_photo(owned_job(job_id, app.current_event.headers.get("authorization"), deps), deps)
     return Response(status_code=HTTPStatus.NO_CONTENT.value, headers={"Cache-Control": "no-store"})
 
@@ -90,6 +99,7 @@ def delete_job(job_id: str) -> Response:
 @app.post("/jobs/<job_id>/regions")
 def post_regions(job_id: str) -> Response:
     deps = get_dependencies()
+    charge_owner_action(_source_ip(), deps)
     job = owned_job(job_id, app.current_event.headers.get("authorization"), deps)
     edit = request_edit(job, _raw_body(app.current_event), deps)
     body = {
@@ -110,7 +120,11 @@ def route_not_found(_: NotFoundError) -> Response:
 @app.exception_handler(RequestError)
 def request_error(error: RequestError) -> Response:
     logger.info("request rejected", extra={"code": error.code, "status": int(error.status)})
-    return _error(error.status, error.code, error.message)
+    headers = None
+    if isinstance(error, QuotaExceededError):
+        metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
+        headers = {"Retry-After": str(error.retry_after)}
+    return _error(error.status, error.code, error.message, headers)
 
 
 @app.exception_handler(Exception)

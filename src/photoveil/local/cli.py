@@ -60,8 +60,38 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sender-email", default=d.sender_email, help="verified SES sender (default %(default)s)"
     )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default={},
+        type=_parameter,
+        action=_MergeParameters,
+        metavar="KEY=VALUE",
+        help="template parameters as `sam deploy --parameter-overrides` sets them (e.g. UploadsPerDay=1000)",
+    )
     _add_testing_options(parser)
     return parser
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    """KEY=VALUE, or sam's long form ParameterKey=KEY,ParameterValue=VALUE."""
+    long_form = text.startswith("ParameterKey=") and ",ParameterValue=" in text
+    if long_form:
+        key, _, value = text.removeprefix("ParameterKey=").partition(",ParameterValue=")
+    else:
+        key, _, value = text.partition("=")
+    if not key or "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    return key, value
+
+
+class _MergeParameters(argparse.Action):
+    def __call__(
+        self, parser: object, namespace: argparse.Namespace, values: object, option: object = None
+    ) -> None:
+        merged = dict(getattr(namespace, self.dest) or {})
+        merged.update(values)  # type: ignore[arg-type]
+        setattr(namespace, self.dest, merged)
 
 
 def _add_testing_options(parser: argparse.ArgumentParser) -> None:

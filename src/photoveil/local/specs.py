@@ -175,7 +175,12 @@ class StackSpec:
 
     @property
     def jobs_table(self) -> TableSpec:
-        return self._one(self.tables.values(), "table")
+        """The table the functions keep jobs in (JOBS_TABLE); the others (quotas) are found the same way."""
+        return self.table_named_by("JOBS_TABLE")
+
+    def table_named_by(self, variable: str) -> TableSpec:
+        name = self.env.get(variable)
+        return self._one((t for t in self.tables.values() if t.name == name), f"table named by {variable}")
 
     def with_visibility_timeout(self, seconds: int) -> StackSpec:
         """The same stack with every queue a function consumes set to a visibility timeout of SECONDS."""

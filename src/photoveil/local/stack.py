@@ -69,6 +69,8 @@ class LocalOptions:
     faults: list[str] = field(default_factory=list)  # armed at start, e.g. "s3.GetObject:crash:1"
     allow_faults: bool = False  # expose /__faults on the gateway
     iam: bool = True  # enforce each function's IAM role (False: to tell whether a failure is a denial)
+    # Template parameters, as `sam deploy --parameter-overrides` gives them (tests raise the quotas).
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,13 @@ class LocalStack:
     def __init__(self, options: LocalOptions | None = None) -> None:
         """Read the template (TemplateError if it is missing or unreadable); start nothing yet."""
         self.options = options or LocalOptions()
-        spec = read_stack_spec(self.options.template)
+        # The parameters `sam deploy --parameter-overrides` would give for the local settings.
+        parameters = {"Detector": self.options.detector, "SenderEmail": self.options.sender_email}
+        parameters |= self.options.parameter_overrides
+        spec = read_stack_spec(self.options.template, parameters)
         if self.options.visibility_timeout_s:
             spec = spec.with_visibility_timeout(self.options.visibility_timeout_s)
         self.spec: StackSpec = spec
-        # The parameters `sam deploy --parameter-overrides` would give for the local settings.
-        parameters = {"Detector": self.options.detector, "SenderEmail": self.options.sender_email}
         self.roles: dict[str, RoleSpec] = read_function_roles(self.options.template, parameters)
         self.admin: Credentials | None = None
         self.faults = FaultLayer()

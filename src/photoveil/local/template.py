@@ -54,11 +54,16 @@ def load_template(path: Path) -> dict[str, Any]:
     return template
 
 
-def read_stack_spec(path: Path) -> StackSpec:
-    """The local mirror of the template at PATH; TemplateError if it is missing or unreadable."""
+def read_stack_spec(path: Path, parameters: dict[str, str] | None = None) -> StackSpec:
+    """The local mirror of the template at PATH with PARAMETERS replacing the Parameters' defaults (as
+    `sam deploy --parameter-overrides` does); TemplateError if it is missing, unreadable, or a parameter
+    is not the template's."""
     template = load_template(path)
+    unknown = sorted(set(parameters or {}) - set(template.get("Parameters") or {}))
+    if unknown:
+        raise TemplateError(f"template {path} has no parameter {', '.join(unknown)}")
     try:
-        return _stack_spec(path, template)
+        return _stack_spec(path, template, parameters)
     except TemplateError as exc:
         raise TemplateError(f"template {path}: {exc}") from None
     except KeyError as exc:
@@ -67,9 +72,9 @@ def read_stack_spec(path: Path) -> StackSpec:
         ) from None
 
 
-def _stack_spec(path: Path, template: dict[str, Any]) -> StackSpec:
+def _stack_spec(path: Path, template: dict[str, Any], parameters: dict[str, str] | None) -> StackSpec:
     resources: dict[str, Any] = template["Resources"]
-    resolve = resolver(template)
+    resolve = resolver(template, parameters)
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
 
     def read(kind: str, reader: Callable[[str, dict[str, Any], Resolver], T]) -> dict[str, T]:

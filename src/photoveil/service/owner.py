@@ -18,6 +18,7 @@ from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
 from photoveil.service.owner_tokens import token_matches
+from photoveil.service.quotas import Limits, charge, client_key
 from photoveil.service.status import JOB_ID_RE, retries_are_over
 from photoveil.service.uploads import bad_request, json_object
 
@@ -26,6 +27,13 @@ MAX_EDITS = 10
 MIN_REGION_SIDE = 0.005  # of the photo's width or height: smaller is a slip of the pointer
 # A deleted job's record outlives late events for its upload (the uploads bucket keeps a day).
 DELETED_JOB_TTL = timedelta(days=1)
+
+
+def charge_owner_action(source_ip: str, deps: Dependencies) -> None:
+    """Count a delete or an edit against its client's hourly allowance (also when the token is wrong:
+    the limit bounds guessing too); QuotaExceededError (429) when it is spent."""
+    limit = Limits.from_settings(deps.settings).owner_actions_per_client_hour
+    charge(deps.quotas, deps.clock(), [(limit, client_key(source_ip))])
 
 
 def owned_job(job_id: str, authorization: str | None, deps: Dependencies) -> Job:

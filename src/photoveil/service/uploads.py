@@ -14,6 +14,7 @@ from photoveil.dependencies import Dependencies, new_job_id
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
 from photoveil.service.owner_tokens import new_owner_token
+from photoveil.service.quotas import SERVICE, Limits, allow, charge, client_key, recipient_key
 from photoveil.settings import ALLOWED_CONTENT_TYPES, Settings
 
 MAX_BODY_BYTES = 4096
@@ -81,9 +82,39 @@ def json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -> dict[str, Any]:
-    """Create a job ``awaiting_upload`` and the form that uploads its photo; the ``201`` body."""
+def charge_upload(source_ip: str, deps: Dependencies) -> None:
+    """Count an upload against its client's hour and day and the service's day; QuotaExceededError (429)."""
+    limits = Limits.from_settings(deps.settings)
+    client = client_key(source_ip)
+    charges = [
+        (limits.uploads_per_client_hour, client),
+        (limits.uploads_per_client_day, client),
+        (limits.uploads_per_day, SERVICE),
+    ]
+    charge(deps.quotas, deps.clock(), charges)
+
+
+def email_refusal(email: str, deps: Dependencies) -> dict[str, str] | None:
+    """Why no email may go to EMAIL (it bounced or complained, or had its day's emails), else None, having
+    counted this one. A refused email never costs the photo: the upload goes on without it."""
+    recipient, now = recipient_key(email), deps.clock()
+    if deps.quotas.is_suppressed(recipient, now=now):
+        return {"code": "email_suppressed", "message": "mail to this address bounced or was marked as spam"}
+    limit = Limits.from_settings(deps.settings).emails_per_recipient_day
+    if not allow(deps.quotas, now, limit, recipient):
+        return {"code": "email_rate_limited", "message": f"{limit.refusal}; the photo is still blurred"}
+    return None
+
+
+def create_upload(
+    request: UploadRequest, deps: Dependencies, *, api_url: str, source_ip: str
+) -> dict[str, Any]:
+    """Charge the client's quotas, create a job ``awaiting_upload`` and the form that uploads its photo;
+    the ``201`` body (with ``emailRefused`` when the email will not be sent)."""
     settings = deps.settings
+    charge_upload(source_ip, deps)
+    refused = email_refusal(request.email, deps) if request.email else None
+    email = None if refused else request.email
     job_id = new_job_id()
     token, token_hash = new_owner_token()
     with job_context(job_id):
@@ -92,7 +123,7 @@ def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -
             job_id,
             content_type=request.content_type,
             size=request.size,
-            email=request.email,
+            email=email,
             owner_token_hash=token_hash,
             now=now,
             ttl=int((now + PENDING_JOB_TTL).timestamp()),
@@ -106,9 +137,9 @@ def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -
         metrics.add_metric(name="UploadsCreated", unit=MetricUnit.Count, value=1)
         logger.info(
             "job created",
-            extra={"content_type": request.content_type, "size": request.size, "email": bool(request.email)},
+            extra={"content_type": request.content_type, "size": request.size, "email": bool(email)},
         )
-    return {
+    body = {
         "jobId": job_id,
         "upload": {"url": upload.url, "fields": upload.fields},
         "statusUrl": f"{api_url}/jobs/{job_id}",
@@ -116,3 +147,6 @@ def create_upload(request: UploadRequest, deps: Dependencies, *, api_url: str) -
         # Shown this once: it deletes or edits the photo, and only its hash is kept.
         "ownerToken": token,
     }
+    if refused:
+        body["emailRefused"] = refused
+    return body

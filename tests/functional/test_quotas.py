@@ -1,0 +1,98 @@
+"""Quotas through ApiFunction against moto, IAM enforced: per client, per recipient, for the whole service."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from photoveil.settings import get_settings
+
+from .helpers import BLURRED_BUCKET, QUOTAS_TABLE, Aws, Functions, load_event
+from .test_blur import job, upload_and_blur
+
+
+def upload(
+    functions: Functions, context: Any, *, ip: str, email: str | None = None
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    event = copy.deepcopy(load_event("api_create_upload.json"))
+    event["requestContext"]["http"]["sourceIp"] = ip
+    body: dict[str, Any] = {"contentType": "image/png", "size": 1000}
+    if email:
+        body["email"] = email
+    event["body"] = json.dumps(body)
+    response = functions.api.invoke(event, context)
+    headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+    return response["statusCode"], headers, json.loads(response["body"])
+
+
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch, env: None) -> Any:
+    def set_limits(**values: int) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, str(value))
+        get_settings.cache_clear()
+
+    return set_limits
+
+
+def test_a_client_over_its_upload_quota_gets_429_while_another_still_gets_201(
+    limits, aws: Aws, functions: Functions, context
+) -> None:
+    limits(UPLOADS_PER_CLIENT_HOUR=2)
+    assert [upload(functions, context, ip="198.51.100.7")[0] for _ in range(2)] == [201, 201]
+
+    status, headers, body = upload(functions, context, ip="198.51.100.7")
+
+    assert status == 429
+    assert body["error"]["code"] == "rate_limited"
+    assert "this hour" in body["error"]["message"]
+    assert 1 <= int(headers["retry-after"]) <= 3600
+    assert upload(functions, context, ip="198.51.100.8")[0] == 201
+    # IPv6: one /64 is one client.
+    assert upload(functions, context, ip="2001:db8:5:6::1")[0] == 201
+    assert upload(functions, context, ip="2001:db8:5:6::2")[0] == 201
+    assert upload(functions, context, ip="2001:db8:5:6::abcd")[0] == 429
+    assert upload(functions, context, ip="2001:db8:5:7::1")[0] == 201
+
+
+def test_the_service_wide_daily_ceiling_refuses_every_client(
+    limits, aws: Aws, functions: Functions, context
+) -> None:
+    limits(UPLOADS_PER_DAY=3)
+    statuses = [upload(functions, context, ip=f"203.0.113.{n}")[0] for n in range(1, 5)]
+    assert statuses == [201, 201, 201, 429]
+    _, _, body = upload(functions, context, ip="203.0.113.99")
+    assert "today" in body["error"]["message"]
+
+
+def test_counters_hold_no_address_and_expire(limits, aws: Aws, functions: Functions, context) -> None:
+    upload(functions, context, ip="198.51.100.7", email="carol@example.com")
+    items = aws.dynamodb.scan(TableName=QUOTAS_TABLE)["Items"]
+    assert len(items) == 4  # client hour, client day, service day, recipient day
+    text = json.dumps(items)
+    assert "198.51.100.7" not in text and "carol" not in text
+    assert all(int(item["ttl"]["N"]) > 0 for item in items)
+
+
+def test_the_n_plus_first_email_to_one_address_is_not_sent_and_the_photo_still_publishes(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    limits(EMAILS_PER_RECIPIENT_DAY=1)
+    data = astronaut_path.read_bytes()
+    _, _, first = upload(functions, context, ip="198.51.100.1", email="dave@example.com")
+    assert "emailRefused" not in first
+    upload_and_blur(aws, functions, context, first["jobId"], data)
+    assert len(aws.sent_emails()) == 1
+
+    status, _, second = upload(functions, context, ip="198.51.100.2", email="Dave@Example.com")
+
+    assert status == 201
+    assert second["emailRefused"]["code"] == "email_rate_limited"
+    assert "still blurred" in second["emailRefused"]["message"]
+    assert upload_and_blur(aws, functions, context, second["jobId"], data) == {"batchItemFailures": []}
+    assert job(aws, second["jobId"])["status"] == "done"
+    assert f"p/{second['jobId']}.jpg" in aws.keys(BLURRED_BUCKET)
+    assert len(aws.sent_emails()) == 1  # not sent

@@ -123,6 +123,10 @@ class Dependencies:
         return self._s3 or clients.s3_client()
 
     @cached_property
+    def dynamodb_client(self) -> Any:
+        return self._dynamodb or clients.dynamodb_client()
+
+    @cached_property
     def cloudfront_client(self) -> Any:
         return self._cloudfront or clients.cloudfront_client()
 

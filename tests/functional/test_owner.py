@@ -125,6 +125,7 @@ def test_delete_withdraws_the_photo_and_its_variants_everywhere(
     cloudfront = aws.cloudfront
     distribution = _distribution(cloudfront)
     monkeypatch.setenv("DISTRIBUTION_ID", distribution)
+    monkeypatch.setenv("OWNER_ACTIONS_PER_CLIENT_HOUR", "200")  # the repeated DELETEs below
     get_settings.cache_clear()
     job_id, token = photo()
     functions.variants.invoke(_published_event(job_id), context)
@@ -142,9 +143,17 @@ def test_delete_withdraws_the_photo_and_its_variants_everywhere(
         details = cloudfront.get_invalidation(DistributionId=distribution, Id=invalidation["Id"])[
             "Invalidation"
         ]
-    assert details["InvalidationBatch"]["Paths"]["Items"] == [f"/p/{job_id}*"]
-    # Again: still 204, still nothing.
-    assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204
+    assert sorted(details["InvalidationBatch"]["Paths"]["Items"]) == [
+        f"/p/{job_id}.jpg",
+        *(f"/p/{job_id}/{name}.jpeg" for name in ("200x150", "400x300", "800x600")),
+    ]  # exact paths: CloudFront takes only 15 wildcard invalidations in progress
+    # Again, 100 times: still 204, and not one more invalidation.
+    item = aws.item(job_id)
+    for _ in range(100):
+        assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204
+    with aws.unchecked():
+        assert cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Quantity"] == 1
+    assert aws.item(job_id) == item  # nor a later expiry
 
 
 def test_late_events_cannot_bring_a_deleted_photo_back(
@@ -298,12 +307,15 @@ def test_an_edit_before_the_photo_is_done_is_409_not_ready(aws: Aws, functions, 
 
 def test_more_than_ten_edits_is_409_too_many_edits(aws: Aws, functions, photo, context) -> None:
     job_id, token = photo()
+    versions = set()
     for _ in range(MAX_EDITS):
         assert (
             call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)[0]
             == 202
         )
         drain_blur_queue(aws, functions, context)
+        versions.add(status(functions, job_id, context)["photoUrl"])
+    assert len(versions) == MAX_EDITS  # each edit was applied: a new version every time
     item = aws.item(job_id)
     code, _, body = call(
         functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context
@@ -314,10 +326,11 @@ def test_more_than_ten_edits_is_409_too_many_edits(aws: Aws, functions, photo, c
 
 def test_an_edit_racing_a_delete_publishes_nothing(aws: Aws, functions, photo, context) -> None:
     job_id, token = photo()
-    call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    edit = call(functions, owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions"), context)
+    assert edit[0] == 202
     assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204
 
-    drain_blur_queue(aws, functions, context)
+    assert len(drain_blur_queue(aws, functions, context)) == 1  # the edit was queued, and met the delete
 
     assert aws.keys(BLURRED_BUCKET) == []
     assert status(functions, job_id, context)["status"] == "deleted"
@@ -336,8 +349,16 @@ def test_a_second_upload_during_an_edit_is_deleted_and_the_edit_still_applies(
 
     assert aws.keys(UPLOADS_BUCKET) == []  # originals are never kept, even this one
     assert status(functions, job_id, context)["status"] == "processing"
+    before = published(aws, f"p/{job_id}.jpg")
     drain_blur_queue(aws, functions, context)
-    assert status(functions, job_id, context)["edits"] == 1
+    view = status(functions, job_id, context)
+    assert view["edits"] == 1
+    # Applied, not just asked for: a new version, blurred where asked.
+    new_key = view["photoUrl"].removeprefix(f"{PUBLIC_BASE_URL}/")
+    assert aws.keys(BLURRED_BUCKET) == [new_key] != [f"p/{job_id}.jpg"]
+    h, w = before.shape[:2]
+    inside = (slice(int(0.65 * h) + 8, int(0.95 * h) - 8), slice(int(0.05 * w) + 8, int(0.35 * w) - 8))
+    assert np.abs(published(aws, new_key)[inside] - before[inside]).mean() > 6
 
 
 # ---------------------------------------------------------------- the token stays secret

@@ -493,6 +493,26 @@ def test_api_role_can_presign_and_track_jobs_but_not_read_photos(resources: dict
     assert by_action["cloudfront:CreateInvalidation"]["Fn::Sub"].endswith(":distribution/${SiteDistribution}")
 
 
+def test_worker_role_has_exactly_its_actions(translated: dict[str, Any]) -> None:
+    # Pinned as ApiRole's is: losing one (the edit's CDN invalidation, say) fails here, not only at runtime.
+    statements = _role_statements(translated["Resources"], "BlurRole")
+    assert _allowed_actions(statements) - STAR_RESOURCE_ACTIONS == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+        "cloudfront:CreateInvalidation",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "ses:SendEmail",  # only when SenderEmail is set (test_optional_permissions_exist_only_when_used)
+    }
+
+
 def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> None:
     by_action: dict[str, list[Any]] = {}
     for statement in _role_statements(resources, "BlurRole"):

@@ -17,6 +17,8 @@ Item schema (attribute names are part of the template contract)::
     variantsReady S  the photoKey whose variants are all written (set once, by whichever write ends the set)
     ownerTokens  SS SHA-256 hashes of the tokens that may edit or delete the photo (never the tokens)
     editCount    N  edits asked for;  pendingEdit M {n N, version S, regions S (JSON)} while one runs
+    withdraw     SS photo keys no longer published whose objects and CDN copies are still to be dropped:
+                    added by the write that unpublishes them (a delete, an edit), removed once done
     ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -92,6 +94,7 @@ class Job:
     owner_token_hashes: frozenset[str] = frozenset()
     edit_count: int = 0
     pending_edit: PendingEdit | None = None
+    withdraw: frozenset[str] = frozenset()
 
     @property
     def finished(self) -> bool:
@@ -151,6 +154,7 @@ class Job:
             owner_token_hashes=frozenset(item["ownerTokens"]["SS"]) if "ownerTokens" in item else frozenset(),
             edit_count=n("editCount") or 0,
             pending_edit=PendingEdit.from_attribute(item["pendingEdit"]) if "pendingEdit" in item else None,
+            withdraw=frozenset(item["withdraw"]["SS"]) if "withdraw" in item else frozenset(),
         )
 
 
@@ -313,19 +317,39 @@ class JobStore:
             },
         )
 
-    def mark_deleted(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:
+    def mark_deleted(self, job_id: str, *, photo_key: str | None, now: datetime, ttl: int) -> Job | None:
         """Withdraw the photo for good: ``deleted`` whatever the job was doing, kept until ``ttl`` so that
-        late events find it. Returns the job as it was (its photoKey says what to delete)."""
+        late events find it, with ``photo_key`` (what it published) recorded to withdraw. Returns the job
+        as it is now; None if it is gone, deleted already, or no longer publishes ``photo_key``."""
+        values: dict[str, Any] = {
+            ":deleted": {"S": DELETED},
+            ":now": {"S": iso(now)},
+            ":ttl": {"N": str(ttl)},
+        }
+        update = (
+            "SET #status = :deleted, updatedAt = :now, #ttl = :ttl "
+            "REMOVE email, pendingEdit, variantsReady, variantsDone"
+        )
+        published = "attribute_not_exists(photoKey)"
+        if photo_key:
+            update += " ADD withdraw :key"
+            published = "photoKey = :published"
+            values |= {":key": {"SS": [photo_key]}, ":published": {"S": photo_key}}
         return self._update(
             job_id,
-            update=(
-                "SET #status = :deleted, updatedAt = :now, #ttl = :ttl "
-                "REMOVE email, pendingEdit, variantsReady, variantsDone"
-            ),
-            condition="attribute_exists(jobId)",
-            values={":deleted": {"S": DELETED}, ":now": {"S": iso(now)}, ":ttl": {"N": str(ttl)}},
+            update=update,
+            condition=f"attribute_exists(jobId) AND #status <> :deleted AND {published}",
+            values=values,
             names={"#ttl": "ttl"},
-            return_values="ALL_OLD",
+        )
+
+    def withdrawn(self, job_id: str, *, photo_keys: list[str]) -> None:
+        """Note that ``photo_keys`` are withdrawn everywhere (nothing if the job is gone)."""
+        self._update(
+            job_id,
+            update="DELETE withdraw :keys",
+            condition="attribute_exists(#status)",
+            values={":keys": {"SS": photo_keys}},
         )
 
     def request_edit(self, job_id: str, *, edit: PendingEdit, now: datetime, stale: int | None) -> Job | None:
@@ -371,24 +395,28 @@ class JobStore:
             },
         )
 
-    def finish_edit(self, job_id: str, *, number: int, photo_key: str, now: datetime) -> Job | None:
-        """Publish edit ``number`` as ``photo_key``. Returns the job as it was (its photoKey is the version
-        to withdraw) if this call did it, None if the edit is no longer pending (done twice, or deleted)."""
+    def finish_edit(
+        self, job_id: str, *, number: int, photo_key: str, replaced: str, now: datetime
+    ) -> Job | None:
+        """Publish edit ``number`` as ``photo_key`` in place of ``replaced``, recorded to withdraw in the same
+        write. Returns the job as it is now if this call did it, None if the edit is no longer pending
+        (done twice, or deleted)."""
         return self._update(
             job_id,
             update=(
                 "SET #status = :done, photoKey = :key, updatedAt = :now "
-                "REMOVE pendingEdit, variantsReady, variantsDone"
+                "REMOVE pendingEdit, variantsReady, variantsDone ADD withdraw :replaced"
             ),
-            condition="#status = :processing AND pendingEdit.n = :n",
+            condition="#status = :processing AND pendingEdit.n = :n AND photoKey = :old",
             values={
                 ":done": {"S": DONE},
                 ":processing": {"S": PROCESSING},
                 ":n": {"N": str(number)},
                 ":key": {"S": photo_key},
                 ":now": {"S": iso(now)},
+                ":old": {"S": replaced},
+                ":replaced": {"SS": [replaced]},
             },
-            return_values="ALL_OLD",
         )
 
     def _update(

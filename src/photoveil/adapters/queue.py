@@ -9,6 +9,7 @@ from typing import Any
 from photoveil.adapters.clients import sqs_client
 
 EDIT_MESSAGE = "edit"
+WITHDRAW_MESSAGE = "withdraw"
 
 
 def edit_message(job_id: str, number: int) -> str:
@@ -39,3 +40,8 @@ class EditQueue:
 
     def send_edit(self, job_id: str, number: int) -> None:
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=edit_message(job_id, number))
+
+    def send_withdrawal(self, job_id: str, *, delay_s: int) -> None:
+        """Ask the worker to finish what the job records to withdraw, in DELAY_S seconds (at most 900)."""
+        body = json.dumps({"photoveil": WITHDRAW_MESSAGE, "jobId": job_id}, separators=(",", ":"))
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=min(delay_s, 900))

@@ -13,13 +13,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photoveil.adapters.queue import EDIT_MESSAGE
+from photoveil.adapters.queue import EDIT_MESSAGE, WITHDRAW_MESSAGE
 from photoveil.deadline import time_budget
 from photoveil.dependencies import get_dependencies
 from photoveil.handlers.s3_events import objects_created
 from photoveil.observability import job_context, logger, metrics, tracer
 from photoveil.service.jobflow import apply_edit, handle_upload
 from photoveil.service.status import JOB_ID_RE
+from photoveil.service.withdrawals import finish_withdrawals
 
 # Every record is reported on its own, even when all fail: the event source mapping then retries just
 # those (ReportBatchItemFailures), and the local stack's poller sees the same response shape.
@@ -46,10 +47,13 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise OutOfTimeError(f"{left:.1f} s left, {MIN_SECONDS_TO_START:.0f} s needed to start a photo")
     with time_budget(left - FINISH_RESERVE_S):
         try:
-            edit = edit_request(record)
+            edit, withdrawal = edit_request(record), withdrawal_request(record)
             if edit is not None:
                 with job_context(edit[0]):
                     apply_edit(*edit, get_dependencies())
+            elif withdrawal is not None:
+                with job_context(withdrawal):
+                    finish_withdrawals(withdrawal, get_dependencies())
             else:
                 for upload in objects_created(record):
                     handle_upload(upload, get_dependencies())
@@ -72,6 +76,18 @@ def edit_request(record: SQSRecord) -> tuple[str, int] | None:
         logger.warning("ignoring a misshapen edit message", extra={"message_id": record.message_id})
         return None
     return job_id, number
+
+
+def withdrawal_request(record: SQSRecord) -> str | None:
+    """The jobId of a ``withdraw`` message the API queued (CloudFront was busy), else None."""
+    try:
+        body = record.json_body
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("photoveil") != WITHDRAW_MESSAGE:
+        return None
+    job_id = body.get("jobId")
+    return job_id if isinstance(job_id, str) and JOB_ID_RE.fullmatch(job_id) else None
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -26,6 +26,7 @@ from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
 from photoveil.service.notifications import ObjectCreated
 from photoveil.service.owner_tokens import new_owner_token
+from photoveil.service.withdrawals import complete_withdrawals
 
 UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
@@ -113,7 +114,9 @@ def _claim(job_id: str, deps: Dependencies) -> Job | None:
         return None
     claimed = deps.jobs.mark_processing(job_id, now=now)
     if claimed is None:
+        # Finished (deleted, say) or published between the read and the claim: the original must still go.
         logger.info("job finished meanwhile; duplicate event")
+        deps.storage.delete_original(job_id)
     return claimed
 
 
@@ -199,29 +202,32 @@ def apply_edit(job_id: str, number: int, deps: Dependencies) -> None:
     """Blur an owner's rectangles on the published photo and publish the result under a new key.
 
     At most once per edit: the worker counts an attempt only on the pending edit with this number, and
-    only one ``finish_edit`` wins; the previous version and its variants are then withdrawn.
+    only one ``finish_edit`` wins; it records the replaced version to withdraw in the same write, and the
+    withdrawal follows. A retry after a failed withdrawal finds the edit applied and finishes it.
     """
     job = deps.jobs.get(job_id)
     edit = job.pending_edit if job else None
     if job is None or edit is None or edit.number != number or job.photo_key is None:
         logger.info("edit no longer pending; duplicate or withdrawn", extra={"edit": number})
+        if job is not None:
+            complete_withdrawals(job, deps)  # what an earlier attempt's clean-up left, if anything
         return
     if deps.jobs.mark_edit_attempt(job_id, number=number, now=deps.clock()) is None:
         return
     new_key = edited_key(job_id, edit.version)  # the same for every attempt: a retry overwrites it
     jpeg = blur_more(deps.storage.read_blurred(job.photo_key), edit.regions, style=deps.settings.blur_style)
     deps.storage.put_published(new_key, jpeg)
-    before = deps.jobs.finish_edit(job_id, number=number, photo_key=new_key, now=deps.clock())
-    if before is None:
+    published = deps.jobs.finish_edit(
+        job_id, number=number, photo_key=new_key, replaced=job.photo_key, now=deps.clock()
+    )
+    if published is None:
         current = deps.jobs.get(job_id)
         if current is None or current.photo_key != new_key:  # deleted meanwhile: nothing may stay
             deps.storage.delete_published(new_key)
         return
-    old_key = before.photo_key or ""
-    deps.storage.delete_published(old_key)
-    deps.cdn.invalidate([f"/{old_key}", f"/{old_key.removesuffix('.jpg')}/*"])
     metrics.add_metric(name="EditsApplied", unit=MetricUnit.Count, value=1)
     logger.info("edit applied", extra={"edit": number, "regions": len(edit.regions)})
+    complete_withdrawals(published, deps)
 
 
 @contextmanager

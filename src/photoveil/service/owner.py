@@ -21,12 +21,15 @@ from photoveil.service.owner_tokens import token_matches
 from photoveil.service.quotas import Limits, charge, client_key
 from photoveil.service.status import JOB_ID_RE, retries_are_over
 from photoveil.service.uploads import bad_request, json_object
+from photoveil.service.withdrawals import CdnBusyError, complete_withdrawals
 
 MAX_REGIONS = 20
 MAX_EDITS = 10
 MIN_REGION_SIDE = 0.005  # of the photo's width or height: smaller is a slip of the pointer
 # A deleted job's record outlives late events for its upload (the uploads bucket keeps a day).
 DELETED_JOB_TTL = timedelta(days=1)
+# CloudFront busy (15 wildcard invalidations at most in progress, account-wide throttling): try again later.
+WITHDRAW_RETRY_DELAY_S = 60
 
 
 def charge_owner_action(source_ip: str, deps: Dependencies) -> None:
@@ -60,18 +63,33 @@ def _bearer_token(authorization: str | None) -> str:
 
 
 def delete_photo(job: Job, deps: Dependencies) -> None:
-    """Withdraw the photo and its variants, everywhere, for good. Repeating it is harmless."""
+    """Withdraw the photo and its variants, everywhere, for good. Repeating it costs nothing: once the
+    photo is withdrawn, a DELETE changes nothing, deletes nothing and invalidates nothing."""
     with job_context(job.job_id):
+        deleted = _mark_deleted(job, deps)
+        if deleted is not job:
+            metrics.add_metric(name="PhotosDeleted", unit=MetricUnit.Count, value=1)
+        try:
+            complete_withdrawals(deleted, deps)
+        except CdnBusyError as error:
+            # The objects are gone already; the edge copies go when the queue brings this back.
+            deps.queue.send_withdrawal(job.job_id, delay_s=WITHDRAW_RETRY_DELAY_S)
+            logger.warning("invalidation deferred to the queue", extra={"reason": str(error)})
+        logger.info("photo deleted by its owner", extra={"was": job.status})
+
+
+def _mark_deleted(job: Job, deps: Dependencies) -> Job:
+    """The job marked deleted (the job itself if it was already); retried if an edit changed it meanwhile."""
+    for _ in range(3):
+        if job.status == DELETED:
+            return job
         now = deps.clock()
         ttl = max(job.ttl, int((now + DELETED_JOB_TTL).timestamp()))
-        before = deps.jobs.mark_deleted(job.job_id, now=now, ttl=ttl) or job
-        # Every version this job ever published lives under its id: one wildcard invalidates them all.
-        if before.photo_key:
-            deps.storage.delete_published(before.photo_key)
-        if before.status != DELETED:
-            metrics.add_metric(name="PhotosDeleted", unit=MetricUnit.Count, value=1)
-        deps.cdn.invalidate([f"/p/{job.job_id}*"])
-        logger.info("photo deleted by its owner", extra={"was": before.status})
+        deleted = deps.jobs.mark_deleted(job.job_id, photo_key=job.photo_key, now=now, ttl=ttl)
+        if deleted is not None:
+            return deleted
+        job = deps.jobs.get(job.job_id) or job  # deleted or edited meanwhile: decide again on what it is now
+    raise RequestError(HTTPStatus.CONFLICT, "changed_meanwhile", "the photo changed meanwhile; try again")
 
 
 def request_edit(job: Job, body: bytes, deps: Dependencies) -> PendingEdit:

@@ -134,7 +134,9 @@ def internal_error(error: Exception) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
+# Responses carry the owner token (POST /uploads) and the photo's URL (GET /jobs), which X-Ray must never
+# keep: the tracer records the invocation, not what it answered.
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

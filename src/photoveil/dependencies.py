@@ -137,7 +137,13 @@ class Dependencies:
     @cached_property
     def mailer(self) -> Mailer | None:
         """None when SENDER_EMAIL is empty: email is an optional feature of a deployment."""
-        return Mailer(self.settings.sender_email, client=self._ses) if self.settings.sender_email else None
+        if not self.settings.sender_email:
+            return None
+        return Mailer(
+            self.settings.sender_email,
+            client=self._ses,
+            configuration_set=self.settings.mail_configuration_set,
+        )
 
     @cached_property
     def detector(self) -> Detector:

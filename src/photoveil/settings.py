@@ -46,6 +46,7 @@ class Settings:
     blurred_bucket: str
     public_base_url: str  # where /p/{jobId}.jpg is served (CloudFront, or the local gateway)
     sender_email: str  # empty: no email is sent
+    mail_configuration_set: str  # SES configuration set every email is sent with (empty: none, local stack)
     detector: str
     blur_style: str
     max_upload_bytes: int
@@ -74,6 +75,7 @@ class Settings:
             blurred_bucket=_required("BLURRED_BUCKET"),
             public_base_url=_required("PUBLIC_BASE_URL").rstrip("/"),
             sender_email=os.environ.get("SENDER_EMAIL", "").strip(),
+            mail_configuration_set=os.environ.get("MAIL_CONFIGURATION_SET", "").strip(),
             detector=_choice("DETECTOR", "both", DETECTORS),
             blur_style=_choice("BLUR_STYLE", "gaussian", BLUR_STYLES),
             max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),

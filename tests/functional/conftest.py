@@ -88,7 +88,7 @@ def aws_environment() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def function_specs() -> dict[str, FunctionSpec]:
-    return read_stack_spec(TEMPLATE).functions
+    return read_stack_spec(TEMPLATE, PARAMETERS).functions  # with a sender, as the roles are made
 
 
 @pytest.fixture(scope="session")
@@ -230,6 +230,7 @@ def functions(
         worker=made["BlurFunction"],
         variants=made["VariantsFunction"],
         site=made["SiteContentFunction"],
+        mail_events=made["MailEventsFunction"],
     )
 
 

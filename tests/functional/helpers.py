@@ -126,3 +126,4 @@ class Functions:
     worker: LocalFunction
     variants: LocalFunction
     site: LocalFunction
+    mail_events: LocalFunction

@@ -96,3 +96,52 @@ def test_the_n_plus_first_email_to_one_address_is_not_sent_and_the_photo_still_p
     assert job(aws, second["jobId"])["status"] == "done"
     assert f"p/{second['jobId']}.jpg" in aws.keys(BLURRED_BUCKET)
     assert len(aws.sent_emails()) == 1  # not sent
+
+
+def test_a_bounce_event_stops_mail_to_that_address_and_the_photo_still_publishes(
+    aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    event = load_event("sns_ses_bounce.json")  # a permanent bounce for SES's bounce simulator
+    assert functions.mail_events.invoke(event, context) == {"stopped": 1}
+    assert "simulator" not in json.dumps(aws.dynamodb.scan(TableName=QUOTAS_TABLE)["Items"])  # hashed
+
+    status, _, body = upload(functions, context, ip="198.51.100.3", email="Bounce@Simulator.AmazonSES.com")
+
+    assert status == 201 and body["emailRefused"]["code"] == "email_suppressed"
+    upload_and_blur(aws, functions, context, body["jobId"], astronaut_path.read_bytes())
+    assert job(aws, body["jobId"])["status"] == "done"
+    assert aws.sent_emails() == []
+    assert (
+        upload(functions, context, ip="198.51.100.3", email="someone.else@example.com")[2].get("emailRefused")
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "stopped"),
+    [
+        (
+            {
+                "bounce": {
+                    "bounceType": "Transient",
+                    "bouncedRecipients": [{"emailAddress": "full@example.com"}],
+                }
+            },
+            0,
+        ),
+        (
+            {
+                "eventType": "Complaint",
+                "complaint": {"complainedRecipients": [{"emailAddress": "annoyed@example.com"}]},
+            },
+            1,
+        ),
+    ],
+)
+def test_complaints_stop_mail_and_transient_bounces_do_not(
+    aws: Aws, functions: Functions, context, change: dict[str, Any], stopped: int
+) -> None:
+    event = load_event("sns_ses_bounce.json")
+    message = json.loads(event["Records"][0]["Sns"]["Message"]) | change
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    assert functions.mail_events.invoke(event, context) == {"stopped": stopped}

@@ -100,6 +100,10 @@ def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], mo
         return str(v)
 
     env = {k: value(v) for k, v in template["Globals"]["Function"]["Environment"]["Variables"].items()}
+    # A function may add its own (the worker's mail configuration set): still read by Settings.
+    for resource in template["Resources"].values():
+        own = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        env |= {k: "resolved-by-aws" for k in own}
 
     class RecordingEnviron(dict):
         def __init__(self, values: dict[str, str]) -> None:
@@ -463,7 +467,7 @@ def test_jobs_table_is_on_demand_with_ttl_and_pitr(resources: dict[str, Any]) ->
 # ---------------------------------------------------------------- least privilege
 def test_no_wildcard_resource_except_actions_that_have_no_arn(translated: dict[str, Any]) -> None:
     roles = _of_type(translated["Resources"], "AWS::IAM::Role")
-    assert set(roles) == {"ApiRole", "BlurRole", "SiteContentRole", "VariantsRole"}
+    assert set(roles) == {"ApiRole", "BlurRole", "SiteContentRole", "VariantsRole", "MailEventsRole"}
     for name, role in roles.items():
         assert not role["Properties"].get("ManagedPolicyArns"), f"{name} has managed policies"
         for statement in _role_statements(translated["Resources"], name):
@@ -563,6 +567,7 @@ def test_optional_permissions_exist_only_when_used(resources, template, sid: str
         ("BlurFunction", "BlurRole"),
         ("SiteContentFunction", "SiteContentRole"),
         ("VariantsFunction", "VariantsRole"),
+        ("MailEventsFunction", "MailEventsRole"),
     ],
 )
 def test_each_function_logs_to_its_own_group_with_retention(resources, fn: str, role: str) -> None:
@@ -655,3 +660,74 @@ def test_wheels_are_built_for_the_templates_runtime(template: dict[str, Any]) ->
     assert runtime == f"python{version}"
     for name in ("Makefile", "README.md"):
         assert not set(re.findall(r"python3\.\d+", (REPO / name).read_text())) - {runtime}, name
+
+
+# ---------------------------------------------------------------- mail that cannot be turned on anyone
+def test_every_email_goes_out_under_a_configuration_set_whose_bounces_stop_mail(
+    resources: dict[str, Any],
+) -> None:
+    config = resources["MailConfigurationSet"]
+    assert config["Properties"]["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    worker_env = resources["BlurFunction"]["Properties"]["Environment"]["Variables"]
+    assert worker_env["MAIL_CONFIGURATION_SET"] == {
+        "Fn::If": ["SendsEmail", {"Ref": "MailConfigurationSet"}, ""]
+    }
+    destination = resources["MailEventsDestination"]["Properties"]
+    assert destination["ConfigurationSetName"] == {"Ref": "MailConfigurationSet"}
+    assert sorted(destination["EventDestination"]["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert destination["EventDestination"]["SnsDestination"] == {"TopicARN": {"Ref": "MailEventsTopic"}}
+    events = resources["MailEventsFunction"]["Properties"]["Events"]
+    assert [e["Properties"]["Topic"] for e in events.values()] == [{"Ref": "MailEventsTopic"}]
+    statements = _role_statements(resources, "MailEventsRole")
+    assert _allowed_actions(statements) - STAR_RESOURCE_ACTIONS == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:PutItem",
+    }
+    (put,) = [s for s in statements if s["Action"] == "dynamodb:PutItem"]
+    assert put["Resource"] == {"Fn::GetAtt": ["QuotasTable", "Arn"]}
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "threshold"),
+    [
+        ("BounceRateAlarm", "Reputation.BounceRate", 0.05),
+        ("ComplaintRateAlarm", "Reputation.ComplaintRate", 0.001),
+    ],
+)
+def test_reputation_alarms_fire_where_aws_starts_reviewing(
+    resources: dict[str, Any], alarm: str, metric: str, threshold: float
+) -> None:
+    props = resources[alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Threshold"]) == ("AWS/SES", metric, threshold)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_the_monthly_budget_is_optional_and_mails_its_subscriber(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    budget = resources["MonthlyBudget"]
+    assert budget["Condition"] == "HasBudget" and template["Parameters"]["MonthlyBudgetUsd"]["Default"] == 0
+    assert budget["Properties"]["Budget"]["BudgetLimit"] == {
+        "Amount": {"Ref": "MonthlyBudgetUsd"},
+        "Unit": "USD",
+    }
+    for notification in budget["Properties"]["NotificationsWithSubscribers"]:
+        assert notification["Subscribers"] == [
+            {"SubscriptionType": "EMAIL", "Address": {"Ref": "BudgetEmail"}}
+        ]
+
+
+def test_every_limit_is_a_parameter_passed_to_the_functions(template: dict[str, Any]) -> None:
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    limits = {
+        "UploadsPerClientHour": "UPLOADS_PER_CLIENT_HOUR",
+        "UploadsPerClientDay": "UPLOADS_PER_CLIENT_DAY",
+        "OwnerActionsPerClientHour": "OWNER_ACTIONS_PER_CLIENT_HOUR",
+        "EmailsPerRecipientDay": "EMAILS_PER_RECIPIENT_DAY",
+        "UploadsPerDay": "UPLOADS_PER_DAY",
+    }
+    for parameter, variable in limits.items():
+        assert template["Parameters"][parameter]["Type"] == "Number"
+        assert template["Parameters"][parameter]["Default"] >= 1
+        assert env[variable] == {"Ref": parameter}

@@ -31,6 +31,7 @@ def test_every_function_gets_its_own_role_from_the_template(roles: dict) -> None
         "BlurFunction": "photoveil-BlurRole",
         "VariantsFunction": "photoveil-VariantsRole",
         "SiteContentFunction": "photoveil-SiteContentRole",
+        "MailEventsFunction": "photoveil-MailEventsRole",
     }
     trust = roles["BlurFunction"].trust_policy["Statement"][0]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}

@@ -59,8 +59,10 @@ def render_photo_ready(photo_url: str, manage_url: str, expires_at: str) -> tupl
 class Mailer:
     """Sends mail from one verified SES identity."""
 
-    def __init__(self, sender: str, client: Any = None) -> None:
+    def __init__(self, sender: str, client: Any = None, configuration_set: str = "") -> None:
         self.sender = sender
+        # Its reputation metrics and bounce/complaint events (MailEventsFunction) cover every email sent.
+        self.configuration_set = configuration_set
         self._client = client or ses_client()
 
     def send_photo_ready(self, to: str, *, photo_url: str, manage_url: str, expires_at: str) -> str:
@@ -70,7 +72,9 @@ class Mailer:
         if not is_valid_email(to):
             raise ValueError("refusing to send to an invalid address")
         text, body = render_photo_ready(photo_url, manage_url, expires_at)
+        extra = {"ConfigurationSetName": self.configuration_set} if self.configuration_set else {}
         response = self._client.send_email(
+            **extra,
             Source=self.sender,
             Destination={"ToAddresses": [to]},
             Message={

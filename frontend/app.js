@@ -543,7 +543,9 @@ class PhotoCard {
 
   showFailed(body) {
     this.hideProgress();
-    this.setState("failed");
+    // content_refused: moderation found content PhotoVeil does not publish; say so, not "could not blur"
+    const refused = body.error.code === "content_refused";
+    this.setState("failed", refused ? "Not published" : STATUS_TEXT.failed);
     const message = body.error.message || "The photo could not be processed.";
     // not_finished: every retry on our side failed and nothing was published; the photo is still on this
     // page, so Retry sends it again as a new job (any other failure is about the file: retrying cannot help)
@@ -554,7 +556,7 @@ class PhotoCard {
       this.job = null;
     }
     this.showError(message, canSendAgain);
-    announce(`${this.name}: could not be blurred. ${message}`);
+    announce(`${this.name}: ${refused ? "not published" : "could not be blurred"}. ${message}`);
   }
 
   showError(message, canRetry) {

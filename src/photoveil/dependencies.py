@@ -26,6 +26,7 @@ from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from photoveil.imaging.detectors.moderation import Moderator
     from photoveil.imaging.faces import Detector
 
 
@@ -137,6 +138,19 @@ class Dependencies:
         from photoveil.imaging.detectors import get_detector  # worker only: loads the model once per process
 
         return get_detector(self.settings.detector, rekognition_client=self._rekognition)
+
+    @cached_property
+    def moderator(self) -> Moderator | None:
+        """Rekognition moderation with the settings' policy; None when MODERATION is off."""
+        if self.settings.moderation == "off":
+            return None
+        from photoveil.imaging.detectors.moderation import ModerationPolicy, RekognitionModerator
+
+        policy = ModerationPolicy(
+            min_confidence=self.settings.moderation_min_confidence,
+            blocked=frozenset(self.settings.moderation_blocked),
+        )
+        return RekognitionModerator(self._rekognition, policy=policy)
 
     @cached_property
     def blur_photo(self) -> Callable[..., Any]:

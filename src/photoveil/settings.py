@@ -8,6 +8,10 @@ from functools import cache
 
 DETECTORS = ("rekognition", "centerface", "both")
 BLUR_STYLES = ("gaussian", "pixelate", "solid")
+MODERATIONS = ("rekognition", "off")
+# Rekognition's moderation taxonomy (v7), top-level categories refused unless MODERATION_BLOCKED says
+# otherwise; docs/deploy.md says why each.
+DEFAULT_BLOCKED_CATEGORIES = ("Explicit", "Violence", "Visually Disturbing", "Hate Symbols")
 # What the browser may upload: the presign policy pins one of these exactly, and the
 # worker re-checks the real format from magic bytes (moto and buggy clients skip the policy).
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
@@ -39,6 +43,24 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name}={raw!r}: expected an integer") from None
 
 
+def _confidence(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise SettingsError(f"{name}={raw!r}: expected a number from 0 to 100")
+    return value
+
+
+def _names(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     jobs_table: str
@@ -58,6 +80,11 @@ class Settings:
     queue_max_receive_count: int
     blur_queue_url: str  # where the API queues an owner's edit for the worker
     distribution_id: str  # CloudFront, to drop deleted or replaced photos; empty: none (local stack)
+    # Moderation before publishing (photoveil.imaging.detectors.moderation): on unless "off"; labels of at
+    # least this confidence (0-100) under these categories refuse a photo.
+    moderation: str = "rekognition"
+    moderation_min_confidence: float = 80.0
+    moderation_blocked: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,6 +104,9 @@ class Settings:
             queue_max_receive_count=_int("QUEUE_MAX_RECEIVE_COUNT", 5),
             blur_queue_url=_required("BLUR_QUEUE_URL"),
             distribution_id=os.environ.get("DISTRIBUTION_ID", "").strip(),
+            moderation=_choice("MODERATION", "rekognition", MODERATIONS),
+            moderation_min_confidence=_confidence("MODERATION_MIN_CONFIDENCE", 80.0),
+            moderation_blocked=_names("MODERATION_BLOCKED", DEFAULT_BLOCKED_CATEGORIES),
         )
 
 

@@ -131,6 +131,8 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_environment: None) -> Iterator[None
         "DETECTOR": "centerface",
         "BLUR_STYLE": "gaussian",
         "BLUR_QUEUE_URL": BLUR_QUEUE_URL,
+        # No Rekognition in moto: tests that moderate turn it on with a stand-in (test_moderation).
+        "MODERATION": "off",
     }
     for name in (
         "MAX_UPLOAD_BYTES",
@@ -140,6 +142,8 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_environment: None) -> Iterator[None
         "QUEUE_VISIBILITY_TIMEOUT",
         "QUEUE_MAX_RECEIVE_COUNT",
         "DISTRIBUTION_ID",
+        "MODERATION_MIN_CONFIDENCE",
+        "MODERATION_BLOCKED",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():

@@ -21,6 +21,7 @@ BUCKETS = ("UploadsBucket", "BlurredBucket", "SiteBucket")
 # Actions that have no resource-level permissions, so "*" is the only possible Resource.
 STAR_RESOURCE_ACTIONS = {
     "rekognition:DetectFaces",
+    "rekognition:DetectModerationLabels",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",

@@ -22,6 +22,7 @@ from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+from photoveil.imaging.detectors.moderation import moderated
 from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
 from photoveil.service.notifications import ObjectCreated
@@ -128,8 +129,10 @@ def _blur_and_publish(job_id: str, event_size: int | None, deps: Dependencies) -
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         data = deps.storage.read_original(job_id, max_bytes=settings.max_upload_bytes)
+    # Moderation runs beside face detection, on the same pixels: a refused photo is never encoded.
+    detector = moderated(deps.detector, deps.moderator)
     # The core sniffs the real format from magic bytes; the declared Content-Type is never trusted.
-    result = deps.blur_photo(data, deps.detector, style=settings.blur_style, max_pixels=settings.max_pixels)
+    result = deps.blur_photo(data, detector, style=settings.blur_style, max_pixels=settings.max_pixels)
     timings.update({stage: round(seconds * 1000, 1) for stage, seconds in result.timings.items()})
     with _timed(timings, "write"):
         photo_key = deps.storage.put_blurred(job_id, result.jpeg)
@@ -150,7 +153,9 @@ def _lost_the_race(job_id: str, deps: Dependencies) -> None:
 
 def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
     now = deps.clock()
-    logger.info("photo refused", extra={"code": error.code, "reason": error.message})
+    # The cause says what refused it (e.g. the moderation labels found); the user sees only the message.
+    cause = str(error.__cause__)[:300] if error.__cause__ else None
+    logger.info("photo refused", extra={"code": error.code, "reason": error.message, "cause": cause})
     failed = deps.jobs.mark_failed(
         job_id, code=error.code, message=error.message, now=now, ttl=int((now + FAILED_JOB_TTL).timestamp())
     )

@@ -48,6 +48,25 @@ class PortInUseError(OSError):
     """A port the stack must bind is taken."""
 
 
+class ModerationNeedsCredentialsError(ValueError):
+    """--moderation rekognition without AWS credentials to call Rekognition with."""
+
+
+def own_rekognition_client() -> Any:
+    """A Rekognition client with the caller's own AWS credentials and AWS's real endpoint."""
+    import boto3
+
+    from photoveil.imaging.detectors.rekognition import new_rekognition_client
+
+    session = boto3.Session()
+    if session.get_credentials() is None:
+        raise ModerationNeedsCredentialsError(
+            "--moderation rekognition calls Amazon Rekognition with your own AWS credentials, and none were "
+            "found (AWS_PROFILE, AWS_ACCESS_KEY_ID...); without them run with --moderation off (the default)"
+        )
+    return new_rekognition_client(session)
+
+
 def _serve(app: Any, sock: socket.socket, name: str, handler: Any) -> ServerThread:
     server = ServerThread(app, sock, name, handler)
     server.start()
@@ -61,6 +80,9 @@ class LocalOptions:
     workers: int = 2  # pollers per SQS-triggered function
     host: str = "127.0.0.1"
     detector: str = "centerface"
+    # Moderation needs Rekognition, which moto lacks: off unless asked for, then with the caller's own AWS
+    # credentials (read before the stack replaces the environment) for the Rekognition calls only.
+    moderation: str = "off"
     data_dir: Path = Path(".local")
     template: Path = REPO / "template.yaml"
     site_dir: Path = REPO / "frontend"
@@ -89,9 +111,15 @@ class LocalStack:
             spec = spec.with_visibility_timeout(self.options.visibility_timeout_s)
         self.spec: StackSpec = spec
         # The parameters `sam deploy --parameter-overrides` would give for the local settings.
-        parameters = {"Detector": self.options.detector, "SenderEmail": self.options.sender_email}
+        parameters = {
+            "Detector": self.options.detector,
+            "SenderEmail": self.options.sender_email,
+            "Moderation": self.options.moderation,
+        }
         self.roles: dict[str, RoleSpec] = read_function_roles(self.options.template, parameters)
         self.admin: Credentials | None = None
+        # Made now, before start() points every AWS client at moto.
+        self._rekognition = own_rekognition_client() if self.options.moderation == "rekognition" else None
         self.faults = FaultLayer()
         self.urls: Urls | None = None
         self.queue_urls: dict[str, str] = {}  # by logical id
@@ -207,8 +235,9 @@ class LocalStack:
         first request."""
         sessions = {function: identity_session(keys) for function, keys in role_keys.items()}
         self.faults.install(sessions.values())  # before the clients are made from them
+        own = {"rekognition": self._rekognition} if self._rekognition is not None else {}
         return {
-            lid: LocalFunction(spec, Dependencies.from_session(sessions[lid]))
+            lid: LocalFunction(spec, Dependencies.from_session(sessions[lid], **own))
             for lid, spec in self.spec.functions.items()
         }
 
@@ -226,6 +255,7 @@ class LocalStack:
                 "AWS_REGION": REGION,
                 "SENDER_EMAIL": self.options.sender_email,
                 "DETECTOR": self.options.detector,
+                "MODERATION": self.options.moderation,
                 # The queue as made here (tests shorten its visibility): the API tells from these when a
                 # photo's retries are over.
                 "QUEUE_VISIBILITY_TIMEOUT": str(queue.visibility_timeout_s),

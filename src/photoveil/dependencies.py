@@ -21,6 +21,7 @@ from photoveil.adapters import clients
 from photoveil.adapters.cdn import Cdn
 from photoveil.adapters.jobs import JobStore
 from photoveil.adapters.mailer import Mailer
+from photoveil.adapters.operator import OperatorAlerts
 from photoveil.adapters.queue import EditQueue, Messages
 from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
@@ -52,6 +53,7 @@ class Dependencies:
         rekognition: Any = None,
         sqs: Any = None,
         cloudfront: Any = None,
+        sns: Any = None,
         detector: Detector | None = None,
         blur_photo: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -63,6 +65,7 @@ class Dependencies:
         self._rekognition = rekognition
         self._sqs = sqs
         self._cloudfront = cloudfront
+        self._sns = sns
         self._detector = detector
         self._blur_photo = blur_photo
         self.clock = clock
@@ -73,7 +76,7 @@ class Dependencies:
         as in production; CHANGES replace any argument (a fake detector, a failing client)."""
         from photoveil.imaging.detectors.rekognition import new_rekognition_client  # imports numpy
 
-        services = ("s3", "dynamodb", "ses", "sqs", "cloudfront")
+        services = ("s3", "dynamodb", "ses", "sqs", "cloudfront", "sns")
         made = {name: clients.new_client(name, session) for name in services}
         return cls(**(made | {"rekognition": new_rekognition_client(session)} | changes))
 
@@ -87,6 +90,7 @@ class Dependencies:
             "rekognition": self._rekognition,
             "sqs": self._sqs,
             "cloudfront": self._cloudfront,
+            "sns": self._sns,
             "detector": self._detector,
             "blur_photo": self._blur_photo,
             "clock": self.clock,
@@ -125,6 +129,11 @@ class Dependencies:
     @cached_property
     def cdn(self) -> Cdn:
         return Cdn(self.settings.distribution_id, client=self._cloudfront)
+
+    @cached_property
+    def operator_alerts(self) -> OperatorAlerts:
+        """The operator's topic (REPORTS_TOPIC_ARN); without one, alerts are not sent."""
+        return OperatorAlerts(self.settings.reports_topic_arn, client=self._sns)
 
     @cached_property
     def mailer(self) -> Mailer | None:

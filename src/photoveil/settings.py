@@ -85,6 +85,10 @@ class Settings:
     moderation: str = "rekognition"
     moderation_min_confidence: float = 80.0
     moderation_blocked: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
+    # Reports (photoveil.service.reports): this many distinct reporters withdraw a photo pending review,
+    # and the operator hears of it on this topic (empty: not told).
+    report_threshold: int = 3
+    reports_topic_arn: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +111,8 @@ class Settings:
             moderation=_choice("MODERATION", "rekognition", MODERATIONS),
             moderation_min_confidence=_confidence("MODERATION_MIN_CONFIDENCE", 80.0),
             moderation_blocked=_names("MODERATION_BLOCKED", DEFAULT_BLOCKED_CATEGORIES),
+            report_threshold=max(1, _int("REPORT_THRESHOLD", 3)),
+            reports_topic_arn=os.environ.get("REPORTS_TOPIC_ARN", "").strip(),
         )
 
 

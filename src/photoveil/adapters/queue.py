@@ -9,10 +9,15 @@ from typing import Any
 from photoveil.adapters.clients import sqs_client
 
 EDIT_MESSAGE = "edit"
+WITHHOLD_MESSAGE = "withhold"  # reports withdrew a photo: the worker moves it out of p/ (with retries)
 
 
 def edit_message(job_id: str, number: int) -> str:
     return json.dumps({"photoveil": EDIT_MESSAGE, "jobId": job_id, "edit": number}, separators=(",", ":"))
+
+
+def withhold_message(job_id: str) -> str:
+    return json.dumps({"photoveil": WITHHOLD_MESSAGE, "jobId": job_id}, separators=(",", ":"))
 
 
 class Messages:
@@ -39,3 +44,6 @@ class EditQueue:
 
     def send_edit(self, job_id: str, number: int) -> None:
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=edit_message(job_id, number))
+
+    def send_withhold(self, job_id: str) -> None:
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=withhold_message(job_id))

@@ -1,6 +1,6 @@
 """ApiFunction: ``POST /uploads`` (photoveil.service.uploads), ``GET /jobs/{jobId}``
-(photoveil.service.status), and the owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions``
-(photoveil.service.owner).
+(photoveil.service.status), the owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions``
+(photoveil.service.owner), and anyone's ``POST /jobs/{jobId}/report`` (photoveil.service.reports).
 
 Routing and HTTP only. Every error, including crashes, is ``{"error": {"code", "message"}}``.
 """
@@ -23,6 +23,7 @@ from photoveil.dependencies import get_dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import logger, metrics, tracer
 from photoveil.service.owner import delete_photo, owned_job, request_edit
+from photoveil.service.reports import parse_report, report_photo
 from photoveil.service.status import job_status
 from photoveil.service.uploads import bad_request, create_upload, parse_upload_request
 
@@ -99,6 +100,15 @@ def post_regions(job_id: str) -> Response:
         "statusUrl": f"{_base_url(app.current_event)}/jobs/{job_id}",
     }
     return _json(HTTPStatus.ACCEPTED, body)
+
+
+@app.post("/jobs/<job_id>/report")
+def post_report(job_id: str) -> Response:
+    deps = get_dependencies()
+    request = parse_report(_raw_body(app.current_event))
+    # sourceIp is the address API Gateway saw the connection come from (no header can change it).
+    report_photo(job_id, request, app.current_event.request_context.http.source_ip, deps)
+    return _json(HTTPStatus.ACCEPTED, {"jobId": job_id, "status": "received"})
 
 
 @app.not_found

@@ -28,7 +28,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photoveil.adapters.jobs import JobStore
 from photoveil.dependencies import Dependencies
 from photoveil.local.account import FAKE_CREDENTIALS, REGION, Credentials, client, identity_session
-from photoveil.local.emulator import QuietMotoRequestHandler, create_resources, moto_app, sent_emails
+from photoveil.local.emulator import (
+    QuietMotoRequestHandler,
+    create_resources,
+    moto_app,
+    sent_emails,
+    topic_notices,
+)
 from photoveil.local.faults import Fault, FaultLayer
 from photoveil.local.formpost import FormPostAuthoriser
 from photoveil.local.functions import LocalFunction
@@ -298,7 +304,7 @@ class LocalStack:
             cdn=self.spec.cdn,
             invoke=lambda function, event: functions[function].invoke(event),
             s3=self._client("s3"),
-            outbox=sent_emails,
+            outbox=self._outbox,
             faults=self.faults if self.options.allow_faults else None,
         )
 
@@ -340,13 +346,20 @@ class LocalStack:
             status = job.status
         log.info("job %s: %s in %.0f ms (%s)", job_id, status, elapsed_s * 1000, detail)
 
+    def _outbox(self) -> list[dict[str, Any]]:
+        """Emails moto's SES accepted, then what went to topics no local subscriber reads (the operator's
+        reports topic): on AWS those reach their email subscribers."""
+        read = {subscription.topic_arn for subscription in self.spec.subscriptions.values()}
+        return sent_emails() + topic_notices([t.arn for t in self.spec.topics.values() if t.arn not in read])
+
     def _watch_outbox(self) -> None:
-        """Print each email moto's SES accepted and keep a copy in DATA_DIR/outbox/."""
-        seen = 0
+        """Print each email moto's SES accepted (and each operator notice) and keep a copy in
+        DATA_DIR/outbox/."""
+        seen: set[str] = set()  # by id: the outbox is two lists (emails, notices) that both grow
         outbox = self.options.data_dir / "outbox"
         while not self._stopping.wait(0.5):
-            emails = sent_emails()
-            for email in emails[seen:]:
+            emails = self._outbox()
+            for email in [e for e in emails if str(e["id"]) not in seen]:
                 outbox.mkdir(parents=True, exist_ok=True)
                 name = f"{time.strftime('%Y%m%dT%H%M%S')}-{email['id']}.json"
                 (outbox / name).write_text(json.dumps(email, indent=2, default=str))
@@ -357,4 +370,4 @@ class LocalStack:
                     outbox / name,
                     email["body"] or email["raw"],
                 )
-            seen = len(emails)
+            seen.update(str(e["id"]) for e in emails)

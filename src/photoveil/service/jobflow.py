@@ -27,6 +27,7 @@ from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
 from photoveil.service.notifications import ObjectCreated
 from photoveil.service.owner_tokens import new_owner_token
+from photoveil.service.status import viewer_url
 
 UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
@@ -92,7 +93,7 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
     # Email before deleting the original: only this transition to done may send it, so a failed delete
     # (retried as a duplicate, which deletes again) must not come first and cost the user the email.
     if previous.email and email_token and deps.mailer is not None:
-        _send_email(previous, published.photo_key, email_token, expires_at=expires_at, deps=deps)
+        _send_email(previous, email_token, expires_at=expires_at, deps=deps)
     deps.storage.delete_original(job_id)
 
 
@@ -164,14 +165,15 @@ def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
         count_failure(error.code)
 
 
-def _send_email(job: Job, photo_key: str, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
+def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
     """Send the link once. A failed email is logged and counted; it never fails or re-blurs the photo."""
     assert deps.mailer is not None and job.email
     base = deps.settings.public_base_url
     try:
         message_id = deps.mailer.send_photo_ready(
             job.email,
-            photo_url=f"{base}/{photo_key}",
+            # The viewer page, not the JPEG: it keeps working after the owner blurs more.
+            photo_url=viewer_url(base, job.job_id),
             # The token goes in the fragment: browsers never send it to a server, so no log holds it.
             manage_url=f"{base}/#job={job.job_id}&token={token}",
             expires_at=expires_at.strftime("%Y-%m-%d %H:%M"),

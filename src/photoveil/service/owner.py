@@ -13,7 +13,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
-from photoveil.adapters.jobs import DELETED, DONE, Job, PendingEdit
+from photoveil.adapters.jobs import DELETED, DONE, WITHDRAWN, Job, PendingEdit
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
@@ -60,6 +60,8 @@ def delete_photo(job: Job, deps: Dependencies) -> None:
         # Every version this job ever published lives under its id: one wildcard invalidates them all.
         if before.photo_key:
             deps.storage.delete_published(before.photo_key)
+            if before.status == WITHDRAWN:  # reported and offline: its copies wait under withheld/
+                deps.storage.delete_withheld(before.photo_key)
         if before.status != DELETED:
             metrics.add_metric(name="PhotosDeleted", unit=MetricUnit.Count, value=1)
         deps.cdn.invalidate([f"/p/{job.job_id}*"])

@@ -42,7 +42,7 @@ test: install ## Install everything and run the whole test suite
 
 screenshots: install ## Retake docs/screenshot*.png (the README's) with the browser test against the local stack
 	@bash scripts/ensure_chromium.sh
-	PHOTOVEIL_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e/test_browser.py -k comes_back_blurred_through_the_local_stack
+	PHOTOVEIL_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e/test_browser.py -k "comes_back_blurred_through_the_local_stack or opens_the_viewer_page"
 
 bench: install ## Print speed and memory figures (12 MP photos, a crowd) and each function's cold start
 	@# The package's bytecode, as a non-editable install has it (OpenCV, the floor's, has its own): an

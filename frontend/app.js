@@ -6,13 +6,18 @@
 
 import { forgetOwned, linkFromHash, ownedPhotos, readOwned, rememberOwned, updateOwned } from "./owned.js";
 import { RegionEditor } from "./regions.js";
+import { PermanentError, REQUEST_RETRIES, TransientError, backoff, loadConfig, requestJSON, sleep } from "./api.js";
+import { asSentence, faceCount, facesText, formatBytes, formatDate, parseExpiry } from "./format.js";
+
+// Re-exported: the browser test exercises the shared helpers through this page's module too.
+export { PermanentError, TransientError, loadConfig, requestJSON };
+export { asSentence, faceCount, facesText, formatBytes, formatDate, parseExpiry };
 
 export const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 export const MAX_CONCURRENT = 3;
 const POLL_TIMEOUT_MS = 2 * 60 * 1000;
 const POLL_FIRST_DELAY_MS = 500;
 const POLL_MAX_DELAY_MS = 2000;
-const REQUEST_RETRIES = 3; // extra attempts after the first, for network errors, 429 and 5xx
 const POLL_ERRORS_BEFORE_GIVING_UP = 6;
 // The sized copies follow a done photo within seconds; the page waits for them this long, no more.
 const VARIANTS_TIMEOUT_MS = 60 * 1000;
@@ -54,29 +59,12 @@ const STATUS_TEXT = {
 };
 const DELETED_TEXT = { status: "Deleted", note: "This photo was deleted, in every size. Its link no longer works." };
 const GONE_TEXT = { status: "No longer online", note: "This photo is no longer online: it expired or was deleted." };
-const EDITED_TEXT = "The link has changed: share this new one. The previous link no longer works.";
+const EDITED_TEXT = "The link stays the same: it now shows this version. Only the full-size JPEG's own address changed.";
 const WRONG_TOKEN_TEXT =
   "This photo cannot be changed or deleted from here: its owner key was not accepted (an old or mistyped link?). " +
   "The photo is unchanged.";
 // Refusals that end what the owner can do on this card (the others leave the editor open to try again)
 const CARD_REFUSALS = ["job_not_found", "wrong_token", "missing_token", "too_many_edits"];
-
-/** A failure the user may fix by trying again (network trouble, throttling, server hiccup). */
-export class TransientError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "TransientError";
-  }
-}
-
-/** A failure trying again will not fix (bad file, refused request). */
-export class PermanentError extends Error {
-  constructor(message, code = "") {
-    super(message);
-    this.name = "PermanentError";
-    this.code = code;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers (exported so the browser test can exercise them directly).
@@ -103,98 +91,7 @@ export function checkFile(file, maxBytes = MAX_UPLOAD_BYTES) {
   return null;
 }
 
-export function formatBytes(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MB`;
-}
-
-/** The job view's expiresAt (an ISO 8601 string) as a Date, or null when it is missing or unreadable. */
-export function parseExpiry(value) {
-  if (typeof value !== "string") return null;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date;
-}
-
-export function formatDate(date) {
-  return new Intl.DateTimeFormat(undefined, { dateStyle: "long" }).format(date);
-}
-
-/** The number of faces blurred, from a job view (`faces`: a count, or null when there is none). */
-export function faceCount(body) {
-  return Number.isInteger(body.faces) ? body.faces : null;
-}
-
-export function facesText(n) {
-  if (n === null) return "Faces blurred";
-  if (n === 0) return "No faces found";
-  return n === 1 ? "1 face blurred" : `${n} faces blurred`;
-}
-
-/** Server messages may start lower-case and lack a full stop: show them as a sentence. */
-export function asSentence(message) {
-  const text = String(message).trim();
-  if (!text) return text;
-  const capital = text.charAt(0).toUpperCase() + text.slice(1);
-  return /[.!?…)]$/.test(capital) ? capital : `${capital}.`;
-}
-
 const isEmail = (value) => /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/.test(value);
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-// Jitter spreads retries from many browsers so they do not hit the API in lockstep.
-const backoff = (attempt) => Math.min(500 * 2 ** attempt, 4000) * (0.75 + Math.random() * 0.5);
-
-function retryAfterMs(response) {
-  const header = response.headers.get("Retry-After");
-  const seconds = header ? Number(header) : NaN;
-  return Number.isFinite(seconds) ? Math.min(seconds * 1000, 10000) : null;
-}
-
-/** A rate-limited message with the local time its Retry-After (seconds) ends at. */
-function untilRetry(message, response) {
-  const seconds = Number(response.headers.get("Retry-After"));
-  if (!Number.isFinite(seconds) || seconds <= 0) return message;
-  const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return `${message} (from ${at}).`;
-}
-
-async function errorMessage(response) {
-  try {
-    const body = await response.json();
-    if (body && body.error && body.error.message) return { message: body.error.message, code: body.error.code };
-  } catch {
-    // not JSON: fall through to a generic message
-  }
-  return { message: `The server answered ${response.status}.`, code: "" };
-}
-
-/**
- * fetch() a JSON API, retrying network errors, 429 and 5xx with backoff.
- * Resolves to the parsed body; throws PermanentError (4xx) or TransientError (retries exhausted).
- */
-export async function requestJSON(url, options = {}, retries = REQUEST_RETRIES) {
-  let lastProblem = "";
-  for (let attempt = 0; attempt <= retries; attempt += 1) {
-    let wait = backoff(attempt);
-    try {
-      const response = await fetch(url, { ...options, headers: { Accept: "application/json", ...options.headers } });
-      if (response.status === 204) return null;
-      if (response.ok) return await response.json();
-      const { message, code } = await errorMessage(response);
-      // A quota (per address or for the whole service) lasts up to a day: say until when, do not retry.
-      if (code === "rate_limited") throw new PermanentError(untilRetry(message, response), code);
-      if (response.status !== 429 && response.status < 500) throw new PermanentError(message, code);
-      lastProblem = response.status === 429 ? "The service is busy right now." : message;
-      wait = retryAfterMs(response) ?? wait;
-    } catch (error) {
-      if (error instanceof PermanentError) throw error;
-      lastProblem = "Could not reach PhotoVeil. Check your connection.";
-    }
-    if (attempt < retries) await sleep(wait);
-  }
-  throw new TransientError(lastProblem);
-}
 
 /** Pull S3's <Message> out of its XML error body, when there is one. */
 function storageMessage(xhr) {
@@ -234,26 +131,6 @@ async function postForm(upload, file, onProgress, retries = 2) {
       await sleep(backoff(attempt));
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Config
-
-let configPromise = null;
-
-/** /config.json is written by `make deploy` (AWS) or served by the local gateway. */
-export function loadConfig() {
-  configPromise ??= fetch("config.json", { cache: "no-store" }).then(async (response) => {
-    if (!response.ok) throw new Error(`config.json answered ${response.status}`);
-    const config = await response.json();
-    if (!config.apiUrl) throw new Error("config.json has no apiUrl");
-    return { ...config, apiUrl: String(config.apiUrl).replace(/\/+$/, "") };
-  });
-  // a failed load is not cached: Retry (or the next photo) tries again
-  configPromise.catch(() => {
-    configPromise = null;
-  });
-  return configPromise;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,7 +301,7 @@ class PhotoCard {
       try {
         const body = await requestJSON(this.job.statusUrl, { cache: "no-store" }, 0);
         errorsInARow = 0;
-        if (["done", "failed", "deleted"].includes(body.status)) return body;
+        if (["done", "failed", "deleted", "withdrawn"].includes(body.status)) return body;
         if (body.status === "processing") this.setState("processing", workingText);
         else this.setState("queued");
       } catch (error) {
@@ -446,6 +323,7 @@ class PhotoCard {
   settle(body, announcement = undefined) {
     this.checkOnly = true; // from now on a retry only asks again: the photo is on its way or published
     if (body.status === "deleted") return this.withdraw("deleted", DELETED_TEXT);
+    if (body.status === "withdrawn") return this.showWithdrawn(body);
     if (body.status !== "done") {
       forgetOwned(this.job.jobId); // nothing was published: nothing to own
       this.checkOnly = false;
@@ -506,6 +384,7 @@ class PhotoCard {
     this.hideError();
     const faces = faceCount(body);
     this.setState("done", "Done: ready to share");
+    this.el.classList.remove("is-withdrawn"); // restored after a review
     this.photoUrl = body.photoUrl;
     const thumb = this.q(".card-thumb");
     // the softened original stays on screen until the blurred photo has loaded, never shown sharp
@@ -522,8 +401,11 @@ class PhotoCard {
     thumb.src = body.photoUrl;
     this.q(".variant-links").hidden = true;
     this.showMeta(faces, parseExpiry(body.expiresAt));
-    this.q(".link-input").value = body.photoUrl;
-    this.q(".open-link").href = body.photoUrl;
+    // The link to share is the photo's page: it stays the same when the owner blurs more (the JPEG's does not)
+    const shared = body.viewUrl ?? body.photoUrl;
+    this.q(".link-input").value = shared;
+    this.q(".open-link").href = shared;
+    this.q(".full-link").href = body.photoUrl;
     this.q(".card-result").hidden = false;
     if (body.expiresAt) updateOwned(this.job.jobId, { expiresAt: body.expiresAt });
     this.showOwnerActions();
@@ -553,7 +435,9 @@ class PhotoCard {
 
   showFailed(body) {
     this.hideProgress();
-    this.setState("failed");
+    // content_refused: moderation found content PhotoVeil does not publish; say so, not "could not blur"
+    const refused = body.error.code === "content_refused";
+    this.setState("failed", refused ? "Not published" : STATUS_TEXT.failed);
     const message = body.error.message || "The photo could not be processed.";
     // not_finished: every retry on our side failed and nothing was published; the photo is still on this
     // page, so Retry sends it again as a new job (any other failure is about the file: retrying cannot help)
@@ -564,7 +448,7 @@ class PhotoCard {
       this.job = null;
     }
     this.showError(message, canSendAgain);
-    announce(`${this.name}: could not be blurred. ${message}`);
+    announce(`${this.name}: ${refused ? "not published" : "could not be blurred"}. ${message}`);
   }
 
   showError(message, canRetry) {
@@ -594,9 +478,25 @@ class PhotoCard {
   // What the owner can do: blur more, delete now
 
   showOwnerActions() {
-    const done = this.el.dataset.state === "done";
-    this.q(".owner-actions").hidden = !(this.token && done);
-    this.q(".blur-more-btn").hidden = !this.canEdit;
+    const state = this.el.dataset.state;
+    this.q(".owner-actions").hidden = !(this.token && (state === "done" || state === "withdrawn"));
+    this.q(".blur-more-btn").hidden = !this.canEdit || state === "withdrawn";
+  }
+
+  /** Reports took the photo offline until PhotoVeil reviews it: no link to share; its owner may delete it. */
+  showWithdrawn(body) {
+    this.hideProgress();
+    this.hideError();
+    this.closeEditor(false);
+    this.setState("withdrawn", "Offline: reported");
+    const thumb = this.q(".card-thumb");
+    thumb.removeAttribute("srcset");
+    thumb.removeAttribute("src");
+    thumb.hidden = true;
+    this.el.classList.add("no-preview", "is-withdrawn");
+    this.q(".card-result").hidden = false;
+    this.showOwnerActions();
+    this.showNote(asSentence(body.error?.message ?? "This photo has been taken offline after reports."));
   }
 
   /** A token from an email link for a photo already on screen. */
@@ -668,7 +568,7 @@ class PhotoCard {
       const body = await this.poll(STATUS_TEXT.editing);
       const applied = body.status === "done" && !body.error;
       const marked = areas === 1 ? "the area you marked is" : "the areas you marked are";
-      const said = applied ? `${marked} blurred. The link has changed.` : asSentence(body.error?.message ?? "");
+      const said = applied ? `${marked} blurred. The link now shows this version.` : asSentence(body.error?.message ?? "");
       this.settle(body, `${this.name}: ${said}`);
       if (applied) this.showNote(EDITED_TEXT);
     } catch (error) {

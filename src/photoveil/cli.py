@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Blur every face in photos. `photoveil local ...` runs the whole product locally.",
         epilog="exit codes: 0 ok, 2 usage, 3 bad input photo, 4 internal or detector error",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{blur,local}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{blur,local,admin}")
     blur = commands.add_parser(
         "blur",
         help="blur the faces in photos on disk",
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (default: when stderr is a terminal and there are several photos)",
     )
     commands.add_parser("local", help="run the whole product on this machine (see `photoveil local --help`)")
+    commands.add_parser("admin", help="review reported photos (see `photoveil admin --help`)")
     return parser
 
 
@@ -159,6 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from photoveil import local
 
         return local.main(args_list[1:])
+    if args_list[:1] == ["admin"]:
+        # The operator's review of reported photos owns its options too.
+        from photoveil import admin
+
+        try:
+            return admin.main(args_list[1:])
+        except SystemExit as exc:  # argparse: 2 on usage errors, 0 for --help
+            return int(exc.code or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

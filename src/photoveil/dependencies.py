@@ -21,12 +21,14 @@ from photoveil.adapters import clients
 from photoveil.adapters.cdn import Cdn
 from photoveil.adapters.jobs import JobStore
 from photoveil.adapters.mailer import Mailer
+from photoveil.adapters.operator import OperatorAlerts
 from photoveil.adapters.queue import EditQueue, Messages
 from photoveil.adapters.quotas import QuotaCounters
 from photoveil.adapters.storage import PhotoStorage
 from photoveil.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from photoveil.imaging.detectors.moderation import Moderator
     from photoveil.imaging.faces import Detector
 
 
@@ -52,6 +54,7 @@ class Dependencies:
         rekognition: Any = None,
         sqs: Any = None,
         cloudfront: Any = None,
+        sns: Any = None,
         detector: Detector | None = None,
         blur_photo: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -63,6 +66,7 @@ class Dependencies:
         self._rekognition = rekognition
         self._sqs = sqs
         self._cloudfront = cloudfront
+        self._sns = sns
         self._detector = detector
         self._blur_photo = blur_photo
         self.clock = clock
@@ -73,7 +77,7 @@ class Dependencies:
         as in production; CHANGES replace any argument (a fake detector, a failing client)."""
         from photoveil.imaging.detectors.rekognition import new_rekognition_client  # imports numpy
 
-        services = ("s3", "dynamodb", "ses", "sqs", "cloudfront")
+        services = ("s3", "dynamodb", "ses", "sqs", "cloudfront", "sns")
         made = {name: clients.new_client(name, session) for name in services}
         return cls(**(made | {"rekognition": new_rekognition_client(session)} | changes))
 
@@ -87,6 +91,7 @@ class Dependencies:
             "rekognition": self._rekognition,
             "sqs": self._sqs,
             "cloudfront": self._cloudfront,
+            "sns": self._sns,
             "detector": self._detector,
             "blur_photo": self._blur_photo,
             "clock": self.clock,
@@ -135,6 +140,11 @@ class Dependencies:
         return Cdn(self.settings.distribution_id, client=self._cloudfront)
 
     @cached_property
+    def operator_alerts(self) -> OperatorAlerts:
+        """The operator's topic (REPORTS_TOPIC_ARN); without one, alerts are not sent."""
+        return OperatorAlerts(self.settings.reports_topic_arn, client=self._sns)
+
+    @cached_property
     def mailer(self) -> Mailer | None:
         """None when SENDER_EMAIL is empty: email is an optional feature of a deployment."""
         if not self.settings.sender_email:
@@ -152,6 +162,19 @@ class Dependencies:
         from photoveil.imaging.detectors import get_detector  # worker only: loads the model once per process
 
         return get_detector(self.settings.detector, rekognition_client=self._rekognition)
+
+    @cached_property
+    def moderator(self) -> Moderator | None:
+        """Rekognition moderation with the settings' policy; None when MODERATION is off."""
+        if self.settings.moderation == "off":
+            return None
+        from photoveil.imaging.detectors.moderation import ModerationPolicy, RekognitionModerator
+
+        policy = ModerationPolicy(
+            min_confidence=self.settings.moderation_min_confidence,
+            blocked=frozenset(self.settings.moderation_blocked),
+        )
+        return RekognitionModerator(self._rekognition, policy=policy)
 
     @cached_property
     def blur_photo(self) -> Callable[..., Any]:

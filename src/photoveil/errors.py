@@ -65,6 +65,13 @@ class DetectorError(PhotoVeilError):
     code = "detector_error"
 
 
+class ContentRefusedError(PhotoVeilError):
+    """Moderation found content PhotoVeil does not publish: the photo is refused, never retried."""
+
+    code = "content_refused"
+    permanent = True
+
+
 class ModelNotFoundError(PhotoVeilError):
     code = "model_not_found"
 

@@ -8,6 +8,10 @@ from functools import cache
 
 DETECTORS = ("rekognition", "centerface", "both")
 BLUR_STYLES = ("gaussian", "pixelate", "solid")
+MODERATIONS = ("rekognition", "off")
+# Rekognition's moderation taxonomy (v7), top-level categories refused unless MODERATION_BLOCKED says
+# otherwise; docs/deploy.md says why each.
+DEFAULT_BLOCKED_CATEGORIES = ("Explicit", "Violence", "Visually Disturbing", "Hate Symbols")
 # What the browser may upload: the presign policy pins one of these exactly, and the
 # worker re-checks the real format from magic bytes (moto and buggy clients skip the policy).
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
@@ -39,6 +43,24 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name}={raw!r}: expected an integer") from None
 
 
+def _confidence(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise SettingsError(f"{name}={raw!r}: expected a number from 0 to 100")
+    return value
+
+
+def _names(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     jobs_table: str
@@ -66,6 +88,18 @@ class Settings:
     owner_actions_per_client_hour: int
     emails_per_recipient_day: int
     uploads_per_day: int
+    # Moderation before publishing (photoveil.imaging.detectors.moderation): on unless "off"; labels of at
+    # least this confidence (0-100) under these categories refuse a photo.
+    moderation: str = "rekognition"
+    moderation_min_confidence: float = 80.0
+    moderation_blocked: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
+    # Reports (photoveil.service.reports): this many distinct reporters withdraw a photo pending review,
+    # and the operator hears of it on this topic (empty: not told).
+    report_threshold: int = 3
+    reports_topic_arn: str = ""
+    # photoveil.service.quotas: reports per client address per hour, and for the whole service per day.
+    reports_per_client_hour: int = 10
+    reports_per_day: int = 2000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -92,6 +126,13 @@ class Settings:
             owner_actions_per_client_hour=_int("OWNER_ACTIONS_PER_CLIENT_HOUR", 60),
             emails_per_recipient_day=_int("EMAILS_PER_RECIPIENT_DAY", 5),
             uploads_per_day=_int("UPLOADS_PER_DAY", 20000),
+            moderation=_choice("MODERATION", "rekognition", MODERATIONS),
+            moderation_min_confidence=_confidence("MODERATION_MIN_CONFIDENCE", 80.0),
+            moderation_blocked=_names("MODERATION_BLOCKED", DEFAULT_BLOCKED_CATEGORIES),
+            report_threshold=max(1, _int("REPORT_THRESHOLD", 3)),
+            reports_topic_arn=os.environ.get("REPORTS_TOPIC_ARN", "").strip(),
+            reports_per_client_hour=_int("REPORTS_PER_CLIENT_HOUR", 10),
+            reports_per_day=_int("REPORTS_PER_DAY", 2000),
         )
 
 

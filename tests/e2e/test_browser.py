@@ -333,6 +333,7 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
                     "status": "processing" if photo.pending else "done",
                     "faces": 2,
                     "photoUrl": f"{base['url']}/{key}.jpg",
+                    "viewUrl": f"{base['url']}/view.html#{job_id}",
                     "expiresAt": "2031-03-14T12:00:00Z",
                 }
                 if photo.edits:
@@ -496,12 +497,15 @@ def test_page_uploads_and_shows_the_result(
     assert card.locator(".expiry time").get_attribute("datetime") == "2031-03-14T12:00:00.000Z"
     assert "14 March 2031" in card.locator(".expiry").inner_text()
     photo_url = f"{url}/p/{job_id}.jpg"
-    assert card.locator(".link-input").input_value() == photo_url
+    view_url = f"{url}/view.html#{job_id}"  # the link to share is the photo's page, not the JPEG
+    assert card.locator(".link-input").input_value() == view_url
+    assert card.locator(".open-link").get_attribute("href") == view_url
+    assert card.locator(".full-link").get_attribute("href") == photo_url
     assert blurred_photo_width(card, photo_url) == 512
 
     card.locator(".copy-btn").click()
     card.locator(".copy-status", has_text="Copied").wait_for()
-    assert page.evaluate("navigator.clipboard.readText()") == photo_url
+    assert page.evaluate("navigator.clipboard.readText()") == view_url
     assert max(watched.progress_values()) == 100
     watched.assert_clean()
 
@@ -529,7 +533,7 @@ def test_the_card_shows_the_400x300_variant_once_ready_and_links_every_size(
     assert [links.nth(i).get_attribute("href") for i in range(3)] == [
         f"{url}/p/{job_id}/{s}.jpeg" for s in sizes
     ]
-    assert card.locator(".link-input").input_value() == f"{url}/p/{job_id}.jpg"  # the link is the full photo
+    assert photo_url_of(card) == f"{url}/p/{job_id}.jpg"  # the full-size link is the full photo
     watched.assert_clean()
 
 
@@ -771,15 +775,20 @@ def drag(page: Any, box: dict[str, float], area: Area) -> None:
     page.mouse.up()
 
 
+def photo_url_of(card: Any) -> str:
+    """The URL of the card's full-size JPEG (the link to share is the viewer page's, unchanging)."""
+    return card.locator(".full-link").get_attribute("href") or ""
+
+
 def new_photo_url(card: Any, old_url: str) -> str:
     """Wait until the card shows a version of the photo other than `old_url`; its URL."""
     card.page.wait_for_function(
-        "([input, old]) => input.value && input.value !== old",
-        arg=[card.locator(".link-input").element_handle(), old_url],
+        "([link, old]) => link.href && link.href !== old",
+        arg=[card.locator(".full-link").element_handle(), old_url],
         timeout=20_000,
     )
     card.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
-    return card.locator(".link-input").input_value()
+    return photo_url_of(card)
 
 
 def http_status(url: str) -> int:
@@ -836,7 +845,7 @@ def test_blur_more_with_the_mouse_blurs_the_kept_area_only(
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     (job_id,) = backend.uploads
-    old_url = card.locator(".link-input").input_value()
+    old_url = photo_url_of(card)
 
     box = open_editor(card)
     kept, removed = (0.2, 0.3, 0.3, 0.25), (0.6, 0.55, 0.3, 0.3)
@@ -858,7 +867,7 @@ def test_blur_more_with_the_mouse_blurs_the_kept_area_only(
     assert [tuple(r.values()) for r in sent] == [pytest.approx(kept, abs=0.01)]
     blurred_photo_width(card, new_url)
     assert card.locator(".card-editor").is_hidden()
-    assert "The link has changed" in card.locator(".card-note").inner_text()
+    assert "The link stays the same" in card.locator(".card-note").inner_text()
     assert card.get_by_role("button", name="Blur more").is_visible(), "another edit may follow"
     assert http_status(old_url) == 404, "the previous version is withdrawn"
 
@@ -896,7 +905,7 @@ def test_blur_more_with_the_keyboard_only(
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     (job_id,) = backend.uploads
-    old_url = card.locator(".link-input").input_value()
+    old_url = photo_url_of(card)
 
     tab_to(page, "Blur more")
     page.keyboard.press("Enter")
@@ -932,7 +941,10 @@ def test_blur_more_with_the_keyboard_only(
     with urllib.request.urlopen(new_url, timeout=10) as response:
         after = pixels(response.read())
     assert_blurred_only(pixels(astronaut_path.read_bytes()), after, kept, removed)
-    assert "the area you marked is blurred. The link has changed." in page.locator("#announcer").inner_text()
+    assert (
+        "the area you marked is blurred. The link now shows this version."
+        in page.locator("#announcer").inner_text()
+    )
     watched.assert_clean()
 
 
@@ -974,7 +986,7 @@ def test_delete_now_asks_first_then_the_photo_is_gone(
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     (job_id,) = backend.uploads
-    photo_url = card.locator(".link-input").input_value()
+    photo_url = photo_url_of(card)
     assert list(owned_in_storage(page)) == [job_id]
 
     card.get_by_role("button", name="Delete now").click()
@@ -1041,7 +1053,7 @@ def test_a_reload_keeps_the_photos_and_both_controls(
     for i in range(2):
         assert cards.nth(i).get_by_role("button", name="Blur more").is_visible()
         assert cards.nth(i).get_by_role("button", name="Delete now").is_visible()
-        link = cards.nth(i).locator(".link-input").input_value()
+        link = photo_url_of(cards.nth(i))
         assert blurred_photo_width(cards.nth(i), link) == 512
     assert sorted(owned_in_storage(page)) == sorted(backend.uploads), "the expired photo is forgotten"
 
@@ -1091,7 +1103,7 @@ def test_the_owner_token_travels_only_in_the_authorization_header(
     uploaded = upload_until_done(watched, astronaut_path)
     uploaded_id = next(job for job in backend.uploads if job != linked_id)
 
-    old_url = linked.locator(".link-input").input_value()
+    old_url = photo_url_of(linked)
     drag(page, open_editor(linked), (0.1, 0.1, 0.2, 0.2))
     linked.get_by_role("button", name="Apply").click()
     new_photo_url(linked, old_url)
@@ -1277,7 +1289,7 @@ def test_photo_comes_back_blurred_through_the_local_stack(
     assert any(0 < value < 100 for value in seen), f"the bar never showed partial progress: {seen}"
     faces = int(re.match(r"(\d+) faces? blurred", card.locator(".face-count").inner_text()).group(1))
     assert faces >= 1
-    link = card.locator(".link-input").input_value()
+    link = photo_url_of(card)
     assert re.fullmatch(re.escape(local_stack.url) + r"/p/[0-9a-f]{32}\.jpg", link), link
     assert card.locator(".expiry time").get_attribute("datetime")
     # the card shows the full photo, then its 400x300 copy as soon as the fan-out has made it (often at once)
@@ -1300,7 +1312,8 @@ def test_photo_comes_back_blurred_through_the_local_stack(
 
     card.locator(".copy-btn").click()
     card.locator(".copy-status", has_text="Copied").wait_for()
-    assert page.evaluate("navigator.clipboard.readText()") == link
+    job_id = link.removeprefix(f"{local_stack.url}/p/").removesuffix(".jpg")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{local_stack.url}/view.html#{job_id}"
     watched.assert_clean()
 
 
@@ -1340,7 +1353,7 @@ def test_the_card_shows_the_400x300_variant_from_the_local_stack(
     watched = open_page(browser, local_stack.url, DESKTOP)
     pages.append(watched)
     card = upload_until_done(watched, photo)
-    link = card.locator(".link-input").input_value()
+    link = photo_url_of(card)
     stem = link.removesuffix(".jpg")
 
     assert blurred_photo_width(card, f"{stem}/400x300.jpeg") == 400
@@ -1366,7 +1379,7 @@ def test_blur_more_then_reload_then_delete_through_the_local_stack(
     pages.append(watched)
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
-    old_url = card.locator(".link-input").input_value()
+    old_url = photo_url_of(card)
     with urllib.request.urlopen(old_url, timeout=10) as response:
         before = pixels(response.read())
 
@@ -1384,9 +1397,71 @@ def test_blur_more_then_reload_then_delete_through_the_local_stack(
     page.wait_for_selector("html.js-ready")
     page.locator(".card[data-state=done]").first.wait_for(timeout=20_000)
     card = page.locator(".card").first  # not by its state: it is about to change
-    assert card.locator(".link-input").input_value() == new_url
+    assert photo_url_of(card) == new_url
     assert card.get_by_role("button", name="Blur more").is_visible(), "the reload keeps the controls"
     delete_now(card)
     card.locator(".card-status", has_text="Deleted").wait_for(timeout=20_000)
     assert http_status(new_url) == 404, "deleted: the local /p/ no longer serves it"
     watched.assert_clean(allow=r"status of 404")
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport", "touch"), [("browser-viewer", DESKTOP, False), ("browser-viewer-phone", PHONE, True)]
+)
+def test_the_copied_link_opens_the_viewer_page_which_reports_and_follows_edits(
+    browser: Any,
+    local_stack: Any,
+    astronaut_path: Path,
+    pages: list[Watched],
+    name: str,
+    viewport: dict[str, int],
+    touch: bool,
+) -> None:
+    uploader = open_page(browser, local_stack.url, DESKTOP)
+    pages.append(uploader)
+    card = upload_until_done(uploader, astronaut_path)
+    card.locator(".copy-btn").click()
+    card.locator(".copy-status", has_text="Copied").wait_for()
+    link = uploader.page.evaluate("navigator.clipboard.readText()")
+    job_id = link.rsplit("#", 1)[-1]
+    assert link == f"{local_stack.url}/view.html#{job_id}", link
+    first_version = photo_url_of(card)
+
+    viewer = open_page(browser, link, viewport, touch=touch)
+    pages.append(viewer)
+    page = viewer.page
+    photo = page.locator("#photo")
+    photo.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function("() => document.getElementById('photo').naturalWidth > 0", timeout=20_000)
+    assert page.locator("#photo-link").get_attribute("href") == first_version
+    assert "Online until" in page.locator("#expiry").inner_text()
+    size_links = page.locator("#sizes a")
+    assert size_links.last.inner_text() == "full-size JPEG"
+    assert size_links.last.get_attribute("href") == first_version
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the viewer page scrolls sideways by {overflow} px"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("PHOTOVEIL_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        shutil.copy(shot, DOCS / shot.name.replace("browser-viewer", "screenshot-viewer"))
+
+    page.get_by_role("button", name="Send report").click()
+    assert "Choose what is wrong" in page.locator("#report-error").inner_text()
+    page.get_by_label("My face or my child's face is visible").check()
+    page.locator("#report-note").fill("That is me at the back.")
+    page.get_by_role("button", name="Send report").click()
+    page.locator("#report-sent", has_text="Thank you").wait_for(timeout=20_000)
+
+    # The owner blurs more: the same link now shows the new version (the JPEG's own address changed).
+    drag(uploader.page, open_editor(card), (0.05, 0.6, 0.3, 0.3))
+    card.get_by_role("button", name="Apply").click()
+    new_version = new_photo_url(card, first_version)
+    page.reload()
+    page.wait_for_selector("html.js-ready")
+    page.locator("#photo").wait_for(state="visible", timeout=20_000)
+    assert page.locator("#photo-link").get_attribute("href") == new_version
+    page.wait_for_function("() => document.getElementById('photo').naturalWidth > 0", timeout=20_000)
+    viewer.assert_clean()
+    uploader.assert_clean(allow=r"status of 404")

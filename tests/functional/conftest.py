@@ -35,6 +35,8 @@ from .helpers import (
     PUBLIC_BASE_URL,
     QUOTAS_TABLE,
     REGION,
+    REPORTS_TOPIC,
+    REPORTS_TOPIC_ARN,
     RESOURCE_NAMES,
     SENDER,
     TEMPLATE,
@@ -117,7 +119,7 @@ def role_dependencies(identities: dict[str, Identity]) -> dict[str, Dependencies
 @pytest.fixture(scope="package")
 def setup_clients(aws_environment: None) -> dict[str, Any]:
     """Clients with the fake keys: for making the account before IAM is enforced."""
-    return {name: new_client(name) for name in ("s3", "dynamodb", "ses", "sqs", "iam", "sts")}
+    return {name: new_client(name) for name in ("s3", "dynamodb", "ses", "sqs", "iam", "sts", "sns")}
 
 
 @pytest.fixture(scope="package")
@@ -141,6 +143,9 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_environment: None) -> Iterator[None
         "BLUR_STYLE": "gaussian",
         "BLUR_QUEUE_URL": BLUR_QUEUE_URL,
         "QUOTAS_TABLE": QUOTAS_TABLE,
+        # No Rekognition in moto: tests that moderate turn it on with a stand-in (test_moderation).
+        "MODERATION": "off",
+        "REPORTS_TOPIC_ARN": REPORTS_TOPIC_ARN,
     }
     for name in (
         "MAX_UPLOAD_BYTES",
@@ -151,6 +156,9 @@ def env(monkeypatch: pytest.MonkeyPatch, aws_environment: None) -> Iterator[None
         "QUEUE_MAX_RECEIVE_COUNT",
         "DISTRIBUTION_ID",
         *QUOTA_LIMITS,
+        "MODERATION_MIN_CONFIDENCE",
+        "MODERATION_BLOCKED",
+        "REPORT_THRESHOLD",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
@@ -175,6 +183,7 @@ def _make_resources(clients: dict[str, Any]) -> None:
             TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
         )
     clients["ses"].verify_email_identity(EmailAddress=SENDER)
+    clients["sns"].create_topic(Name=REPORTS_TOPIC)
 
 
 def _make_identities(

@@ -32,6 +32,8 @@ BLUR_QUEUE = "photoveil-BlurQueue-TEST"
 BLUR_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{BLUR_QUEUE}"
 VARIANTS_QUEUE = "photoveil-VariantsQueue-TEST"
 SITE_BUCKET = "photoveil-site-test"
+REPORTS_TOPIC = "photoveil-ReportsTopic-TEST"
+REPORTS_TOPIC_ARN = f"arn:aws:sns:us-east-1:123456789012:{REPORTS_TOPIC}"
 # The template's resources under the names above: the functions' roles are made for these.
 RESOURCE_NAMES = {
     "UploadsBucket": UPLOADS_BUCKET,
@@ -41,6 +43,7 @@ RESOURCE_NAMES = {
     "QuotasTable": QUOTAS_TABLE,
     "BlurQueue": BLUR_QUEUE,
     "VariantsQueue": VARIANTS_QUEUE,
+    "ReportsTopic": REPORTS_TOPIC,
 }
 SENDER = "photos@photoveil.example"
 # The template's parameters as deployed, with a sender (the email path needs its SES permission).

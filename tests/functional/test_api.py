@@ -217,6 +217,7 @@ def test_get_job_done_has_public_photo_url_and_expiry_but_never_the_email(
         "status": "done",
         "faces": 3,
         "photoUrl": f"{PUBLIC_BASE_URL}/p/{job_id}.jpg",
+        "viewUrl": f"{PUBLIC_BASE_URL}/view.html#{job_id}",  # the link to share: the same after edits
         "expiresAt": "2030-01-02T03:04:05Z",
     }
     assert "alice" not in json.dumps(body)

@@ -97,7 +97,7 @@ def test_photo_with_a_face_is_blurred_published_and_emailed_once(
     assert len(emails) == 1
     assert emails[0].source == SENDER
     assert emails[0].destinations["ToAddresses"] == ["alice@example.com"]
-    assert f"{PUBLIC_BASE_URL}/p/{job_id}.jpg" in emails[0].body
+    assert f"{PUBLIC_BASE_URL}/view.html#{job_id}" in emails[0].body  # the viewer page, not the JPEG
 
     status = functions.api.invoke(_get_event(job_id), context)
     body = json.loads(status["body"])

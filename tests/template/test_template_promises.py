@@ -21,6 +21,7 @@ BUCKETS = ("UploadsBucket", "BlurredBucket", "SiteBucket")
 # Actions that have no resource-level permissions, so "*" is the only possible Resource.
 STAR_RESOURCE_ACTIONS = {
     "rekognition:DetectFaces",
+    "rekognition:DetectModerationLabels",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",
@@ -131,6 +132,7 @@ def test_api_routes(resources: dict[str, Any]) -> None:
         ("GET", "/jobs/{jobId}"),
         ("DELETE", "/jobs/{jobId}"),
         ("POST", "/jobs/{jobId}/regions"),
+        ("POST", "/jobs/{jobId}/report"),  # anyone with the link (issue 20)
     }
 
 
@@ -489,10 +491,20 @@ def test_api_role_can_presign_and_track_jobs_but_not_read_photos(resources: dict
         "s3:DeleteObject",
         "sqs:SendMessage",
         "cloudfront:CreateInvalidation",
+        "sns:Publish",  # a photo withdrawn by reports: the operator is told
     }
+    by_action: dict[str, list[Any]] = {}
+    for statement in statements:
+        for action in _as_list(statement["Action"]):
+            by_action.setdefault(action, []).append(statement["Resource"])
+    assert by_action["s3:PutObject"] == [{"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}]
+    # Deletes (a photo, or a withdrawn photo waiting under withheld/), never reads.
+    assert by_action["s3:DeleteObject"] == [
+        {"Fn::Sub": "${BlurredBucket.Arn}/p/*"},
+        {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"},
+    ]
+    assert by_action["sns:Publish"] == [{"Ref": "ReportsTopic"}]
     by_action = {a: s["Resource"] for s in statements for a in _as_list(s["Action"])}
-    assert by_action["s3:PutObject"] == {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}
-    assert by_action["s3:DeleteObject"] == {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}  # delete, never read
     assert by_action["sqs:SendMessage"] == {"Fn::GetAtt": ["BlurQueue", "Arn"]}
     assert by_action["cloudfront:CreateInvalidation"]["Fn::Sub"].endswith(":distribution/${SiteDistribution}")
 
@@ -527,9 +539,11 @@ def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> 
         uploads,
         blurred,
     ]  # originals, and the published photo an edit starts from
-    # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile.
-    assert by_action["s3:DeleteObject"] == [uploads, blurred]
-    assert by_action["s3:PutObject"] == [blurred]
+    # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile;
+    # moves a photo reports withdrew to withheld/ (issue 20).
+    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
+    assert by_action["s3:DeleteObject"] == [uploads, blurred, withheld]
+    assert by_action["s3:PutObject"] == [blurred, withheld]
     assert by_action["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
     assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["BlurQueue", "Arn"]}]
     assert "dynamodb:PutItem" not in by_action and "dynamodb:DeleteItem" not in by_action

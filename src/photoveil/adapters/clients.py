@@ -51,7 +51,12 @@ def cloudfront_client() -> Any:
     return new_client("cloudfront")
 
 
+@cache
+def sns_client() -> Any:
+    return new_client("sns")
+
+
 def clear_clients() -> None:
     """Forget the cached clients (tests that start a new moto mock call this)."""
-    for factory in (s3_client, dynamodb_client, ses_client, sqs_client, cloudfront_client):
+    for factory in (s3_client, dynamodb_client, ses_client, sqs_client, cloudfront_client, sns_client):
         factory.cache_clear()

@@ -3,7 +3,7 @@
 Item schema (attribute names are part of the template contract)::
 
     jobId        S  32 lowercase hex chars (partition key)
-    status       S  awaiting_upload | processing | done | failed | deleted
+    status       S  awaiting_upload | processing | done | failed | deleted | withdrawn (reported, in review)
     contentType  S  what the browser declared (the worker re-checks the real type)
     size         N  declared size in bytes
     email        S  optional; removed when the job finishes (we keep it no longer than we need it)
@@ -20,6 +20,10 @@ Item schema (attribute names are part of the template contract)::
     withdraw     SS photo keys no longer published whose objects and CDN copies are still to be dropped:
                     added by the write that unpublishes them (a delete, an edit), removed once done
     ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
+    reporters    SS hashes of the client addresses that reported the photo (one report each counts)
+    reportCount  N  distinct reporters;  reports L [{reason S, note S?, at S}] what they said
+    withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
+    takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
 """
@@ -40,6 +44,10 @@ PROCESSING = "processing"
 DONE = "done"
 FAILED = "failed"
 DELETED = "deleted"
+WITHDRAWN = "withdrawn"  # taken offline by reports, pending the operator's review (restore or takedown)
+# A photo's stored reports stop growing here (the item must stay far below DynamoDB's 400 KB); the
+# threshold that withdraws it is far lower.
+MAX_STORED_REPORTS = 100
 FINISHED = frozenset({DONE, FAILED, DELETED})
 
 
@@ -75,6 +83,20 @@ class PendingEdit:
 
 
 @dataclass(frozen=True)
+class Report:
+    """One visitor's report of a photo: a reason from the fixed list, an optional note, when."""
+
+    reason: str
+    note: str
+    at: str
+
+    @classmethod
+    def from_attribute(cls, value: dict[str, Any]) -> Report:
+        fields = value["M"]
+        return cls(fields["reason"]["S"], fields.get("note", {}).get("S", ""), fields["at"]["S"])
+
+
+@dataclass(frozen=True)
 class Job:
     job_id: str
     status: str
@@ -95,6 +117,10 @@ class Job:
     edit_count: int = 0
     pending_edit: PendingEdit | None = None
     withdraw: frozenset[str] = frozenset()
+    report_count: int = 0
+    reports: tuple[Report, ...] = ()
+    withdrawn_at: str | None = None
+    taken_down_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -155,6 +181,10 @@ class Job:
             edit_count=n("editCount") or 0,
             pending_edit=PendingEdit.from_attribute(item["pendingEdit"]) if "pendingEdit" in item else None,
             withdraw=frozenset(item["withdraw"]["SS"]) if "withdraw" in item else frozenset(),
+            report_count=n("reportCount") or 0,
+            reports=tuple(Report.from_attribute(r) for r in item.get("reports", {}).get("L", [])),
+            withdrawn_at=s("withdrawnAt"),
+            taken_down_at=s("takenDownAt"),
         )
 
 
@@ -343,7 +373,7 @@ class JobStore:
             names={"#ttl": "ttl"},
         )
 
-    def withdrawn(self, job_id: str, *, photo_keys: list[str]) -> None:
+    def clear_withdrawals(self, job_id: str, *, photo_keys: list[str]) -> None:
         """Note that ``photo_keys`` are withdrawn everywhere (nothing if the job is gone)."""
         self._update(
             job_id,
@@ -351,6 +381,92 @@ class JobStore:
             condition="attribute_exists(#status)",
             values={":keys": {"SS": photo_keys}},
         )
+
+    def add_report(self, job_id: str, *, reporter: str, reason: str, note: str, now: datetime) -> Job | None:
+        """Count a report from REPORTER (a hashed client address) on a published photo, once per
+        reporter; the job as it is now, or None if this reporter already counted or nothing is published."""
+        entry: dict[str, Any] = {"reason": {"S": reason}, "at": {"S": iso(now)}}
+        if note:
+            entry["note"] = {"S": note}
+        return self._update(
+            job_id,
+            update=(
+                "ADD reporters :reporters, reportCount :one "
+                "SET reports = list_append(if_not_exists(reports, :none), :entry), lastReportAt = :now"
+            ),
+            condition=(
+                "#status IN (:done, :processing, :withdrawn) AND attribute_exists(photoKey) "
+                "AND NOT contains(reporters, :reporter) "
+                "AND (attribute_not_exists(reportCount) OR reportCount < :max)"
+            ),
+            values={
+                ":reporters": {"SS": [reporter]},
+                ":reporter": {"S": reporter},
+                ":one": {"N": "1"},
+                ":none": {"L": []},
+                ":entry": {"L": [{"M": entry}]},
+                ":now": {"S": iso(now)},
+                ":done": {"S": DONE},
+                ":processing": {"S": PROCESSING},
+                ":withdrawn": {"S": WITHDRAWN},
+                ":max": {"N": str(MAX_STORED_REPORTS)},
+            },
+        )
+
+    def mark_withdrawn(self, job_id: str, *, threshold: int, now: datetime) -> Job | None:
+        """Take a published photo with at least THRESHOLD reporters offline pending review: the job as it is
+        now if this call did it (exactly once), else None. A pending edit is dropped: it cannot publish."""
+        return self._update(
+            job_id,
+            update="SET #status = :withdrawn, withdrawnAt = :now REMOVE pendingEdit",
+            condition=(
+                "#status IN (:done, :processing) AND attribute_exists(photoKey) AND reportCount >= :min"
+            ),
+            values={
+                ":withdrawn": {"S": WITHDRAWN},
+                ":now": {"S": iso(now)},
+                ":done": {"S": DONE},
+                ":processing": {"S": PROCESSING},
+                ":min": {"N": str(threshold)},
+            },
+        )
+
+    def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:
+        """Publish a withdrawn photo again with its reports cleared; None if it is not withdrawn."""
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :done, restoredAt = :now "
+                "REMOVE reporters, reports, reportCount, withdrawnAt, lastReportAt"
+            ),
+            condition="#status = :withdrawn",
+            values={":done": {"S": DONE}, ":withdrawn": {"S": WITHDRAWN}, ":now": {"S": iso(now)}},
+        )
+
+    def mark_taken_down(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:
+        """The operator's takedown: ``deleted`` for good whatever the job was doing, kept until TTL so that
+        late events find it. Returns the job as it was (its photoKey says what to delete)."""
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :deleted, takenDownAt = :now, updatedAt = :now, #ttl = :ttl "
+                "REMOVE email, pendingEdit, variantsReady, variantsDone, ownerTokens"
+            ),
+            condition="attribute_exists(jobId)",
+            values={":deleted": {"S": DELETED}, ":now": {"S": iso(now)}, ":ttl": {"N": str(ttl)}},
+            names={"#ttl": "ttl"},
+            return_values="ALL_OLD",
+        )
+
+    def reported(self) -> list[Job]:
+        """Every job with reports or withdrawn (a Scan: the operator's tool, not a request path)."""
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="attribute_exists(reportCount) OR #status = :withdrawn",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":withdrawn": {"S": WITHDRAWN}},
+        )
+        return [Job.from_item(item) for page in pages for item in page.get("Items", [])]
 
     def request_edit(self, job_id: str, *, edit: PendingEdit, now: datetime, stale: int | None) -> Job | None:
         """Take edit number ``edit.number`` for a ``done`` photo (or one whose edit ``stale`` ran out of

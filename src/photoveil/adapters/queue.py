@@ -10,10 +10,15 @@ from photoveil.adapters.clients import sqs_client
 
 EDIT_MESSAGE = "edit"
 WITHDRAW_MESSAGE = "withdraw"
+WITHHOLD_MESSAGE = "withhold"  # reports withdrew a photo: the worker moves it out of p/ (with retries)
 
 
 def edit_message(job_id: str, number: int) -> str:
     return json.dumps({"photoveil": EDIT_MESSAGE, "jobId": job_id, "edit": number}, separators=(",", ":"))
+
+
+def withhold_message(job_id: str) -> str:
+    return json.dumps({"photoveil": WITHHOLD_MESSAGE, "jobId": job_id}, separators=(",", ":"))
 
 
 class Messages:
@@ -45,3 +50,6 @@ class EditQueue:
         """Ask the worker to finish what the job records to withdraw, in DELAY_S seconds (at most 900)."""
         body = json.dumps({"photoveil": WITHDRAW_MESSAGE, "jobId": job_id}, separators=(",", ":"))
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=min(delay_s, 900))
+
+    def send_withhold(self, job_id: str) -> None:
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=withhold_message(job_id))

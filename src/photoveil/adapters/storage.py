@@ -46,6 +46,15 @@ def variant_key(photo_key: str, name: str) -> str:
     return f"{photo_key.removesuffix('.jpg')}/{name}.jpeg"
 
 
+# A withdrawn photo (reported, pending review) and its variants wait here: outside p/, so neither CloudFront
+# nor the local gateway serves them, outside the PhotoPublished filter, under the bucket's 30-day expiry.
+WITHHELD_PREFIX = "withheld/"
+
+
+def photo_and_variant_keys(photo_key: str) -> list[str]:
+    return [photo_key, *(variant_key(photo_key, name) for name in VARIANT_NAMES)]
+
+
 @dataclass(frozen=True)
 class PresignedUpload:
     url: str
@@ -144,6 +153,37 @@ class PhotoStorage:
         """Withdraw the variants of a photo (missing ones are fine: S3 deletes are idempotent)."""
         for name in VARIANT_NAMES:
             self._client.delete_object(Bucket=self.blurred_bucket, Key=variant_key(photo_key, name))
+
+    def withhold(self, photo_key: str) -> int:
+        """Take a published photo and its variants offline, keeping them under withheld/ for the review;
+        how many objects were moved. Repeating it is harmless (what is gone from p/ was moved already)."""
+        return sum(self._move(key, WITHHELD_PREFIX + key) for key in photo_and_variant_keys(photo_key))
+
+    def release(self, photo_key: str) -> int:
+        """Publish a withheld photo and its variants again (copying the photo back announces it once more;
+        its variants exist, so nothing is remade). How many objects were moved."""
+        return sum(self._move(WITHHELD_PREFIX + key, key) for key in photo_and_variant_keys(photo_key))
+
+    def delete_withheld(self, photo_key: str) -> None:
+        for key in photo_and_variant_keys(photo_key):
+            self._client.delete_object(Bucket=self.blurred_bucket, Key=WITHHELD_PREFIX + key)
+
+    def _move(self, source: str, target: str) -> bool:
+        """Copy, then delete (a retry after a failed delete copies the same bytes again); False if SOURCE
+        is gone."""
+        try:
+            self._client.copy_object(
+                Bucket=self.blurred_bucket,
+                Key=target,
+                CopySource={"Bucket": self.blurred_bucket, "Key": source},
+                MetadataDirective="COPY",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise
+        self._client.delete_object(Bucket=self.blurred_bucket, Key=source)
+        return True
 
     def delete_blurred(self, job_id: str) -> None:
         """Withdraw ``p/{jobId}.jpg`` (only for a job that did not end done)."""

@@ -1,6 +1,6 @@
 """ApiFunction: ``POST /uploads`` (photoveil.service.uploads), ``GET /jobs/{jobId}``
-(photoveil.service.status), and the owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions``
-(photoveil.service.owner).
+(photoveil.service.status), the owner's ``DELETE /jobs/{jobId}`` and ``POST /jobs/{jobId}/regions``
+(photoveil.service.owner), and anyone's ``POST /jobs/{jobId}/report`` (photoveil.service.reports).
 
 Routing and HTTP only. Every error, including crashes, is ``{"error": {"code", "message"}}``.
 """
@@ -24,6 +24,7 @@ from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, logger, metrics, tracer
 from photoveil.service.owner import charge_owner_action, delete_photo, owned_job, request_edit
 from photoveil.service.quotas import QuotaExceededError
+from photoveil.service.reports import parse_report, report_photo
 from photoveil.service.status import job_status
 from photoveil.service.uploads import bad_request, create_upload, parse_upload_request
 
@@ -109,6 +110,14 @@ def post_regions(job_id: str) -> Response:
         "statusUrl": f"{_base_url(app.current_event)}/jobs/{job_id}",
     }
     return _json(HTTPStatus.ACCEPTED, body)
+
+
+@app.post("/jobs/<job_id>/report")
+def post_report(job_id: str) -> Response:
+    deps = get_dependencies()
+    request = parse_report(_raw_body(app.current_event))
+    report_photo(job_id, request, _source_ip(), deps)
+    return _json(HTTPStatus.ACCEPTED, {"jobId": job_id, "status": "received"})
 
 
 @app.not_found

@@ -1,5 +1,6 @@
 """BlurFunction: SQS messages carrying S3 ObjectCreated events for ``uploads/{jobId}``, and the owners'
-edits the API queues on the same queue (same retries, DLQ and alarms).
+edits and the reported photos to withhold that the API queues on the same queue (same retries, DLQ and
+alarms).
 
 Event in, typed records out, one domain call each (photoveil.service.jobflow). A record that raises lands in
 ``batchItemFailures`` and is retried (then the DLQ); what no retry can fix is acknowledged here.
@@ -13,12 +14,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photoveil.adapters.queue import EDIT_MESSAGE, WITHDRAW_MESSAGE
+from photoveil.adapters.queue import EDIT_MESSAGE, WITHDRAW_MESSAGE, WITHHOLD_MESSAGE
 from photoveil.deadline import time_budget
 from photoveil.dependencies import get_dependencies
 from photoveil.handlers.s3_events import objects_created
 from photoveil.observability import job_context, logger, metrics, tracer
 from photoveil.service.jobflow import apply_edit, handle_upload
+from photoveil.service.reports import withhold_photo
 from photoveil.service.status import JOB_ID_RE
 from photoveil.service.withdrawals import finish_withdrawals
 
@@ -47,13 +49,20 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise OutOfTimeError(f"{left:.1f} s left, {MIN_SECONDS_TO_START:.0f} s needed to start a photo")
     with time_budget(left - FINISH_RESERVE_S):
         try:
-            edit, withdrawal = edit_request(record), withdrawal_request(record)
+            edit, withdrawal, withheld = (
+                edit_request(record),
+                withdrawal_request(record),
+                withhold_request(record),
+            )
             if edit is not None:
                 with job_context(edit[0]):
                     apply_edit(*edit, get_dependencies())
             elif withdrawal is not None:
                 with job_context(withdrawal):
                     finish_withdrawals(withdrawal, get_dependencies())
+            elif withheld is not None:
+                with job_context(withheld):
+                    withhold_photo(withheld, get_dependencies())
             else:
                 for upload in objects_created(record):
                     handle_upload(upload, get_dependencies())
@@ -80,14 +89,28 @@ def edit_request(record: SQSRecord) -> tuple[str, int] | None:
 
 def withdrawal_request(record: SQSRecord) -> str | None:
     """The jobId of a ``withdraw`` message the API queued (CloudFront was busy), else None."""
+    return _job_message(record, WITHDRAW_MESSAGE)
+
+
+def withhold_request(record: SQSRecord) -> str | None:
+    """The jobId of a photo reports withdrew (the API queued it: service.reports), else None."""
+    return _job_message(record, WITHHOLD_MESSAGE)
+
+
+def _job_message(record: SQSRecord, kind: str) -> str | None:
     try:
         body = record.json_body
     except ValueError:
         return None
-    if not isinstance(body, dict) or body.get("photoveil") != WITHDRAW_MESSAGE:
+    if not isinstance(body, dict) or body.get("photoveil") != kind:
         return None
     job_id = body.get("jobId")
-    return job_id if isinstance(job_id, str) and JOB_ID_RE.fullmatch(job_id) else None
+    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
+        logger.warning(
+            "ignoring a misshapen job message", extra={"message_id": record.message_id, "kind": kind}
+        )
+        return None
+    return job_id
 
 
 @logger.inject_lambda_context(clear_state=True)

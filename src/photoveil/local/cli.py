@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 EXIT_PORT_IN_USE = 3
 EXIT_BAD_TEMPLATE = 5
+EXIT_USAGE = 2
 
 log = logging.getLogger("photoveil.local")
 
@@ -53,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         default=d.detector,
         choices=["centerface", "rekognition", "both"],
         help="face detector (default %(default)s: in-process, no AWS needed)",
+    )
+    parser.add_argument(
+        "--moderation",
+        default=d.moderation,
+        choices=["off", "rekognition"],
+        help="moderation before publishing (default %(default)s: moto has no Rekognition; rekognition "
+        "calls Amazon Rekognition with your own AWS credentials)",
     )
     parser.add_argument("--data-dir", type=Path, default=d.data_dir, help="local state: outbox/, stack.json")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template to mirror")
@@ -124,7 +132,12 @@ def _add_testing_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from photoveil.local.specs import TemplateError
-    from photoveil.local.stack import LocalOptions, LocalStack, PortInUseError
+    from photoveil.local.stack import (
+        LocalOptions,
+        LocalStack,
+        ModerationNeedsCredentialsError,
+        PortInUseError,
+    )
 
     options = LocalOptions(**{option.name: getattr(args, option.name) for option in fields(LocalOptions)})
     try:
@@ -132,6 +145,9 @@ def _serve(args: argparse.Namespace) -> int:
     except TemplateError as exc:
         print(f"photoveil local: {exc}", file=sys.stderr)
         return EXIT_BAD_TEMPLATE
+    except ModerationNeedsCredentialsError as exc:
+        print(f"photoveil local: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     stop = threading.Event()
     # SIGTERM and SIGINT (Ctrl-C) both end in the same orderly stop.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -177,6 +193,15 @@ def _log_started(stack: LocalStack, args: argparse.Namespace) -> None:
         f"{args.workers} worker(s), detector {args.detector}). Ctrl-C to stop.",
         flush=True,
     )
+    print(MODERATION_NOTES[args.moderation], flush=True)
+
+
+MODERATION_NOTES = {
+    "off": "Moderation is OFF: uploads are not checked for explicit, violent, disturbing or hateful content "
+    "(moto has no Rekognition; `--moderation rekognition` uses your own AWS credentials).",
+    "rekognition": "Moderation is ON: every upload is sent to Amazon Rekognition DetectModerationLabels in "
+    "your own AWS account (about $0.001 a photo).",
+}
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -111,3 +111,27 @@ def sent_emails() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def topic_notices(topic_arns: list[str]) -> list[dict[str, Any]]:
+    """What was published to these topics (no local subscriber reads them: the operator's email), in the
+    outbox's shape, oldest first (moto's in-process backend)."""
+    from moto.sns.models import sns_backends
+
+    topics = sns_backends[ACCOUNT_ID][REGION].topics
+    out = []
+    for arn in topic_arns:
+        topic = topics.get(arn)
+        for message_id, message, subject, *_ in list(topic.sent_notifications) if topic else []:
+            name = arn.rsplit(":", 1)[-1]
+            out.append(
+                {
+                    "id": message_id,
+                    "from": f"SNS {name}",
+                    "to": [f"subscribers of {name}"],
+                    "subject": subject,
+                    "body": message,
+                    "raw": None,
+                }
+            )
+    return out

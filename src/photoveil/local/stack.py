@@ -28,7 +28,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photoveil.adapters.jobs import JobStore
 from photoveil.dependencies import Dependencies
 from photoveil.local.account import FAKE_CREDENTIALS, REGION, Credentials, client, identity_session
-from photoveil.local.emulator import QuietMotoRequestHandler, create_resources, moto_app, sent_emails
+from photoveil.local.emulator import (
+    QuietMotoRequestHandler,
+    create_resources,
+    moto_app,
+    sent_emails,
+    topic_notices,
+)
 from photoveil.local.faults import Fault, FaultLayer
 from photoveil.local.formpost import FormPostAuthoriser
 from photoveil.local.functions import LocalFunction
@@ -48,6 +54,25 @@ class PortInUseError(OSError):
     """A port the stack must bind is taken."""
 
 
+class ModerationNeedsCredentialsError(ValueError):
+    """--moderation rekognition without AWS credentials to call Rekognition with."""
+
+
+def own_rekognition_client() -> Any:
+    """A Rekognition client with the caller's own AWS credentials and AWS's real endpoint."""
+    import boto3
+
+    from photoveil.imaging.detectors.rekognition import new_rekognition_client
+
+    session = boto3.Session()
+    if session.get_credentials() is None:
+        raise ModerationNeedsCredentialsError(
+            "--moderation rekognition calls Amazon Rekognition with your own AWS credentials, and none were "
+            "found (AWS_PROFILE, AWS_ACCESS_KEY_ID...); without them run with --moderation off (the default)"
+        )
+    return new_rekognition_client(session)
+
+
 def _serve(app: Any, sock: socket.socket, name: str, handler: Any) -> ServerThread:
     server = ServerThread(app, sock, name, handler)
     server.start()
@@ -61,6 +86,9 @@ class LocalOptions:
     workers: int = 2  # pollers per SQS-triggered function
     host: str = "127.0.0.1"
     detector: str = "centerface"
+    # Moderation needs Rekognition, which moto lacks: off unless asked for, then with the caller's own AWS
+    # credentials (read before the stack replaces the environment) for the Rekognition calls only.
+    moderation: str = "off"
     data_dir: Path = Path(".local")
     template: Path = REPO / "template.yaml"
     site_dir: Path = REPO / "frontend"
@@ -87,7 +115,11 @@ class LocalStack:
         """Read the template (TemplateError if it is missing or unreadable); start nothing yet."""
         self.options = options or LocalOptions()
         # The parameters `sam deploy --parameter-overrides` would give for the local settings.
-        parameters = {"Detector": self.options.detector, "SenderEmail": self.options.sender_email}
+        parameters = {
+            "Detector": self.options.detector,
+            "SenderEmail": self.options.sender_email,
+            "Moderation": self.options.moderation,
+        }
         parameters |= self.options.parameter_overrides
         spec = read_stack_spec(self.options.template, parameters)
         if self.options.visibility_timeout_s:
@@ -95,6 +127,8 @@ class LocalStack:
         self.spec: StackSpec = spec
         self.roles: dict[str, RoleSpec] = read_function_roles(self.options.template, parameters)
         self.admin: Credentials | None = None
+        # Made now, before start() points every AWS client at moto.
+        self._rekognition = own_rekognition_client() if self.options.moderation == "rekognition" else None
         self.faults = FaultLayer()
         self.urls: Urls | None = None
         self.queue_urls: dict[str, str] = {}  # by logical id
@@ -210,8 +244,9 @@ class LocalStack:
         first request."""
         sessions = {function: identity_session(keys) for function, keys in role_keys.items()}
         self.faults.install(sessions.values())  # before the clients are made from them
+        own = {"rekognition": self._rekognition} if self._rekognition is not None else {}
         return {
-            lid: LocalFunction(spec, Dependencies.from_session(sessions[lid]))
+            lid: LocalFunction(spec, Dependencies.from_session(sessions[lid], **own))
             for lid, spec in self.spec.functions.items()
         }
 
@@ -229,6 +264,7 @@ class LocalStack:
                 "AWS_REGION": REGION,
                 "SENDER_EMAIL": self.options.sender_email,
                 "DETECTOR": self.options.detector,
+                "MODERATION": self.options.moderation,
                 # The queue as made here (tests shorten its visibility): the API tells from these when a
                 # photo's retries are over.
                 "QUEUE_VISIBILITY_TIMEOUT": str(queue.visibility_timeout_s),
@@ -271,7 +307,7 @@ class LocalStack:
             cdn=self.spec.cdn,
             invoke=lambda function, event: functions[function].invoke(event),
             s3=self._client("s3"),
-            outbox=sent_emails,
+            outbox=self._outbox,
             faults=self.faults if self.options.allow_faults else None,
         )
 
@@ -313,13 +349,20 @@ class LocalStack:
             status = job.status
         log.info("job %s: %s in %.0f ms (%s)", job_id, status, elapsed_s * 1000, detail)
 
+    def _outbox(self) -> list[dict[str, Any]]:
+        """Emails moto's SES accepted, then what went to topics no local subscriber reads (the operator's
+        reports topic): on AWS those reach their email subscribers."""
+        read = {subscription.topic_arn for subscription in self.spec.subscriptions.values()}
+        return sent_emails() + topic_notices([t.arn for t in self.spec.topics.values() if t.arn not in read])
+
     def _watch_outbox(self) -> None:
-        """Print each email moto's SES accepted and keep a copy in DATA_DIR/outbox/."""
-        seen = 0
+        """Print each email moto's SES accepted (and each operator notice) and keep a copy in
+        DATA_DIR/outbox/."""
+        seen: set[str] = set()  # by id: the outbox is two lists (emails, notices) that both grow
         outbox = self.options.data_dir / "outbox"
         while not self._stopping.wait(0.5):
-            emails = sent_emails()
-            for email in emails[seen:]:
+            emails = self._outbox()
+            for email in [e for e in emails if str(e["id"]) not in seen]:
                 outbox.mkdir(parents=True, exist_ok=True)
                 name = f"{time.strftime('%Y%m%dT%H%M%S')}-{email['id']}.json"
                 (outbox / name).write_text(json.dumps(email, indent=2, default=str))
@@ -330,4 +373,4 @@ class LocalStack:
                     outbox / name,
                     email["body"] or email["raw"],
                 )
-            seen = len(emails)
+            seen.update(str(e["id"]) for e in emails)

@@ -22,10 +22,12 @@ from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+from photoveil.imaging.detectors.moderation import moderated
 from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
 from photoveil.service.notifications import ObjectCreated
 from photoveil.service.owner_tokens import new_owner_token
+from photoveil.service.status import viewer_url
 from photoveil.service.withdrawals import complete_withdrawals
 
 UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
@@ -92,7 +94,7 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
     # Email before deleting the original: only this transition to done may send it, so a failed delete
     # (retried as a duplicate, which deletes again) must not come first and cost the user the email.
     if previous.email and email_token and deps.mailer is not None:
-        _send_email(previous, published.photo_key, email_token, expires_at=expires_at, deps=deps)
+        _send_email(previous, email_token, expires_at=expires_at, deps=deps)
     deps.storage.delete_original(job_id)
 
 
@@ -131,8 +133,10 @@ def _blur_and_publish(job_id: str, event_size: int | None, deps: Dependencies) -
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         data = deps.storage.read_original(job_id, max_bytes=settings.max_upload_bytes)
+    # Moderation runs beside face detection, on the same pixels: a refused photo is never encoded.
+    detector = moderated(deps.detector, deps.moderator)
     # The core sniffs the real format from magic bytes; the declared Content-Type is never trusted.
-    result = deps.blur_photo(data, deps.detector, style=settings.blur_style, max_pixels=settings.max_pixels)
+    result = deps.blur_photo(data, detector, style=settings.blur_style, max_pixels=settings.max_pixels)
     timings.update({stage: round(seconds * 1000, 1) for stage, seconds in result.timings.items()})
     with _timed(timings, "write"):
         photo_key = deps.storage.put_blurred(job_id, result.jpeg)
@@ -153,7 +157,9 @@ def _lost_the_race(job_id: str, deps: Dependencies) -> None:
 
 def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
     now = deps.clock()
-    logger.info("photo refused", extra={"code": error.code, "reason": error.message})
+    # The cause says what refused it (e.g. the moderation labels found); the user sees only the message.
+    cause = str(error.__cause__)[:300] if error.__cause__ else None
+    logger.info("photo refused", extra={"code": error.code, "reason": error.message, "cause": cause})
     failed = deps.jobs.mark_failed(
         job_id, code=error.code, message=error.message, now=now, ttl=int((now + FAILED_JOB_TTL).timestamp())
     )
@@ -162,14 +168,15 @@ def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
         count_failure(error.code)
 
 
-def _send_email(job: Job, photo_key: str, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
+def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
     """Send the link once. A failed email is logged and counted; it never fails or re-blurs the photo."""
     assert deps.mailer is not None and job.email
     base = deps.settings.public_base_url
     try:
         message_id = deps.mailer.send_photo_ready(
             job.email,
-            photo_url=f"{base}/{photo_key}",
+            # The viewer page, not the JPEG: it keeps working after the owner blurs more.
+            photo_url=viewer_url(base, job.job_id),
             # The token goes in the fragment: browsers never send it to a server, so no log holds it.
             manage_url=f"{base}/#job={job.job_id}&token={token}",
             expires_at=expires_at.strftime("%Y-%m-%d %H:%M"),

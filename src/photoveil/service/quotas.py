@@ -83,6 +83,8 @@ class Limits:
     owner_actions_per_client_hour: Limit
     emails_per_recipient_day: Limit
     uploads_per_day: Limit
+    reports_per_client_hour: Limit
+    reports_per_day: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -117,6 +119,18 @@ class Limits:
                 settings.uploads_per_day,
                 "the service has taken all the photos it can today",
             ),
+            reports_per_client_hour=Limit(
+                "reports-client-hour",
+                HOUR,
+                settings.reports_per_client_hour,
+                "too many reports from your address this hour",
+            ),
+            reports_per_day=Limit(
+                "reports-service-day",
+                DAY,
+                settings.reports_per_day,
+                "the service has taken all the reports it can today; write to the operator",
+            ),
         )
 
 
@@ -143,16 +157,20 @@ def _duration(seconds: int) -> str:
 
 def client_key(source_ip: str) -> str:
     """Who a request comes from, hashed: the IPv4 address, or the /64 an IPv6 address is in."""
+    return "c:" + _digest(client_network(source_ip))
+
+
+def client_network(source_ip: str) -> str:
+    """The client as counted, in clear: the IPv4 address, or the /64 an IPv6 address is in (the block one
+    subscriber usually holds). Callers store only a hash of it."""
     try:
         address = ipaddress.ip_address(source_ip.strip())
     except ValueError:
-        subject = f"unparsed:{source_ip.strip()[:64]}"  # API Gateway always sends an address; never trust it
-    else:
-        subject = str(address)
-        if isinstance(address, ipaddress.IPv6Address):
-            mapped = address.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
-            subject = str(mapped) if mapped else str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    return "c:" + _digest(subject)
+        return f"unparsed:{source_ip.strip()[:64]}"  # API Gateway always sends an address; never trust it
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+        return str(mapped) if mapped else str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def recipient_key(email: str) -> str:

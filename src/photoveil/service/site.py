@@ -14,7 +14,7 @@ from typing import Any
 
 CONFIG_KEY = "config.json"
 # The page and its config change with every deploy; the CloudFront invalidation covers the rest.
-NO_CACHE = frozenset({"index.html", CONFIG_KEY})
+NO_CACHE = frozenset({"index.html", "view.html", CONFIG_KEY})
 
 
 def site_files(site_dir: Path) -> dict[str, Path]:

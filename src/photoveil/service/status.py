@@ -7,7 +7,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from photoveil.adapters.jobs import DELETED, DONE, FAILED, Job
+from photoveil.adapters.jobs import DELETED, DONE, FAILED, WITHDRAWN, Job
 from photoveil.adapters.storage import variant_key
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
@@ -16,11 +16,18 @@ from photoveil.observability import job_context
 from photoveil.settings import Settings
 
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+# The page a shared link opens (frontend/view.html): it shows the photo's current version, so the link
+# outlives an owner's edits (only the JPEG's own URL changes). The id travels in the fragment, which no
+# server or CDN log sees.
+VIEWER_PAGE = "view.html"
 # What a job whose retries are over shows (Job.retries_over). Not the user's fault, and nothing was published.
 NOT_FINISHED = "not_finished"
 NOT_FINISHED_MESSAGE = "We could not finish blurring this photo, and nothing was published. Please try again."
 EDIT_NOT_APPLIED = "edit_not_applied"
 EDIT_NOT_APPLIED_MESSAGE = "We could not apply your last edit; the photo is as it was. Please try again."
+WITHDRAWN_MESSAGE = (
+    "This photo has been taken offline while reports about it are reviewed. Its owner can still delete it."
+)
 
 
 def job_status(job_id: str, deps: Dependencies) -> dict[str, Any]:
@@ -57,6 +64,13 @@ def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
     retries_over = retries_are_over(job, settings, now)
     if job.status == DELETED:
         return {"jobId": job.job_id, "status": DELETED, "faces": None}
+    if job.status == WITHDRAWN:  # reported: no photo to show until the operator's review
+        return {
+            "jobId": job.job_id,
+            "status": WITHDRAWN,
+            "faces": None,
+            "error": {"code": WITHDRAWN, "message": WITHDRAWN_MESSAGE},
+        }
     if retries_over and job.pending_edit is None:
         return {
             "jobId": job.job_id,
@@ -75,10 +89,19 @@ def job_view(job: Job, settings: Settings, now: datetime) -> dict[str, Any]:
     return view
 
 
+def viewer_url(base_url: str, job_id: str) -> str:
+    """The link to share: the viewer page of the job's photo on the site at BASE_URL."""
+    return f"{base_url}/{VIEWER_PAGE}#{job_id}"
+
+
 def _published(job: Job, settings: Settings) -> dict[str, Any]:
     assert job.photo_key is not None
     base = settings.public_base_url
-    fields: dict[str, Any] = {"photoUrl": f"{base}/{job.photo_key}", "expiresAt": job.expires_at}
+    fields: dict[str, Any] = {
+        "photoUrl": f"{base}/{job.photo_key}",
+        "viewUrl": viewer_url(base, job.job_id),
+        "expiresAt": job.expires_at,
+    }
     if job.edit_count:
         fields["edits"] = job.edit_count
     if job.variants_ready:

@@ -15,9 +15,8 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from photoveil.adapters.jobs import Job
-from photoveil.adapters.storage import variant_key
+from photoveil.adapters.storage import photo_and_variant_keys
 from photoveil.dependencies import Dependencies
-from photoveil.imaging.sizes import VARIANT_NAMES
 from photoveil.observability import MetricUnit, logger, metrics
 
 # CloudFront's answers meaning "not now": boto3's standard mode does not retry the first.
@@ -32,7 +31,7 @@ class CdnBusyError(Exception):
 
 def cdn_paths(photo_key: str) -> list[str]:
     """The exact paths a published version is served at: the photo and its variants."""
-    return [f"/{photo_key}", *(f"/{variant_key(photo_key, name)}" for name in VARIANT_NAMES)]
+    return [f"/{key}" for key in photo_and_variant_keys(photo_key)]
 
 
 def complete_withdrawals(job: Job, deps: Dependencies) -> None:
@@ -43,6 +42,7 @@ def complete_withdrawals(job: Job, deps: Dependencies) -> None:
     keys = sorted(job.withdraw)
     for key in keys:
         deps.storage.delete_published(key)
+        deps.storage.delete_withheld(key)  # a reported photo waits for review under withheld/
     try:
         deps.cdn.invalidate([path for key in keys for path in cdn_paths(key)])
     except ClientError as error:
@@ -51,7 +51,7 @@ def complete_withdrawals(job: Job, deps: Dependencies) -> None:
             metrics.add_metric(name="InvalidationsDeferred", unit=MetricUnit.Count, value=1)
             raise CdnBusyError(f"CloudFront answered {code}") from error
         raise
-    deps.jobs.withdrawn(job.job_id, photo_keys=keys)
+    deps.jobs.clear_withdrawals(job.job_id, photo_keys=keys)
     logger.info("versions withdrawn", extra={"versions": len(keys)})
 
 

@@ -9,8 +9,11 @@ DetectFaces returns at most the 100 largest faces: a crowd photo can have more, 
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -115,6 +118,97 @@ def faces_from_response(
     return faces
 
 
+class RekognitionCalls:
+    """Rekognition operations with bounded, jittered retries that fit in the invocation's time left.
+
+    Shared by face detection and moderation (photoveil.imaging.detectors.moderation): both are paid calls
+    under the same account quota, so both back off the same way. Failures raise DetectorError (fail closed).
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        seconds_left: Callable[[], float] = deadline.seconds_left,
+    ) -> None:
+        self._client = client
+        self._sleep = sleep
+        self._rng = rng
+        self._seconds_left = seconds_left
+
+    @property
+    def client(self) -> Any:
+        return self._client or rekognition_client()
+
+    def call(self, operation: str, name: str, **params: Any) -> dict[str, Any]:
+        """client.OPERATION(**PARAMS) (NAME is the API's name, for messages), retried while transient."""
+        slept = 0.0
+        last: Exception | None = None
+        for attempt in range(MAX_ATTEMPTS):
+            if self._seconds_left() < ATTEMPT_TIMEOUT_S:
+                # Past this point the function could time out mid-call, costing every record of the
+                # batch a receive; failing this record now retries it alone, later.
+                raise DetectorError("no time left for a Rekognition call in this invocation") from last
+            try:
+                return getattr(self.client, operation)(**params)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in RETRYABLE_CODES:
+                    raise DetectorError(f"Rekognition {name} failed: {code or exc}") from exc
+                last = exc
+            except BotoCoreError as exc:  # connection errors, timeouts: transient
+                last = exc
+            # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads the retries
+            # of many workers throttled at the same moment.
+            delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
+            too_late = self._seconds_left() - delay < ATTEMPT_TIMEOUT_S
+            if attempt == MAX_ATTEMPTS - 1 or slept + delay > MAX_TOTAL_SLEEP_S or too_late:
+                break
+            self._sleep(delay)
+            slept += delay
+        raise DetectorError(f"Rekognition {name} still failing after retries: {last}") from last
+
+
+class _SharedEncoding:
+    """One image's JPEG for Rekognition, encoded once by whichever caller asks first (the others wait)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self._lock = threading.Lock()
+        self._encoded: tuple[bytes, float] | None = None
+
+    def get(self) -> tuple[bytes, float]:
+        with self._lock:
+            if self._encoded is None:
+                self._encoded = encode_for_rekognition(self.image)
+            return self._encoded
+
+
+_shared_encoding: ContextVar[_SharedEncoding | None] = ContextVar("rekognition_jpeg", default=None)
+
+
+@contextmanager
+def sharing_encoding(image: np.ndarray) -> Iterator[None]:
+    """Within the block (and threads started with its context), calls on IMAGE share one JPEG: face
+    detection and moderation send Rekognition the same bytes and pay for one encode. Scoped, not cached,
+    because the pipeline blurs the same array in place afterwards."""
+    token = _shared_encoding.set(_SharedEncoding(image))
+    try:
+        yield
+    finally:
+        _shared_encoding.reset(token)
+
+
+def rekognition_jpeg(image: np.ndarray) -> tuple[bytes, float]:
+    """encode_for_rekognition(IMAGE), shared inside a ``sharing_encoding(IMAGE)`` block."""
+    shared = _shared_encoding.get()
+    if shared is None or shared.image is not image:
+        return encode_for_rekognition(image)
+    return shared.get()
+
+
 class RekognitionDetector:
     """Faces via Rekognition DetectFaces; transient failures retried, then DetectorError."""
 
@@ -129,47 +223,19 @@ class RekognitionDetector:
         rng: Callable[[], float] = random.random,
         seconds_left: Callable[[], float] = deadline.seconds_left,
     ) -> None:
-        self._client = client
         self.threshold = threshold or 0.0
-        self._sleep = sleep
-        self._rng = rng
-        self._seconds_left = seconds_left
+        self._calls = RekognitionCalls(client, sleep=sleep, rng=rng, seconds_left=seconds_left)
 
     @property
     def client(self) -> Any:
-        return self._client or rekognition_client()
+        return self._calls.client
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image (its pixel frame). Raises DetectorError."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             raise DetectorError("expected an HxWx3 uint8 image")
-        jpeg, _ = encode_for_rekognition(image)
-        response = self._detect_faces(jpeg)
+        jpeg, _ = rekognition_jpeg(image)
+        response = self._calls.call(
+            "detect_faces", "DetectFaces", Image={"Bytes": jpeg}, Attributes=["DEFAULT"]
+        )
         return faces_from_response(response, image.shape[1], image.shape[0], self.threshold)
-
-    def _detect_faces(self, jpeg: bytes) -> dict[str, Any]:
-        slept = 0.0
-        last: Exception | None = None
-        for attempt in range(MAX_ATTEMPTS):
-            if self._seconds_left() < ATTEMPT_TIMEOUT_S:
-                # Past this point the function could time out mid-call, costing every record of the
-                # batch a receive; failing this record now retries it alone, later.
-                raise DetectorError("no time left for a Rekognition call in this invocation") from last
-            try:
-                return self.client.detect_faces(Image={"Bytes": jpeg}, Attributes=["DEFAULT"])
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code not in RETRYABLE_CODES:
-                    raise DetectorError(f"Rekognition DetectFaces failed: {code or exc}") from exc
-                last = exc
-            except BotoCoreError as exc:  # connection errors, timeouts: transient
-                last = exc
-            # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads the retries
-            # of many workers throttled at the same moment.
-            delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
-            too_late = self._seconds_left() - delay < ATTEMPT_TIMEOUT_S
-            if attempt == MAX_ATTEMPTS - 1 or slept + delay > MAX_TOTAL_SLEEP_S or too_late:
-                break
-            self._sleep(delay)
-            slept += delay
-        raise DetectorError(f"Rekognition DetectFaces still failing after retries: {last}") from last

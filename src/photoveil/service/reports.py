@@ -1,0 +1,121 @@
+"""Visitors' reports of a published photo (``POST /jobs/{jobId}/report``), and what enough of them do.
+
+No token: anyone who has the link may report. One report per client address per photo counts (the
+address is kept only as a hash, per photo); when ``REPORT_THRESHOLD`` distinct addresses have reported
+it, the photo is withdrawn pending review: moved out of ``p/`` (so neither CloudFront nor the origin
+serves it), its status says ``withdrawn``, and the operator is told on the reports topic. The operator
+then restores it or takes it down (photoveil.service.review). The owner can still delete it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from photoveil.adapters.jobs import DONE, PROCESSING, WITHDRAWN, Job
+from photoveil.dependencies import Dependencies
+from photoveil.errors import RequestError
+from photoveil.observability import MetricUnit, job_context, logger, metrics
+from photoveil.service.quotas import SERVICE, Limits, charge, client_key, client_network
+from photoveil.service.status import JOB_ID_RE
+from photoveil.service.uploads import bad_request, json_object
+from photoveil.service.withdrawals import cdn_paths
+
+# The reasons a visitor may give (the viewer page offers the same list, frontend/view.js).
+REASONS = ("sexual", "violence", "hate", "my_face", "illegal", "other")
+MAX_NOTE_CHARS = 500
+REPORTABLE = frozenset({DONE, PROCESSING, WITHDRAWN})  # PROCESSING: published, an edit under way
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    reason: str
+    note: str
+
+
+def parse_report(body: bytes) -> ReportRequest:
+    """``{"reason": one of REASONS, "note"?: text}``; RequestError(400) for anything else."""
+    data = json_object(body)
+    if not set(data) <= {"reason", "note"} or data.get("reason") not in REASONS:
+        raise bad_request(
+            "invalid_report", f'the body must be {{"reason": one of {", ".join(REASONS)}, "note"?}}'
+        )
+    note = data.get("note", "")
+    if not isinstance(note, str):
+        raise bad_request("invalid_report", "the note must be text")
+    # Control characters are dropped: the note ends up in the operator's terminal and email.
+    note = "".join(c for c in note if unicodedata.category(c)[0] != "C" or c in "\n").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise bad_request("note_too_long", f"the note takes at most {MAX_NOTE_CHARS} characters")
+    return ReportRequest(reason=data["reason"], note=note)
+
+
+def reporter_id(job_id: str, source_ip: str) -> str:
+    """The reporter as stored: a hash of the client address (an IPv6 client by its /64, which one
+    household or phone holds), salted with the photo so that no two photos' reporters can be matched."""
+    network = client_network(source_ip)
+    return hashlib.sha256(f"photoveil-report:{job_id}:{network}".encode()).hexdigest()[:32]
+
+
+def report_photo(job_id: str, request: ReportRequest, source_ip: str, deps: Dependencies) -> None:
+    """Record the report (once per address) and withdraw the photo at the threshold. 404 for no photo."""
+    if not JOB_ID_RE.fullmatch(job_id):
+        raise bad_request("invalid_job_id", "a job id is 32 lowercase hexadecimal characters")
+    with job_context(job_id):
+        now = deps.clock()
+        # Counted before the photo is looked up: the limits bound probing for photos too.
+        limits = Limits.from_settings(deps.settings)
+        charge(
+            deps.quotas,
+            now,
+            [(limits.reports_per_client_hour, client_key(source_ip)), (limits.reports_per_day, SERVICE)],
+        )
+        job = deps.jobs.get(job_id)
+        if job is None or job.expired(now) or job.status not in REPORTABLE or job.photo_key is None:
+            raise RequestError(
+                HTTPStatus.NOT_FOUND, "job_not_found", "no such photo (or it is no longer online)"
+            )
+        reporter = reporter_id(job_id, source_ip)
+        counted = deps.jobs.add_report(
+            job_id, reporter=reporter, reason=request.reason, note=request.note, now=now
+        )
+        # A repeat from the same address is answered the same way: nothing tells it apart.
+        logger.info("photo reported", extra={"reason": request.reason, "counted": counted is not None})
+        if counted is not None:
+            metrics.add_metric(name="PhotosReported", unit=MetricUnit.Count, value=1)
+        current = counted or job
+        if counted is not None and current.report_count >= deps.settings.report_threshold:
+            withdraw(current, deps)
+
+
+def withdraw(job: Job, deps: Dependencies) -> None:
+    """Take the photo offline pending review: the conditional write lets one request withdraw it and tell
+    the operator; the worker moves it out of p/ (queued: retried, then dead-lettered and alarmed). A new
+    report of a photo already withdrawn queues the move again, in case an earlier one was lost."""
+    threshold = deps.settings.report_threshold
+    withdrawn = deps.jobs.mark_withdrawn(job.job_id, threshold=threshold, now=deps.clock())
+    if withdrawn is None and job.status != WITHDRAWN:
+        return  # another request is withdrawing it right now
+    deps.queue.send_withhold(job.job_id)
+    if withdrawn is None:
+        return
+    reasons = dict(Counter(report.reason for report in withdrawn.reports))
+    deps.operator_alerts.photo_withdrawn(job.job_id, reporters=withdrawn.report_count, reasons=reasons)
+    metrics.add_metric(name="PhotosWithdrawn", unit=MetricUnit.Count, value=1)
+    logger.warning("photo withdrawn pending review", extra={"reporters": withdrawn.report_count})
+
+
+def withhold_photo(job_id: str, deps: Dependencies) -> None:
+    """The worker's part: move a withdrawn photo and its variants to withheld/ and drop cached copies.
+    Nothing if the operator restored it (or it was deleted) meanwhile."""
+    job = deps.jobs.get(job_id)
+    if job is None or job.status != WITHDRAWN or job.photo_key is None:
+        logger.info("photo no longer withdrawn; nothing to withhold", extra={"status": job and job.status})
+        return
+    moved = deps.storage.withhold(job.photo_key)
+    if moved:
+        deps.cdn.invalidate(cdn_paths(job.photo_key))
+    logger.info("withdrawn photo withheld", extra={"objects_moved": moved})

@@ -1,0 +1,79 @@
+"""The operator's review of reported photos (``photoveil admin``): list them, restore one, take one down.
+
+Run with the operator's own credentials against a deployed stack or the local stack, never by the API.
+Every action is logged with the job id as the correlation key (photoveil.observability).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from photoveil.adapters.jobs import Job
+from photoveil.dependencies import Dependencies
+from photoveil.observability import job_context, logger
+from photoveil.service.withdrawals import cdn_paths
+
+# A taken-down job's record outlives every late event for it (the uploads bucket keeps an original a day).
+TAKEN_DOWN_MIN_TTL = timedelta(days=2)
+
+
+class ReviewError(Exception):
+    """The operator asked for something the photo's state does not allow (e.g. restore a deleted one)."""
+
+
+def reported_photos(deps: Dependencies) -> list[dict[str, Any]]:
+    """Withdrawn and reported photos, withdrawn first then by reports: reasons counted, notes listed."""
+    jobs = sorted(deps.jobs.reported(), key=lambda j: (j.status != "withdrawn", -j.report_count, j.job_id))
+    return [_summary(job) for job in jobs]
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    return {
+        "jobId": job.job_id,
+        "status": job.status,
+        "reporters": job.report_count,
+        "reasons": dict(Counter(report.reason for report in job.reports)),
+        "notes": [f"{report.at} {report.reason}: {report.note}" for report in job.reports if report.note],
+        "withdrawnAt": job.withdrawn_at,
+        "expiresAt": job.expires_at,
+        "photoKey": job.photo_key,
+    }
+
+
+def take_down(job_id: str, deps: Dependencies) -> Job:
+    """Remove the photo for good: every published or withheld copy, its variants and the original; the
+    job stays ``deleted`` (with takenDownAt) so no late upload event, edit or variant can publish again."""
+    with job_context(job_id):
+        now = deps.clock()
+        job = deps.jobs.get(job_id)
+        if job is None:
+            raise ReviewError(f"no job {job_id} (never existed, or its record has expired)")
+        ttl = max(job.ttl, int((now + TAKEN_DOWN_MIN_TTL).timestamp()))
+        before = deps.jobs.mark_taken_down(job_id, now=now, ttl=ttl) or job
+        keys = sorted({k for k in (before.photo_key, job.photo_key) if k})
+        for key in keys:
+            deps.storage.delete_published(key)
+            deps.storage.delete_withheld(key)
+        deps.storage.delete_original(job_id)
+        deps.cdn.invalidate([path for key in keys for path in cdn_paths(key)])
+        logger.warning(
+            "photo taken down by the operator", extra={"was": before.status, "photo_key": before.photo_key}
+        )
+        return before
+
+
+def restore(job_id: str, deps: Dependencies) -> Job:
+    """Publish a withdrawn photo again, its reports cleared. ReviewError if it is not withdrawn."""
+    with job_context(job_id):
+        restored = deps.jobs.mark_restored(job_id, now=deps.clock())
+        if restored is None:
+            job = deps.jobs.get(job_id)
+            state = job.status if job else "gone"
+            raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
+        moved = deps.storage.release(restored.photo_key) if restored.photo_key else 0
+        if restored.photo_key:  # edges may hold the 404s of the withdrawn time
+            deps.cdn.invalidate(cdn_paths(restored.photo_key))
+        logger.warning("photo restored by the operator", extra={"objects_moved": moved})
+        return restored

@@ -1,0 +1,123 @@
+"""Reports and the operator's review through the running local stack (issue 20): real HTTP from distinct
+client addresses (127.0.0.2, .3, ...: the gateway gives the API the connection's address, as API Gateway
+does), the real worker moving the photo, and the `photoveil admin` command.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from test_local_stack import upload, wait_for_job
+
+from conftest import photoveil_command  # the e2e files share their helpers by module name
+
+pytestmark = pytest.mark.e2e
+WAIT_S = 30
+
+
+def report_from(stack: Any, address: str, job_id: str, reason: str = "violence") -> int:
+    """POST a report from ADDRESS (a loopback address this machine answers on); the HTTP status."""
+    parts = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=10, source_address=(address, 0)
+    )
+    try:
+        body = json.dumps({"reason": reason, "note": f"from {address}"})
+        connection.request("POST", f"/jobs/{job_id}/report", body, {"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def http_status(url: str) -> int:
+    return requests.get(url, timeout=10).status_code
+
+
+def eventually(check: Any, what: str, stack: Any) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not within {WAIT_S} s:\n{stack.log_tail()}")
+        time.sleep(0.2)
+
+
+def admin(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [*photoveil_command(), "admin", "--data-dir", str(stack.data_dir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def job_status(stack: Any, job_id: str) -> str:
+    return str(requests.get(f"{stack.url}/jobs/{job_id}", timeout=10).json()["status"])
+
+
+@pytest.fixture
+def published(local_stack: Any, astronaut_path: Path) -> tuple[str, str]:
+    job_id = upload(local_stack, astronaut_path.read_bytes(), "image/png")
+    status = wait_for_job(local_stack, job_id)
+    assert status["status"] == "done", status
+    return job_id, status["photoUrl"]
+
+
+def test_three_addresses_withdraw_a_photo_two_do_not_and_restore_brings_it_back(
+    local_stack: Any, published: tuple[str, str]
+) -> None:
+    job_id, photo_url = published
+    assert [report_from(local_stack, a, job_id) for a in ("127.0.0.2", "127.0.0.3", "127.0.0.2")] == [202] * 3
+    assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200
+
+    assert report_from(local_stack, "127.0.0.4", job_id, "hate") == 202
+
+    assert job_status(local_stack, job_id) == "withdrawn"
+    eventually(lambda: http_status(photo_url) == 404, "the worker withholding the photo", local_stack)
+    outbox = requests.get(f"{local_stack.url}/outbox.json", timeout=10).json()["emails"]
+    assert any(job_id in (mail["body"] or "") for mail in outbox), "the operator is told"
+    listed = admin(local_stack, "reports", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (photo,) = [p for p in json.loads(listed.stdout)["photos"] if p["jobId"] == job_id]
+    assert photo["status"] == "withdrawn" and photo["reasons"] == {"violence": 2, "hate": 1}
+
+    restored = admin(local_stack, "restore", job_id)
+
+    assert restored.returncode == 0, restored.stderr
+    assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200
+    assert admin(local_stack, "restore", job_id).returncode == 3  # not withdrawn any more
+
+
+def test_takedown_removes_a_photo_for_good_and_a_late_event_cannot_republish_it(
+    local_stack: Any, published: tuple[str, str], astronaut_path: Path
+) -> None:
+    job_id, photo_url = published
+    for address in ("127.0.0.5", "127.0.0.6", "127.0.0.7"):
+        assert report_from(local_stack, address, job_id) == 202
+    eventually(lambda: http_status(photo_url) == 404, "the worker withholding the photo", local_stack)
+
+    taken = admin(local_stack, "takedown", job_id)
+
+    assert taken.returncode == 0, taken.stderr
+    assert job_status(local_stack, job_id) == "deleted"
+    blurred = local_stack.state()["blurredBucket"]
+    s3 = local_stack.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=blurred).get("Contents", []) if job_id in o["Key"]]
+    assert keys == [], "nothing of it is kept, withheld or published"
+    # A late S3 event: the original lands again; the worker must not publish it.
+    s3.put_object(
+        Bucket=local_stack.state()["uploadsBucket"], Key=f"uploads/{job_id}", Body=astronaut_path.read_bytes()
+    )
+    eventually(
+        lambda: (
+            not s3.list_objects_v2(
+                Bucket=local_stack.state()["uploadsBucket"], Prefix=f"uploads/{job_id}"
+            ).get("Contents")
+        ),
+        "the worker deleting the late original",
+        local_stack,
+    )
+    assert http_status(photo_url) == 404 and job_status(local_stack, job_id) == "deleted"

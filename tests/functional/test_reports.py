@@ -1,0 +1,193 @@
+"""Visitors' reports and the operator's review (issue 20), through the API and worker handlers under their
+roles from template.yaml (IAM enforced), and photoveil.service.review with the test account's admin."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
+
+from photoveil.adapters.storage import WITHHELD_PREFIX
+from photoveil.dependencies import Dependencies
+from photoveil.service.review import ReviewError, reported_photos, restore, take_down
+
+from . import test_owner
+from .helpers import BLURRED_BUCKET, REGION, REPORTS_TOPIC_ARN, UPLOADS_BUCKET, Aws, Functions, s3_put_event
+from .test_owner import call, drain_blur_queue, owner_event, status
+
+photo = test_owner.photo  # the fixture: a done photo uploaded through the API and the worker
+
+ADDRESSES = ("203.0.113.7", "198.51.100.20", "2001:db8:1:2:3:4:5:6")
+
+
+def report(
+    functions: Functions, context: Any, job_id: str, source_ip: str, body: Any = None
+) -> tuple[int, dict[str, Any] | None]:
+    event = owner_event("POST", job_id, None, body or {"reason": "sexual"}, path="/report")
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    code, _, answer = call(functions, event, context)
+    return code, answer
+
+
+def published_keys(aws: Aws, job_id: str) -> list[str]:
+    return sorted(k for k in aws.keys(BLURRED_BUCKET) if k.startswith(f"p/{job_id}"))
+
+
+def withheld_keys(aws: Aws, job_id: str) -> list[str]:
+    return sorted(k for k in aws.keys(BLURRED_BUCKET) if k.startswith(f"{WITHHELD_PREFIX}p/{job_id}"))
+
+
+def operator_messages() -> list[tuple[str, str]]:
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[REPORTS_TOPIC_ARN]
+    return [(subject or "", message) for _, message, subject, *_ in topic.sent_notifications]
+
+
+@pytest.fixture
+def admin(aws: Aws) -> Dependencies:
+    """The operator's dependencies: the test account's admin, as `photoveil admin` would be."""
+    return Dependencies(s3=aws.s3, dynamodb=aws.dynamodb, cloudfront=aws.cloudfront, sqs=aws.sqs)
+
+
+def test_three_addresses_withdraw_a_photo_and_the_operator_is_told(
+    aws: Aws, functions: Functions, photo, context: Any
+) -> None:
+    job_id, _ = photo()
+    assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"]
+
+    answers = [
+        report(functions, context, job_id, ip, {"reason": "hate", "note": f"n{i}"})
+        for i, ip in enumerate(ADDRESSES)
+    ]
+
+    assert [code for code, _ in answers] == [202, 202, 202]
+    assert answers[0][1] == {"jobId": job_id, "status": "received"}
+    assert status(functions, job_id, context)["status"] == "withdrawn"
+    assert "photoUrl" not in status(functions, job_id, context)
+    drain_blur_queue(aws, functions, context)  # the worker moves it out of p/
+    assert published_keys(aws, job_id) == []
+    assert withheld_keys(aws, job_id) == [f"{WITHHELD_PREFIX}p/{job_id}.jpg"]
+    ((subject, message),) = operator_messages()
+    assert job_id[:8] in subject and job_id in message and "hate x3" in message
+    item = json.dumps(aws.item(job_id))
+    assert not any(address in item for address in ADDRESSES), "addresses are kept only as hashes"
+
+
+def test_two_addresses_do_not_and_a_repeated_report_counts_once(
+    aws: Aws, functions: Functions, photo, context: Any
+) -> None:
+    job_id, _ = photo()
+    # Two addresses of one IPv6 /64 (one household, one phone) are one reporter; a repeat is answered alike.
+    for address in (ADDRESSES[0], ADDRESSES[0], "2001:db8:1:2::1", "2001:db8:1:2::2", ADDRESSES[0]):
+        assert report(functions, context, job_id, address)[0] == 202
+
+    assert status(functions, job_id, context)["status"] == "done"
+    assert aws.item(job_id)["reportCount"] == {"N": "2"}
+    assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"]
+    assert operator_messages() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"reason": "ugly"}, "invalid_report"),
+        ({"reason": "other", "note": "x" * 501}, "note_too_long"),
+        ({"reason": "other", "extra": 1}, "invalid_report"),
+        ("not json", "invalid_json"),
+    ],
+)
+def test_a_bad_report_is_400_and_counts_nothing(
+    aws: Aws, functions: Functions, photo, context: Any, body: Any, code: str
+) -> None:
+    job_id, _ = photo()
+    status_code, answer = report(functions, context, job_id, ADDRESSES[0], body)
+    assert status_code == 400 and answer and answer["error"]["code"] == code
+    assert "reportCount" not in aws.item(job_id)
+
+
+def test_a_photo_that_is_not_published_cannot_be_reported(
+    aws: Aws, functions: Functions, context: Any
+) -> None:
+    assert report(functions, context, "0" * 32, ADDRESSES[0])[0] == 404
+
+
+def test_the_owner_can_still_delete_a_withdrawn_photo(
+    aws: Aws, functions: Functions, photo, context: Any
+) -> None:
+    job_id, token = photo()
+    for address in ADDRESSES:
+        report(functions, context, job_id, address)
+    drain_blur_queue(aws, functions, context)
+
+    assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204
+
+    assert status(functions, job_id, context)["status"] == "deleted"
+    assert withheld_keys(aws, job_id) == [] and published_keys(aws, job_id) == []
+
+
+def test_restore_publishes_it_again_with_its_reports_cleared(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    job_id, _ = photo()
+    for address in ADDRESSES:
+        report(functions, context, job_id, address, {"reason": "my_face", "note": "that is me"})
+    drain_blur_queue(aws, functions, context)
+    (listed,) = reported_photos(admin)
+    assert listed["jobId"] == job_id and listed["status"] == "withdrawn"
+    assert listed["reporters"] == 3 and listed["reasons"] == {"my_face": 3}
+    assert all(note.endswith("my_face: that is me") for note in listed["notes"])
+
+    restore(job_id, admin)
+
+    assert status(functions, job_id, context)["status"] == "done"
+    assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"] and withheld_keys(aws, job_id) == []
+    assert reported_photos(admin) == []
+    assert report(functions, context, job_id, ADDRESSES[0])[0] == 202  # reports start again from zero
+    assert aws.item(job_id)["reportCount"] == {"N": "1"}
+    with pytest.raises(ReviewError, match="not withdrawn"):
+        restore(job_id, admin)
+
+
+def test_takedown_removes_it_for_good_and_no_late_event_republishes_it(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, astronaut_path
+) -> None:
+    job_id, token = photo()
+    for address in ADDRESSES:
+        report(functions, context, job_id, address)
+    drain_blur_queue(aws, functions, context)
+
+    take_down(job_id, admin)
+
+    assert status(functions, job_id, context)["status"] == "deleted"
+    assert published_keys(aws, job_id) == [] and withheld_keys(aws, job_id) == []
+    # A late (or replayed) upload event, an edit and a restore all find it gone.
+    data = astronaut_path.read_bytes()
+    aws.put_upload(f"uploads/{job_id}", data)
+    assert functions.worker.invoke(s3_put_event(f"uploads/{job_id}", len(data)), context) == {
+        "batchItemFailures": []
+    }
+    edit = {"regions": [{"x": 0.1, "y": 0.1, "width": 0.2, "height": 0.2}]}
+    # The takedown revoked the owner's tokens: the owner can no longer edit (nor delete) it.
+    assert call(functions, owner_event("POST", job_id, token, edit, path="/regions"), context)[0] == 403
+    with pytest.raises(ReviewError):
+        restore(job_id, admin)
+    assert published_keys(aws, job_id) == [] and aws.keys(UPLOADS_BUCKET) == []
+    assert aws.item(job_id)["status"] == {"S": "deleted"} and "takenDownAt" in aws.item(job_id)
+
+
+def test_a_photo_withdrawn_during_an_edit_is_not_republished_by_it(
+    aws: Aws, functions: Functions, photo, context: Any
+) -> None:
+    job_id, token = photo()
+    edit = {"regions": [{"x": 0.1, "y": 0.1, "width": 0.2, "height": 0.2}]}
+    assert call(functions, owner_event("POST", job_id, token, edit, path="/regions"), context)[0] == 202
+    for address in ADDRESSES:
+        report(functions, context, job_id, address)
+
+    drain_blur_queue(aws, functions, context)  # the edit, then the withhold (or the other way round)
+    drain_blur_queue(aws, functions, context)
+
+    assert status(functions, job_id, context)["status"] == "withdrawn"
+    assert published_keys(aws, job_id) == []

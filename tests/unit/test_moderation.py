@@ -1,0 +1,180 @@
+"""Moderation (photoveil.imaging.detectors.moderation) against DetectModerationLabels responses of the
+documented shape (botocore Stubber: a real client that validates each request against the API model)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from botocore.stub import ANY, Stubber
+
+from photoveil import settings
+from photoveil.errors import ContentRefusedError, DetectorError
+from photoveil.imaging.detectors.moderation import (
+    DEFAULT_BLOCKED,
+    ModeratedDetector,
+    ModerationLabel,
+    ModerationPolicy,
+    RekognitionModerator,
+    blocked_labels,
+    labels_from_response,
+    moderated,
+)
+from photoveil.imaging.detectors.rekognition import MAX_BYTES, RekognitionDetector
+from photoveil.imaging.faces import Face
+
+VIOLENCE = {
+    "ModerationLabels": [
+        {"Confidence": 88.0, "Name": "Violence", "ParentName": "", "TaxonomyLevel": 1},
+        {"Confidence": 88.0, "Name": "Weapon Violence", "ParentName": "Violence", "TaxonomyLevel": 2},
+    ],
+    "ModerationModelVersion": "7.0",
+    "ContentTypes": [],
+}
+ALCOHOL = {
+    "ModerationLabels": [
+        {"Confidence": 99.0, "Name": "Alcohol", "ParentName": "", "TaxonomyLevel": 1},
+        {"Confidence": 99.0, "Name": "Alcoholic Beverages", "ParentName": "Alcohol", "TaxonomyLevel": 2},
+    ],
+    "ModerationModelVersion": "7.0",
+    "ContentTypes": [],
+}
+
+
+@pytest.fixture
+def client() -> Any:
+    return boto3.client(
+        "rekognition", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def _image() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return rng.integers(0, 255, size=(600, 900, 3), dtype=np.uint8)
+
+
+def _label(name: str, parent: str, level: int, confidence: float = 90.0) -> ModerationLabel:
+    return ModerationLabel(name=name, parent=parent, level=level, confidence=confidence)
+
+
+def test_the_defaults_are_the_same_everywhere() -> None:
+    assert settings.DEFAULT_BLOCKED_CATEGORIES == DEFAULT_BLOCKED
+    assert ModerationPolicy().blocked == frozenset(DEFAULT_BLOCKED)
+
+
+def test_an_l3_label_is_blocked_by_its_l1_category_through_its_parents() -> None:
+    labels = [
+        _label("Explicit", "", 1),
+        _label("Explicit Nudity", "Explicit", 2),
+        _label("Exposed Male Genitalia", "Explicit Nudity", 3),
+    ]
+    assert [b.name for b in blocked_labels(labels, ModerationPolicy())] == [b.name for b in labels]
+
+
+def test_a_parent_the_response_does_not_list_still_counts() -> None:
+    # An L2 returned without its L1: its own ParentName names the category.
+    labels = [_label("Graphic Violence", "Violence", 2)]
+    assert blocked_labels(labels, ModerationPolicy()) == labels
+
+
+def test_under_the_minimum_confidence_or_outside_the_blocked_categories_passes() -> None:
+    policy = ModerationPolicy(min_confidence=80)
+    assert blocked_labels([_label("Violence", "", 1, confidence=79.9)], policy) == []
+    assert blocked_labels(labels_from_response(ALCOHOL), policy) == []
+    # An operator may block an L2 name too.
+    assert blocked_labels(
+        labels_from_response(ALCOHOL), ModerationPolicy(blocked=frozenset({"Alcoholic Beverages"}))
+    )
+
+
+def test_the_moderator_sends_a_valid_request_and_reads_the_response(client: Any) -> None:
+    with Stubber(client) as stub:
+        stub.add_response(
+            "detect_moderation_labels", VIOLENCE, {"Image": {"Bytes": ANY}, "MinConfidence": 80.0}
+        )
+        blocked = RekognitionModerator(client).blocked(_image())
+    assert {b.name for b in blocked} == {"Violence", "Weapon Violence"}
+
+
+def test_throttling_is_retried_and_a_denial_is_a_detector_error(client: Any) -> None:
+    sleeps: list[float] = []
+    with Stubber(client) as stub:
+        stub.add_client_error("detect_moderation_labels", "ThrottlingException", "Rate exceeded", 400)
+        stub.add_response("detect_moderation_labels", ALCOHOL)
+        assert RekognitionModerator(client, sleep=sleeps.append).blocked(_image()) == []
+    assert len(sleeps) == 1
+    with Stubber(client) as stub:
+        stub.add_client_error("detect_moderation_labels", "AccessDeniedException", "not authorized", 400)
+        with pytest.raises(DetectorError, match="DetectModerationLabels failed: AccessDeniedException"):
+            RekognitionModerator(client).blocked(_image())
+
+
+class Recording:
+    """Records the JPEG each Rekognition call gets, and which threads made them."""
+
+    def __init__(self, moderation: dict[str, Any]) -> None:
+        self.moderation = moderation
+        self.images: dict[str, bytes] = {}
+        self.threads: set[int] = set()
+        self.both_waiting = threading.Barrier(2, timeout=5)
+
+    def _record(self, operation: str, image: dict[str, Any]) -> None:
+        self.images[operation] = image["Bytes"]
+        self.threads.add(threading.get_ident())
+        self.both_waiting.wait()  # only returns if the other call is in flight at the same time
+
+    def detect_faces(self, **params: Any) -> dict[str, Any]:
+        self._record("faces", params["Image"])
+        return {"FaceDetails": [{"BoundingBox": {"Left": 0.1, "Top": 0.1, "Width": 0.2, "Height": 0.2}}]}
+
+    def detect_moderation_labels(self, **params: Any) -> dict[str, Any]:
+        self._record("moderation", params["Image"])
+        return self.moderation
+
+
+def test_face_detection_and_moderation_run_at_once_on_one_jpeg() -> None:
+    rekognition = Recording(ALCOHOL)
+    detector = moderated(RekognitionDetector(rekognition), RekognitionModerator(rekognition))
+
+    faces = detector.detect(_image())
+
+    assert len(faces) == 1
+    assert rekognition.images["faces"] == rekognition.images["moderation"]
+    assert len(rekognition.images["faces"]) <= MAX_BYTES
+    assert len(rekognition.threads) == 2
+
+
+def test_a_blocked_label_refuses_whatever_the_faces() -> None:
+    rekognition = Recording(VIOLENCE)
+    detector = moderated(RekognitionDetector(rekognition), RekognitionModerator(rekognition))
+    with pytest.raises(ContentRefusedError) as refused:
+        detector.detect(_image())
+    assert refused.value.code == "content_refused" and refused.value.permanent
+    assert "Weapon Violence" in str(refused.value.__cause__)
+
+
+class Failing:
+    name = "failing"
+
+    def blocked(self, image: np.ndarray) -> list[ModerationLabel]:
+        raise RuntimeError("a bug")
+
+
+class OneFace:
+    name = "one-face"
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return [Face(1, 1, 10, 10, 0.9)]
+
+
+def test_a_moderation_bug_fails_closed_as_a_detector_error() -> None:
+    with pytest.raises(DetectorError, match="moderation failed: a bug"):
+        ModeratedDetector(OneFace(), Failing()).detect(_image())
+
+
+def test_moderation_off_leaves_the_detector_alone() -> None:
+    detector = OneFace()
+    assert moderated(detector, None) is detector

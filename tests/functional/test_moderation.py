@@ -215,12 +215,10 @@ def test_the_worker_role_allows_exactly_the_new_call(template_roles: dict[str, R
         "rekognition:DetectModerationLabels",
     }
     off = read_function_roles(TEMPLATE, PARAMETERS | {"Moderation": "off"}, RESOURCE_NAMES)
-    assert {name: _rekognition_actions(role) for name, role in off.items()} == {
-        "ApiFunction": set(),
-        "BlurFunction": {"rekognition:DetectFaces"},
-        "SiteContentFunction": set(),
-        "VariantsFunction": set(),
-    }
+    actions = {name: _rekognition_actions(role) for name, role in off.items()}
+    assert actions.pop("BlurFunction") == {"rekognition:DetectFaces"}
+    assert set(actions) >= {"ApiFunction", "SiteContentFunction", "VariantsFunction"}
+    assert all(found == set() for found in actions.values()), actions  # no other function calls Rekognition
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -191,3 +191,26 @@ def test_a_photo_withdrawn_during_an_edit_is_not_republished_by_it(
 
     assert status(functions, job_id, context)["status"] == "withdrawn"
     assert published_keys(aws, job_id) == []
+
+
+def test_reports_are_limited_per_client_and_for_the_whole_service(
+    aws: Aws, functions: Functions, photo, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoveil.settings import get_settings
+
+    # Set before the first invocation: each function reads its settings once.
+    monkeypatch.setenv("REPORTS_PER_CLIENT_HOUR", "2")
+    monkeypatch.setenv("REPORTS_PER_DAY", "3")
+    get_settings.cache_clear()
+    job_id, _ = photo()
+    unknown = "0" * 32  # counted too: the limits bound probing for photos
+
+    assert report(functions, context, unknown, "203.0.113.50")[0] == 404
+    assert report(functions, context, job_id, "203.0.113.50")[0] == 202
+    code, answer = report(functions, context, job_id, "203.0.113.50")
+    assert code == 429 and answer["error"]["code"] == "rate_limited"
+    assert "this hour" in answer["error"]["message"]
+    assert report(functions, context, job_id, "198.51.100.60")[0] == 202  # another client; the 3rd today
+    code, answer = report(functions, context, job_id, "192.0.2.70")
+    assert code == 429 and "today" in answer["error"]["message"]
+    assert status(functions, job_id, context)["status"] == "done"  # two counted reporters, under 3

@@ -136,8 +136,11 @@ def test_the_site_gets_the_security_headers_cloudfront_adds(local_stack: Any) ->
     assert len(local) == len(deployed_csp.split(";"))
 
 
-def test_missing_photo_is_404_on_the_cdn_path(local_stack: Any) -> None:
-    assert requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10).status_code == 404
+def test_missing_photo_is_404_on_the_cdn_path_with_a_page_that_says_it_is_gone(local_stack: Any) -> None:
+    response = requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This photo is gone" in response.text and "<Error>" not in response.text
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,7 @@ class Limits:
     uploads_per_client_hour: Limit
     uploads_per_client_day: Limit
     owner_actions_per_client_hour: Limit
+    owner_actions_per_day: Limit
     emails_per_recipient_day: Limit
     uploads_per_day: Limit
 
@@ -104,6 +105,12 @@ class Limits:
                 HOUR,
                 settings.owner_actions_per_client_hour,
                 "too many deletes and edits from your address this hour",
+            ),
+            owner_actions_per_day=Limit(
+                "owner-service-day",
+                DAY,
+                settings.owner_actions_per_day,
+                "the service has taken all the deletes and edits it can today",
             ),
             emails_per_recipient_day=Limit(
                 "emails-recipient-day",

@@ -21,7 +21,8 @@ HTTP APIs take neither AWS WAF nor per-client throttling, so the limits live her
   increment); its items expire with their window.
 
 To add a limit (say reports per client per hour): a setting, a template parameter, a field of Limits
-and a ``charge`` where the action happens.
+and a ``charge`` where the action happens. Why counters in DynamoDB and not WAF or usage plans:
+docs/decisions/safety-0001-limits-in-the-application.md.
 """
 
 from __future__ import annotations

@@ -86,6 +86,7 @@ class Settings:
     uploads_per_client_hour: int
     uploads_per_client_day: int
     owner_actions_per_client_hour: int
+    owner_actions_per_day: int
     emails_per_recipient_day: int
     uploads_per_day: int
     # Moderation before publishing (photoveil.imaging.detectors.moderation): on unless "off"; labels of at
@@ -124,6 +125,7 @@ class Settings:
             uploads_per_client_hour=_int("UPLOADS_PER_CLIENT_HOUR", 20),
             uploads_per_client_day=_int("UPLOADS_PER_CLIENT_DAY", 100),
             owner_actions_per_client_hour=_int("OWNER_ACTIONS_PER_CLIENT_HOUR", 60),
+            owner_actions_per_day=_int("OWNER_ACTIONS_PER_DAY", 2000),
             emails_per_recipient_day=_int("EMAILS_PER_RECIPIENT_DAY", 5),
             uploads_per_day=_int("UPLOADS_PER_DAY", 20000),
             moderation=_choice("MODERATION", "rekognition", MODERATIONS),

@@ -37,9 +37,11 @@ def raised_limits(factor: int = 1000) -> list[str]:
         "UploadsPerClientHour",
         "UploadsPerClientDay",
         "OwnerActionsPerClientHour",
+        "OwnerActionsPerDay",
         "EmailsPerRecipientDay",
+        "UploadsPerDay",
     )
-    values = {name: int(parameters[name]["Default"]) * factor for name in (*limits, "UploadsPerDay")}
+    values = {name: int(parameters[name]["Default"]) * factor for name in limits}
     return ["--parameter-overrides", *(f"{name}={value}" for name, value in values.items())]
 
 

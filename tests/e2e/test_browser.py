@@ -203,6 +203,7 @@ class FakeBackend:
     """What the fake answers; tests tweak it. Jobs go processing -> done (or failed) as they are polled."""
 
     presign_failures: int = 0  # answer 503 this many times first (the page must retry)
+    rate_limited_for_s: int = 0  # answer 429 rate_limited with this Retry-After (the page must not retry)
     upload_failures: int = 0  # the storage endpoint answers 503 (S3's SlowDown) this many times first
     outcome: str = "done"
     polls_before_outcome: int = 2
@@ -411,6 +412,10 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
                     if backend.presign_failures > 0:
                         backend.presign_failures -= 1
                         return self._json(503, {"error": {"code": "unavailable", "message": "try later"}})
+                    if backend.rate_limited_for_s:
+                        message = "too many uploads from your address this hour; try again in 15 minutes"
+                        retry = {"Retry-After": str(backend.rate_limited_for_s)}
+                        return self._error(429, "rate_limited", message, retry)
                 request = json.loads(body)
                 backend.presign_bodies.append(request)
                 job_id, token = os.urandom(16).hex(), secrets.token_urlsafe(32)
@@ -634,6 +639,25 @@ def test_retry_button_after_retries_run_out(
     page.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
     assert len(backend.uploads) == 1
     watched.assert_clean(allow=r"status of 503")
+
+
+def test_a_rate_limited_upload_says_why_and_until_when_and_is_not_retried(
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+) -> None:
+    url, backend = fake
+    backend.rate_limited_for_s = 900
+    watched = open_page(browser, url, DESKTOP)
+    pages.append(watched)
+    page = watched.page
+    page.set_input_files("#file", str(astronaut_path))
+    message = page.locator(".card .error-message")
+    message.wait_for(timeout=20_000)
+    text = message.inner_text()
+    assert text.startswith("Too many uploads from your address this hour; try again in 15 minutes (from ")
+    assert re.search(r"\(from \d{1,2}[:.]\d{2}", text), text  # the local time Retry-After ends at
+    assert sum(1 for method, path, *_ in backend.requests if (method, path) == ("POST", "/api/uploads")) == 1
+    assert not backend.uploads
+    watched.assert_clean(allow=r"status of 429")
 
 
 def test_server_side_failure_is_shown(

@@ -6,12 +6,14 @@ the real handlers, the CenterFace detector and a real photo with a face.
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -136,8 +138,11 @@ def test_the_site_gets_the_security_headers_cloudfront_adds(local_stack: Any) ->
     assert len(local) == len(deployed_csp.split(";"))
 
 
-def test_missing_photo_is_404_on_the_cdn_path(local_stack: Any) -> None:
-    assert requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10).status_code == 404
+def test_missing_photo_is_404_on_the_cdn_path_with_a_page_that_says_it_is_gone(local_stack: Any) -> None:
+    response = requests.get(f"{local_stack.url}/p/{'0' * 32}.jpg", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This photo is gone" in response.text and "<Error>" not in response.text
 
 
 @pytest.mark.parametrize(
@@ -426,3 +431,32 @@ def test_a_permission_the_template_lacks_is_access_denied(
     assert created.status_code == status, created.text
     denied = "AccessDenied" in stack.log_text() and "dynamodb:PutItem" in stack.log_text()
     assert denied == (status == 500)
+
+
+def test_the_local_stack_enforces_the_quotas_per_client_address(launcher: Any, tmp_path: Path) -> None:
+    # A deployment's code and counters; only the limit is lowered, as `sam deploy --parameter-overrides`
+    # would. 127.0.0.2 is another client: the whole of 127.0.0.0/8 is loopback on Linux.
+    stack = launcher.start(
+        ["--workers", "1", "--parameter-overrides", "UploadsPerClientHour=2"],
+        log=tmp_path / "stack.log",
+        data_dir=tmp_path / "data",
+    )
+    address = urllib.parse.urlsplit(stack.url)
+
+    def post_upload(source: str) -> tuple[int, str | None, dict[str, Any]]:
+        connection = http.client.HTTPConnection(
+            address.hostname, address.port, timeout=30, source_address=(source, 0)
+        )
+        body = json.dumps({"contentType": "image/jpeg", "size": 1000})
+        connection.request("POST", "/uploads", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        answer = response.status, response.getheader("Retry-After"), json.loads(response.read())
+        connection.close()
+        return answer
+
+    assert [post_upload("127.0.0.1")[0] for _ in range(2)] == [201, 201]
+    status, retry_after, body = post_upload("127.0.0.1")
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert retry_after is not None and 1 <= int(retry_after) <= 3600
+    assert post_upload("127.0.0.2")[0] == 201
+    assert launcher.stop(stack) == 0

@@ -12,6 +12,7 @@ from photoveil.settings import get_settings
 
 from .helpers import BLURRED_BUCKET, QUOTAS_TABLE, Aws, Functions, load_event
 from .test_blur import job, upload_and_blur
+from .test_owner import owner_event
 
 
 def upload(
@@ -145,3 +146,16 @@ def test_complaints_stop_mail_and_transient_bounces_do_not(
     message = json.loads(event["Records"][0]["Sns"]["Message"]) | change
     event["Records"][0]["Sns"]["Message"] = json.dumps(message)
     assert functions.mail_events.invoke(event, context) == {"stopped": stopped}
+
+
+def test_the_service_wide_daily_ceiling_on_deletes_and_edits_refuses_every_client(
+    limits, aws: Aws, functions: Functions, context
+) -> None:
+    limits(OWNER_ACTIONS_PER_DAY=1)
+    _, _, created = upload(functions, context, ip="198.51.100.4")
+    event = owner_event("DELETE", created["jobId"], created["ownerToken"])
+    answers = []
+    for ip in ("198.51.100.4", "198.51.100.5"):
+        event["requestContext"]["http"]["sourceIp"] = ip
+        answers.append(functions.api.invoke(copy.deepcopy(event), context)["statusCode"])
+    assert answers == [204, 429]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+
+from photoveil.handlers.site import RESPOND_RESERVE_S
+from photoveil.local.events import LambdaContext
 
 from .helpers import SITE_BUCKET, Aws, Functions
 
@@ -170,3 +175,62 @@ def test_an_object_left_behind_on_delete_is_reported_as_a_failure(
 
     assert [r["Status"] for r in cfn.responses] == ["SUCCESS", "FAILED"]
     assert "not deleted" in cfn.responses[1]["Reason"] and "AccessDenied" in cfn.responses[1]["Reason"]
+
+
+class Busy:
+    """The site role's real clients, except OPERATION fails with CODE (CloudFront busy), or sleeps."""
+
+    def __init__(self, client: Any, operation: str, *, code: str = "", sleep_s: float = 0) -> None:
+        self._client, self._operation, self._code, self._sleep_s = client, operation, code, sleep_s
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name != self._operation:
+            return method
+
+        def busy(**kwargs: Any) -> Any:
+            if self._sleep_s:
+                time.sleep(self._sleep_s)
+                return method(**kwargs)
+            raise ClientError({"Error": {"Code": self._code, "Message": "busy"}}, name)
+
+        return busy
+
+
+def test_a_refused_invalidation_never_fails_the_stack_operation(
+    aws: Aws, functions: Functions, cfn, distribution: str, context
+) -> None:
+    busy = Busy(
+        functions.site.dependencies.cloudfront_client,
+        "create_invalidation",
+        code="TooManyInvalidationsInProgress",
+    )
+    functions.site.override(cloudfront=busy)
+
+    functions.site.invoke(event("Update", cfn.url, distribution), context)
+
+    (response,) = cfn.responses
+    assert response["Status"] == "SUCCESS"
+    assert response["Data"]["InvalidationId"] == "skipped: ClientError"
+    assert "index.html" in aws.keys(SITE_BUCKET)
+
+
+def test_a_delete_of_a_bucket_already_gone_is_done(
+    aws: Aws, functions: Functions, cfn, distribution: str, context
+) -> None:
+    aws.s3.delete_bucket(Bucket=SITE_BUCKET)
+    functions.site.invoke(event("Delete", cfn.url, distribution), context)
+    assert [(r["Status"], r["Data"]) for r in cfn.responses] == [("SUCCESS", {"Deleted": 0})]
+
+
+def test_work_not_done_in_time_is_answered_failed_before_the_function_times_out(
+    aws: Aws, functions: Functions, cfn, distribution: str
+) -> None:
+    slow = Busy(functions.site.dependencies.s3_client, "put_object", sleep_s=3)
+    functions.site.override(s3=slow)
+    short = LambdaContext(function_name="site", memory_limit_in_mb=256, timeout_s=int(RESPOND_RESERVE_S) + 1)
+
+    functions.site.invoke(event("Create", cfn.url, distribution), short)
+
+    (response,) = cfn.responses  # answered by the invocation, not left to ServiceTimeout
+    assert response["Status"] == "FAILED" and "not done within" in response["Reason"]

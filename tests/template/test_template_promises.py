@@ -738,6 +738,7 @@ def test_every_limit_is_a_parameter_passed_to_the_functions(template: dict[str, 
         "UploadsPerClientHour": "UPLOADS_PER_CLIENT_HOUR",
         "UploadsPerClientDay": "UPLOADS_PER_CLIENT_DAY",
         "OwnerActionsPerClientHour": "OWNER_ACTIONS_PER_CLIENT_HOUR",
+        "OwnerActionsPerDay": "OWNER_ACTIONS_PER_DAY",
         "EmailsPerRecipientDay": "EMAILS_PER_RECIPIENT_DAY",
         "UploadsPerDay": "UPLOADS_PER_DAY",
     }

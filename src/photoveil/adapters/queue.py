@@ -29,8 +29,9 @@ class Messages:
 
     def show_again(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again after ``seconds`` instead of the visibility timeout."""
-        _, _, _, region, account, name = queue_arn.split(":", 5)
-        queue_url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+        _, _, _, _, account, name = queue_arn.split(":", 5)
+        # The client's own endpoint knows the partition's domain (amazonaws.com.cn, ...) and the region.
+        queue_url = f"{self._client.meta.endpoint_url}/{account}/{name}"
         self._client.change_message_visibility(
             QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )

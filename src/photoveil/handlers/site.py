@@ -8,9 +8,11 @@ CloudFormation (an unanswered custom resource holds the stack for an hour).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photoveil.dependencies import get_dependencies
 from photoveil.observability import logger
 from photoveil.service.site import empty_bucket, invalidate, publish_site
+
+# Time kept back from the function's timeout to answer CloudFormation (the PUT has a 30 s timeout).
+RESPOND_RESERVE_S = 35.0
 
 
 def site_dir() -> Path:
@@ -65,11 +70,23 @@ def respond(event: CloudFormationCustomResourceEvent, status: str, reason: str, 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     request = CloudFormationCustomResourceEvent(event)
+    # Client retries can outlast the function: what is not done with RESPOND_RESERVE_S left is FAILED,
+    # answered by this invocation, never left to CloudFormation's ServiceTimeout.
+    budget_s = max(1.0, context.get_remaining_time_in_millis() / 1000 - RESPOND_RESERVE_S)
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
-        data = apply(request)
+        data = pool.submit(contextvars.copy_context().run, apply, request).result(timeout=budget_s)
+    except TimeoutError:
+        logger.error("site content not applied in time", extra={"request_type": request.request_type})
+        respond(
+            request, "FAILED", f"not done within {budget_s:.0f} s (AWS calls kept failing or hanging)", {}
+        )
+        return
     except Exception as error:
         logger.exception("site content not applied", extra={"request_type": request.request_type})
         respond(request, "FAILED", f"{type(error).__name__}: {error}", {})
         return
+    finally:
+        pool.shutdown(wait=False)
     logger.info("site content applied", extra={"request_type": request.request_type, **data})
     respond(request, "SUCCESS", "", data)

@@ -169,7 +169,7 @@ class Gateway:
             found = self.config.s3.get_object(Bucket=behaviour.bucket, Key=full_key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
-                return _not_found_text()
+                return self._not_found_page()
             raise
         response = Response(found["Body"].read(), mimetype=found.get("ContentType"))
         if "CacheControl" in found:
@@ -178,6 +178,16 @@ class Gateway:
         response.last_modified = found["LastModified"]
         response.headers.update(behaviour.headers)
         return response.make_conditional(request)
+
+    def _not_found_page(self) -> Response:
+        """What CloudFront answers for a missing photo: the template's error page, as a 404."""
+        page = self.config.cdn.not_found_page
+        path = safe_join(str(self.config.site_dir), page.lstrip("/")) if page else None
+        if path is None or not Path(path).is_file():
+            return _not_found_text()
+        response = Response(Path(path).read_bytes(), 404, mimetype="text/html")
+        response.headers.update(self.config.cdn.headers)
+        return response
 
     # --- local only -------------------------------------------------------------------------------
     def _site_config(self, request: Request) -> Response:

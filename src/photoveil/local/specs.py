@@ -126,6 +126,7 @@ class CdnSpec:
 
     headers: dict[str, str]
     behaviours: tuple[CdnBehaviour, ...]
+    not_found_page: str | None = None  # the site's page CloudFront shows for a 403/404 (CustomErrorResponses)
 
 
 T = TypeVar("T")

@@ -350,7 +350,12 @@ def _read_cdn(resources: dict[str, Any], buckets: dict[str, BucketSpec], resolve
         for b in config.get("CacheBehaviors", [])
         if origins.get(b["TargetOriginId"]) in buckets
     )
-    return CdnSpec(headers=headers(config["DefaultCacheBehavior"]), behaviours=behaviours)
+    pages = {int(r["ErrorCode"]): r.get("ResponsePagePath") for r in config.get("CustomErrorResponses", [])}
+    return CdnSpec(
+        headers=headers(config["DefaultCacheBehavior"]),
+        behaviours=behaviours,
+        not_found_page=pages.get(403) or pages.get(404),
+    )
 
 
 def _security_headers(policy: dict[str, Any], resolve: Resolver) -> dict[str, str]:

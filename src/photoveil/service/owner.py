@@ -18,7 +18,7 @@ from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
 from photoveil.service.owner_tokens import token_matches
-from photoveil.service.quotas import Limits, charge, client_key
+from photoveil.service.quotas import SERVICE, Limits, charge, client_key
 from photoveil.service.status import JOB_ID_RE, retries_are_over
 from photoveil.service.uploads import bad_request, json_object
 from photoveil.service.withdrawals import CdnBusyError, complete_withdrawals
@@ -33,10 +33,14 @@ WITHDRAW_RETRY_DELAY_S = 60
 
 
 def charge_owner_action(source_ip: str, deps: Dependencies) -> None:
-    """Count a delete or an edit against its client's hourly allowance (also when the token is wrong:
-    the limit bounds guessing too); QuotaExceededError (429) when it is spent."""
-    limit = Limits.from_settings(deps.settings).owner_actions_per_client_hour
-    charge(deps.quotas, deps.clock(), [(limit, client_key(source_ip))])
+    """Count a delete or an edit against its client's hourly allowance and the service's daily one (also
+    when the token is wrong: the limit bounds guessing too); QuotaExceededError (429) when one is spent."""
+    limits = Limits.from_settings(deps.settings)
+    charges = [
+        (limits.owner_actions_per_client_hour, client_key(source_ip)),
+        (limits.owner_actions_per_day, SERVICE),
+    ]
+    charge(deps.quotas, deps.clock(), charges)
 
 
 def owned_job(job_id: str, authorization: str | None, deps: Dependencies) -> Job:

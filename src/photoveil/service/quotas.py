@@ -21,7 +21,8 @@ HTTP APIs take neither AWS WAF nor per-client throttling, so the limits live her
   increment); its items expire with their window.
 
 To add a limit (say reports per client per hour): a setting, a template parameter, a field of Limits
-and a ``charge`` where the action happens.
+and a ``charge`` where the action happens. Why counters in DynamoDB and not WAF or usage plans:
+docs/decisions/safety-0001-limits-in-the-application.md.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Limits:
     uploads_per_client_hour: Limit
     uploads_per_client_day: Limit
     owner_actions_per_client_hour: Limit
+    owner_actions_per_day: Limit
     emails_per_recipient_day: Limit
     uploads_per_day: Limit
     reports_per_client_hour: Limit
@@ -106,6 +108,12 @@ class Limits:
                 HOUR,
                 settings.owner_actions_per_client_hour,
                 "too many deletes and edits from your address this hour",
+            ),
+            owner_actions_per_day=Limit(
+                "owner-service-day",
+                DAY,
+                settings.owner_actions_per_day,
+                "the service has taken all the deletes and edits it can today",
             ),
             emails_per_recipient_day=Limit(
                 "emails-recipient-day",

@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from photoveil.observability import logger
+
 CONFIG_KEY = "config.json"
 # The page and its config change with every deploy; the CloudFront invalidation covers the rest.
 NO_CACHE = frozenset({"index.html", "view.html", CONFIG_KEY})
@@ -41,18 +45,34 @@ def publish_site(s3: Any, bucket: str, site_dir: Path, *, api_url: str) -> list[
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
-    """Delete every object in the bucket (CloudFormation deletes only empty buckets); returns how many."""
-    keys = _keys(s3, bucket)
+    """Delete every object in the bucket (CloudFormation deletes only empty buckets); returns how many.
+    A bucket that no longer exists is empty: a repeated or late Delete is done, not failed."""
+    try:
+        keys = _keys(s3, bucket)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return 0
+        raise
     _delete(s3, bucket, keys)
     return len(keys)
 
 
 def invalidate(cloudfront: Any, distribution_id: str) -> str:
-    """Ask CloudFront to drop its cached copies of the site; returns the invalidation id."""
-    response = cloudfront.create_invalidation(
-        DistributionId=distribution_id,
-        InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": str(time.time_ns())},
-    )
+    """Ask CloudFront to drop its cached copies of the site; the invalidation id, or why there is none.
+
+    Never raises: the page and config.json are written no-cache and the rest expires in 5 minutes, so a
+    refused invalidation (15 wildcard ones in progress, throttling) must not fail the stack operation."""
+    try:
+        response = cloudfront.create_invalidation(
+            DistributionId=distribution_id,
+            InvalidationBatch={
+                "Paths": {"Quantity": 1, "Items": ["/*"]},
+                "CallerReference": str(time.time_ns()),
+            },
+        )
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("site invalidation skipped", extra={"error": str(error)[:300]})
+        return f"skipped: {type(error).__name__}"
     return str(response["Invalidation"]["Id"])
 
 

@@ -117,4 +117,10 @@ def withhold_photo(job_id: str, deps: Dependencies) -> None:
     moved = deps.storage.withhold(job.photo_key)
     if moved:
         deps.cdn.invalidate([f"/p/{job_id}*"])
+    after = deps.jobs.get(job_id)
+    if after is not None and after.status == DONE and after.photo_key == job.photo_key:
+        # The operator restored it while we moved it (their copy back may have come first): undo ours.
+        deps.storage.release(job.photo_key)
+        logger.info("restored while being withheld; published again")
+        return
     logger.info("withdrawn photo withheld", extra={"objects_moved": moved})

@@ -196,6 +196,7 @@ class FakePhoto:
     polls_until_edited: int = 0
     published_at_poll: int = 0  # the job's poll count when this version was published (variants follow)
     deleted: bool = False
+    withdrawn: bool = False  # reports took it offline pending review (issue 20)
 
 
 @dataclass
@@ -206,6 +207,7 @@ class FakeBackend:
     rate_limited_for_s: int = 0  # answer 429 rate_limited with this Retry-After (the page must not retry)
     upload_failures: int = 0  # the storage endpoint answers 503 (S3's SlowDown) this many times first
     outcome: str = "done"
+    failure: tuple[str, str] = ("unsupported_format", "this file is not a photo PhotoVeil can read")
     polls_before_outcome: int = 2
     unfinished_jobs: int = 0  # the first this many jobs end failed/not_finished (their retries ran out)
     variants_after_polls: int | None = None  # a done job lists its variants from this many polls on
@@ -310,10 +312,7 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
                 error = {"code": "not_finished", "message": "We could not finish blurring this photo."}
                 return self._json(200, {"jobId": job_id, "status": "failed", "faces": None, "error": error})
             if backend.outcome == "failed":
-                error = {
-                    "code": "unsupported_format",
-                    "message": "this file is not a photo PhotoVeil can read",
-                }
+                error = dict(zip(("code", "message"), backend.failure, strict=True))
                 return self._json(200, {"jobId": job_id, "status": "failed", "faces": 0, "error": error})
             return self._json(200, self._published_view(job_id, polls))
 
@@ -323,6 +322,12 @@ def _fake_handler(backend: FakeBackend, base: dict[str, str]) -> type[BaseHTTPRe
             with backend.lock:
                 if photo.deleted:
                     return {"jobId": job_id, "status": "deleted", "faces": None}
+                if photo.withdrawn:
+                    error = {
+                        "code": "withdrawn",
+                        "message": "This photo has been taken offline while reports are reviewed.",
+                    }
+                    return {"jobId": job_id, "status": "withdrawn", "faces": None, "error": error}
                 if photo.pending is not None:
                     photo.polls_until_edited -= 1
                     if photo.polls_until_edited <= 0:  # the edit is done: its new version is published
@@ -1489,3 +1494,62 @@ def test_the_copied_link_opens_the_viewer_page_which_reports_and_follows_edits(
     page.wait_for_function("() => document.getElementById('photo').naturalWidth > 0", timeout=20_000)
     viewer.assert_clean()
     uploader.assert_clean(allow=r"status of 404")
+
+
+def test_a_photo_moderation_refused_says_so_plainly(
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+) -> None:
+    url, backend = fake
+    backend.outcome = "failed"
+    backend.failure = (
+        "content_refused",
+        "This photo was not published: it appears to contain content PhotoVeil does not publish.",
+    )
+    watched = open_page(browser, url, DESKTOP)
+    pages.append(watched)
+    watched.page.set_input_files("#file", str(astronaut_path))
+    card = watched.page.locator(".card").first
+    card.locator(".card-status", has_text="Not published").wait_for(timeout=20_000)
+    assert "not published" in card.locator(".error-message").inner_text()
+    assert card.locator(".retry-btn").is_hidden() and card.locator(".link-input").is_hidden()
+    watched.assert_clean()
+
+
+def test_a_withdrawn_photo_can_still_be_deleted_by_its_owner(
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+) -> None:
+    url, backend = fake
+    job_id, token = backend.publish(astronaut_path.read_bytes())
+    backend.photos[job_id].withdrawn = True
+    watched = open_page(browser, f"{url}/#job={job_id}&token={token}", DESKTOP)  # the email's link
+    pages.append(watched)
+    card = watched.page.locator(".card").first
+    card.locator(".card-status", has_text="Offline: reported").wait_for(timeout=20_000)
+    assert "taken offline" in card.locator(".card-note").inner_text()
+    assert card.get_by_role("button", name="Blur more").is_hidden()
+    assert card.locator(".link-input").is_hidden()
+    delete_now(card)
+    card.locator(".card-status", has_text="Deleted").wait_for(timeout=20_000)
+    assert backend.photos[job_id].deleted
+    watched.assert_clean()
+
+
+def test_the_viewer_page_says_plainly_when_there_is_no_photo_to_show(
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+) -> None:
+    url, backend = fake
+    job_id, _ = backend.publish(astronaut_path.read_bytes())
+    backend.photos[job_id].withdrawn = True
+    said = {}
+    for name, fragment in (("no id", "#nothing"), ("withdrawn", f"#{job_id}")):
+        watched = open_page(browser, f"{url}/view.html{fragment}", PHONE, touch=True)
+        pages.append(watched)
+        status = watched.page.locator("#viewer-status")
+        watched.page.wait_for_function(
+            "() => !document.getElementById('viewer-status').textContent.startsWith('Loading')"
+        )
+        said[name] = status.inner_text()
+        assert watched.page.locator("#photo").is_hidden() and watched.page.locator("#report").is_hidden()
+        watched.assert_clean()
+    assert said["no id"].startswith("This link is incomplete")
+    assert said["withdrawn"] == "This photo has been taken offline while reports about it are reviewed."

@@ -111,7 +111,9 @@ def test_photo_comes_back_blurred_and_the_original_is_gone(local_stack: Any, ast
     left = s3.list_objects_v2(Bucket=state["uploadsBucket"], Prefix="uploads/").get("Contents", [])
     assert f"uploads/{job_id}" not in [o["Key"] for o in left]
     emails = requests.get(f"{local_stack.url}/outbox.json", timeout=10).json()["emails"]
-    assert any(status["photoUrl"] in (e["body"] or "") and e["to"] == ["someone@example.com"] for e in emails)
+    # The email links the photo's page (the same after edits), not the JPEG.
+    assert status["viewUrl"] == f"{local_stack.url}/view.html#{job_id}"
+    assert any(status["viewUrl"] in (e["body"] or "") and e["to"] == ["someone@example.com"] for e in emails)
 
 
 def test_the_site_gets_the_security_headers_cloudfront_adds(local_stack: Any) -> None:

@@ -15,12 +15,15 @@ from typing import Any
 
 import pytest
 
+from photoveil.local.events import sqs_batch_event
 from photoveil.local.iam import RoleSpec, function_roles
 from photoveil.local.template import load_template
 
 from .helpers import (
+    BLUR_QUEUE_URL,
     BLURRED_BUCKET,
     PARAMETERS,
+    REGION,
     RESOURCE_NAMES,
     TEMPLATE,
     UPLOADS_BUCKET,
@@ -182,4 +185,47 @@ def test_an_action_of_another_service_is_checked_too(aws: Aws, functions: Functi
     response = functions.variants.invoke(load_event("sqs_published_raw.json"), context)
 
     assert len(response["batchItemFailures"]) == 1
+    assert denials(logs)
+
+
+def _withdraw(functions: Functions, context: Any, job_id: str) -> list[int]:
+    """Report the photo from three addresses (issue 20): the API withdraws it at the third."""
+    codes = []
+    for address in ("203.0.113.7", "198.51.100.20", "192.0.2.33"):
+        event = owner_event("POST", job_id, None, {"reason": "hate"}, "/report")
+        event["requestContext"]["http"]["sourceIp"] = address
+        codes.append(functions.api.invoke(event, context)["statusCode"])
+    return codes
+
+
+@pytest.mark.parametrize(
+    "roles", [without("ApiRole", "TellTheOperator", "sns:Publish")], ids=["ApiRole"], indirect=True
+)
+def test_telling_the_operator_needs_sns_publish_on_the_reports_topic(
+    aws: Aws, functions: Functions, context, astronaut_path, logs
+) -> None:
+    job_id, _ = create_job(functions, context)
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+
+    assert _withdraw(functions, context, job_id) == [202, 202, 202]  # withdrawn all the same
+    assert aws.item(job_id)["status"] == {"S": "withdrawn"}
+    assert denials(logs)  # logged (and counted: OperatorAlertFailed); `photoveil admin reports` lists it
+
+
+@pytest.mark.parametrize(
+    "roles", [without("BlurRole", "WithholdReportedPhotos", "s3:PutObject")], ids=["BlurRole"], indirect=True
+)
+def test_withholding_a_withdrawn_photo_needs_s3_put_under_withheld(
+    aws: Aws, functions: Functions, context, astronaut_path, logs
+) -> None:
+    job_id, _ = create_job(functions, context)
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    assert _withdraw(functions, context, job_id) == [202, 202, 202]
+    (message,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    event = sqs_batch_event([message], queue_arn="arn:aws:sqs:us-east-1:123456789012:blur", region=REGION)
+
+    response = functions.worker.invoke(event, context)
+
+    assert len(response["batchItemFailures"]) == 1  # retried, then dead-lettered and alarmed
+    assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
     assert denials(logs)

@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from photoveil.adapters.jobs import DONE, PROCESSING, WITHDRAWN, Job
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
@@ -103,8 +105,14 @@ def withdraw(job: Job, deps: Dependencies) -> None:
     if withdrawn is None:
         return
     reasons = dict(Counter(report.reason for report in withdrawn.reports))
-    deps.operator_alerts.photo_withdrawn(job.job_id, reporters=withdrawn.report_count, reasons=reasons)
     metrics.add_metric(name="PhotosWithdrawn", unit=MetricUnit.Count, value=1)
+    try:
+        deps.operator_alerts.photo_withdrawn(job.job_id, reporters=withdrawn.report_count, reasons=reasons)
+    except (ClientError, BotoCoreError) as error:
+        # The photo is offline either way and `photoveil admin reports` lists it; the reporter's request
+        # must not fail for it (a retry would not count again, so it would not alert again either).
+        logger.exception("operator not told of a withdrawn photo", extra={"error": type(error).__name__})
+        metrics.add_metric(name="OperatorAlertFailed", unit=MetricUnit.Count, value=1)
     logger.warning("photo withdrawn pending review", extra={"reporters": withdrawn.report_count})
 
 
@@ -118,4 +126,10 @@ def withhold_photo(job_id: str, deps: Dependencies) -> None:
     moved = deps.storage.withhold(job.photo_key)
     if moved:
         deps.cdn.invalidate(cdn_paths(job.photo_key))
+    after = deps.jobs.get(job_id)
+    if after is not None and after.status == DONE and after.photo_key == job.photo_key:
+        # The operator restored it while we moved it (their copy back may have come first): undo ours.
+        deps.storage.release(job.photo_key)
+        logger.info("restored while being withheld; published again")
+        return
     logger.info("withdrawn photo withheld", extra={"objects_moved": moved})

@@ -12,7 +12,7 @@ CLIENTS ?= 32
 MODEL := src/photoveil/models/centerface.onnx
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test bench bench-local screenshots lint format checkov build deploy invoke load redrive clean
+.PHONY: help install run test bench bench-local screenshots lint format checkov build deploy invoke load redrive clean simulate simulate-validate
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,7 +20,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[image,local,dev,cli]'
+	$(BIN)/pip install --quiet -e '.[image,local,dev,cli,bench]'
 	@touch $@
 
 $(MODEL): scripts/fetch_model.py | $(STAMP)
@@ -48,8 +48,8 @@ bench: install ## Print speed and memory figures (12 MP photos, a crowd) and eac
 	@# The package's bytecode, as a non-editable install has it (OpenCV, the floor's, has its own): an
 	@# editable one leaves it to the first run, and PYTHONDONTWRITEBYTECODE (set here) stops that.
 	$(BIN)/python -m compileall -q src/photoveil
-	$(BIN)/python bench/bench.py
-	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/bench.py --json-out bench-out/bench.json
+	$(BIN)/python bench/cold_start.py --json-out bench-out/cold_start.json
 
 bench-local: install ## Upload-to-blurred latency and throughput of the local stack
 	$(BIN)/python bench/local_latency.py
@@ -85,3 +85,9 @@ format: install ## Apply ruff's fixes and formatting
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache .ruff_cache test-artifacts bench-out
+
+simulate: install ## Capacity simulation (10 -> 10,000 photos/min) from make bench's figures: tables + PNGs in bench-out/simulate/
+	$(BIN)/python bench/simulate.py $(SIMULATE_ARGS)
+
+simulate-validate: install ## Check the simulation against make load (N=200 CLIENTS=32, 2 workers) on this machine
+	$(BIN)/python bench/simulate.py validate --photos $(or $(VALIDATE_N),200) --clients $(CLIENTS) --workers 2

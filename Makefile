@@ -48,8 +48,8 @@ bench: install ## Print speed and memory figures (12 MP photos, a crowd) and eac
 	@# The package's bytecode, as a non-editable install has it (OpenCV, the floor's, has its own): an
 	@# editable one leaves it to the first run, and PYTHONDONTWRITEBYTECODE (set here) stops that.
 	$(BIN)/python -m compileall -q src/photoveil
-	$(BIN)/python bench/bench.py --json-out bench-out/bench.json
-	$(BIN)/python bench/cold_start.py --json-out bench-out/cold_start.json
+	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/cold_start.py
 
 bench-local: install ## Upload-to-blurred latency and throughput of the local stack
 	$(BIN)/python bench/local_latency.py
@@ -86,8 +86,17 @@ format: install ## Apply ruff's fixes and formatting
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache .ruff_cache test-artifacts bench-out
 
-simulate: install ## Capacity simulation (10 -> 10,000 photos/min) from make bench's figures: tables + PNGs in bench-out/simulate/
+SIMULATE_FIGURES := bench-out/simulate/figures
+
+simulate: install ## Capacity simulation, 10 -> 10,000 photos/min (tables + PNGs in bench-out/simulate/; ~1 min)
 	$(BIN)/python bench/simulate.py $(SIMULATE_ARGS)
+
+simulate-figures: install ## Measure the per-photo CPU times and INIT that make simulate reads (~4 min)
+	@mkdir -p $(SIMULATE_FIGURES)
+	@# OpenBLAS at one thread, as photoveil sets for itself in the worker: the bench process imports numpy
+	@# before photoveil, and two spinning BLAS threads on a shared machine inflate the in-process figures.
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/bench.py --runs 3 --json-out $(SIMULATE_FIGURES)/bench.json
+	$(BIN)/python bench/cold_start.py --runs 3 --json-out $(SIMULATE_FIGURES)/cold_start.json
 
 simulate-validate: install ## Check the simulation against make load (N=200 CLIENTS=32, 2 workers) on this machine
 	$(BIN)/python bench/simulate.py validate --photos $(or $(VALIDATE_N),200) --clients $(CLIENTS) --workers 2

@@ -2,8 +2,9 @@
 
 `bench/bench.py --json-out` writes, for each photo kind, the in-process stage medians (seconds) of
 `blur_photo` with the CenterFace detector and the verify step; `bench/cold_start.py --json-out` writes
-each function's INIT. `make bench` writes both under bench-out/; when they are absent the model falls back
-to FALLBACK, the same files as measured when the model was written (src/photoveil_dev/capacity/bench.json).
+each function's INIT. `make simulate-figures` writes both under bench-out/simulate/figures/; when they are
+absent the model falls back to FALLBACK, the same figures as measured when the model was last calibrated
+(src/photoveil_dev/capacity/bench.json, which says where and when).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-BENCH_JSON = REPO / "bench-out" / "bench.json"
-COLD_START_JSON = REPO / "bench-out" / "cold_start.json"
+BENCH_JSON = REPO / "bench-out" / "simulate" / "figures" / "bench.json"
+COLD_START_JSON = BENCH_JSON.with_name("cold_start.json")
 FALLBACK = HERE / "bench.json"
 # What a mix of uploads looks like (an input: no traffic has been observed yet).
 DEFAULT_MIX = {"portrait": 0.6, "group": 0.3, "crowd": 0.1}
@@ -79,7 +80,7 @@ def read_bench(bench_json: Path, cold_start_json: Path | None = None) -> Service
 
 
 def load_service_times(path: Path | None = None) -> ServiceTimes:
-    """From ``path``, else `make bench`'s fresh output under bench-out/, else the committed FALLBACK."""
+    """From ``path``, else `make simulate-figures`' output, else the committed FALLBACK."""
     if path is not None:
         return read_bench(path, COLD_START_JSON)
     if BENCH_JSON.exists():

@@ -50,7 +50,9 @@ class Summary:
 
     @property
     def promise_holds(self) -> bool:
-        return self.unfinished == 0 and self.dead_lettered == 0 and self.p99_s <= PROMISE_S
+        """Nothing lost or left waiting, and in every minute 99 % of the photos published within 60 s."""
+        done = self.unfinished == 0 and self.dead_lettered == 0
+        return done and self.worst_minute_p99_s <= PROMISE_S
 
 
 def latencies(stats: Stats, end_s: float) -> list[float]:

@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(name: str, results: dict[str, tuple[report.Summary, dict[str, list[float]]]], args) -> list[str]:
+def render(
+    name: str, results: dict[str, tuple[report.Summary, dict[str, list[float]]]], args: argparse.Namespace
+) -> list[str]:
     scenario = SCENARIOS[name]
     lines = [f"\n== {scenario.title} ({scenario.arrivals_s / 60:.0f} min of uploads)", report.HEADER]
     lines += [report.row(label, summary) for label, (summary, _) in results.items()]

@@ -68,7 +68,7 @@ class PipelineConfig:
 
 def _parse(text: str, kind: str) -> Any:
     if kind == "bool":
-        return text.strip().lower() in ("1", "true", "yes", "on")
+        return text.strip().lower() in ("1", "true", "yes", "on", "enabled")
     if kind == "int":
         return int(text)
     if kind == "float":

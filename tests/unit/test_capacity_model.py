@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("simpy")
 
 from photoveil.local.template import load_template
-from photoveil_dev.capacity import rules
+from photoveil_dev.capacity import report, rules
 from photoveil_dev.capacity.config import ConfigError, PipelineConfig, from_template
 from photoveil_dev.capacity.figures import PhotoTime, ServiceTimes, parse_mix, read_bench
-from photoveil_dev.capacity.model import Pipeline
+from photoveil_dev.capacity.model import Pipeline, Stats
 from photoveil_dev.capacity.report import percentile
 from photoveil_dev.capacity.validate import poll_overhead, processing_times
 
@@ -206,3 +206,22 @@ def test_the_local_workers_time_between_invocations_is_read_from_the_log() -> No
         ]
     )
     assert poll_overhead(log) == pytest.approx(0.5)
+
+
+def test_cost_bills_the_workers_time_rekognitions_calls_and_the_rest_per_photo_at_full_scale() -> None:
+    stats = Stats(uploaded_at=[0.0] * 10, billed_s=1024.0, invocations=10, calls={"DetectFaces": 10})
+    worker = 1024.0 * 1769 / 1024 * report.LAMBDA_GB_S + 10 * report.LAMBDA_REQUEST
+    expected = worker + 10 * report.REKOGNITION_CALL + 10 * report.REST_PER_PHOTO
+    assert report.cost(stats, config(), scale=1.0) == pytest.approx(expected)
+    assert report.cost(stats, config(), scale=0.1) == pytest.approx(10 * expected)
+
+
+def test_the_promise_breaks_when_any_minutes_p99_is_over_60_s_or_a_photo_is_left() -> None:
+    stats = Stats(uploaded_at=[0.0, 10.0, 70.0], published={0: 5.0, 1: 20.0, 2: 140.0})
+    late = report.summarise(stats, config(), 1.0, end_s=180.0, hours=1.0)
+    assert (late.worst_minute_p99_s, late.promise_holds) == (70.0, False)
+    stats.published[2] = 100.0
+    assert report.summarise(stats, config(), 1.0, end_s=180.0, hours=1.0).promise_holds
+    del stats.published[2]
+    left = report.summarise(stats, config(), 1.0, end_s=180.0, hours=1.0)
+    assert (left.unfinished, left.promise_holds) == (1, False)

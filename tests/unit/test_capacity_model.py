@@ -163,6 +163,8 @@ def test_settings_come_from_the_template_and_take_overrides() -> None:
     assert (
         defaults.visibility_timeout_s == template["Resources"]["BlurQueue"]["Properties"]["VisibilityTimeout"]
     )
+    assert defaults.moderation == (template["Parameters"]["Moderation"]["Default"] != "off")
+    assert not from_template(overrides={"Moderation": "off"}).moderation
     raised = from_template(overrides={"WorkerMaxConcurrency": "300", "faces_tps": "250"})
     assert (raised.max_concurrency, raised.faces_tps) == (300, 250.0)
     with pytest.raises(ConfigError):

@@ -68,12 +68,17 @@ class PipelineConfig:
 
 def _parse(text: str, kind: str) -> Any:
     if kind == "bool":
-        return text.strip().lower() in ("1", "true", "yes", "on", "enabled")
+        return text.strip().lower() in ("1", "true", "yes", "on")
     if kind == "int":
         return int(text)
     if kind == "float":
         return float(text)
     return text
+
+
+def _moderates(value: Any) -> bool:
+    """The template's Moderation parameter: a service name ("rekognition") or "off"."""
+    return str(value).strip().lower() not in ("off", "false", "no", "0", "")
 
 
 def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
@@ -118,7 +123,7 @@ def from_template(path: Path = TEMPLATE, overrides: dict[str, str] | None = None
         visibility_timeout_s=float(_resolve(queue.get("VisibilityTimeout", 30), values)),
         max_receive_count=int(_resolve(queue["RedrivePolicy"]["maxReceiveCount"], values)),
         detector=str(values.get("Detector", "centerface")),
-        moderation=_parse(str(values.get("Moderation", "false")), "bool"),
+        moderation=_moderates(values.get("Moderation", "off")),
     )
     fields_only = {k: v for k, v in overrides.items() if not k[:1].isupper()}
     return config.with_overrides(fields_only)

@@ -75,7 +75,14 @@ def predict(
     measured: dict[str, Any], samples: list[float], overhead_s: float, workers: int, seed: int
 ) -> dict[str, float]:
     """The model's throughput (photos/min) and latency percentiles for the same burst on W workers."""
-    local = {"Detector": "centerface", "max_concurrency": str(workers), "notify_delay_s": "0"}
+    # The local stack's settings: the in-process detector, no moderation (its default: moto has no
+    # Rekognition), W workers.
+    local = {
+        "Detector": "centerface",
+        "Moderation": "off",
+        "max_concurrency": str(workers),
+        "notify_delay_s": "0",
+    }
     local["poll_overhead_s"] = str(overhead_s)
     config = from_template(overrides={**local, "io_overhead_s": "0", "reserved_concurrency": "0"})
     times = ServiceTimes(

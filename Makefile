@@ -12,7 +12,7 @@ CLIENTS ?= 32
 MODEL := src/photoveil/models/centerface.onnx
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test bench bench-local screenshots lint format checkov build deploy invoke load redrive clean
+.PHONY: help install run test bench bench-local screenshots lint format checkov build deploy invoke load redrive clean simulate simulate-validate
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,7 +20,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[image,local,dev,cli]'
+	$(BIN)/pip install --quiet -e '.[image,local,dev,cli,bench]'
 	@touch $@
 
 $(MODEL): scripts/fetch_model.py | $(STAMP)
@@ -85,3 +85,18 @@ format: install ## Apply ruff's fixes and formatting
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache .ruff_cache test-artifacts bench-out
+
+SIMULATE_FIGURES := bench-out/simulate/figures
+
+simulate: install ## Capacity simulation, 10 -> 10,000 photos/min (tables + PNGs in bench-out/simulate/; ~1 min)
+	$(BIN)/python bench/simulate.py $(SIMULATE_ARGS)
+
+simulate-figures: install ## Measure the per-photo CPU times and INIT that make simulate reads (~4 min)
+	@mkdir -p $(SIMULATE_FIGURES)
+	@# OpenBLAS at one thread, as photoveil sets for itself in the worker: the bench process imports numpy
+	@# before photoveil, and two spinning BLAS threads on a shared machine inflate the in-process figures.
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/bench.py --runs 3 --json-out $(SIMULATE_FIGURES)/bench.json
+	$(BIN)/python bench/cold_start.py --runs 3 --json-out $(SIMULATE_FIGURES)/cold_start.json
+
+simulate-validate: install ## Check the simulation against make load (N=200 CLIENTS=32, 2 workers) on this machine
+	$(BIN)/python bench/simulate.py validate --photos $(or $(VALIDATE_N),200) --clients $(CLIENTS) --workers 2

@@ -34,6 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,6 +50,9 @@ BIN = Path(sys.executable).parent
 # Whole process with --verify / floor, per photo (issue 13), and the peak RSS of any run.
 TARGET_RATIOS = {"group": 2.5, "portrait": 2.0, "crowd": 3.5}
 TARGET_PEAK_MB = 400
+# Stage medians per photo kind, for --json-out (the capacity simulation reads them: make simulate).
+STAGES: dict[str, dict[str, Any]] = {}
+CPU_S: dict[Path, float] = {}  # median process CPU of blur_photo per photo: steadier than wall when shared
 SIZE_12MP = (4032, 3024)
 
 
@@ -124,11 +128,15 @@ def stage_medians(path: Path, detector_name: str, runs: int) -> tuple[dict[str, 
     blur_photo(data, detector)  # warm-up: model load and first-inference set-up are not a stage
     samples: dict[str, list[float]] = {}
     faces = reblurred = 0
+    cpu = []
     for _ in range(runs):
+        started = time.process_time()
         result = blur_photo(data, detector)
+        cpu.append(time.process_time() - started)
         faces, reblurred = len(result.faces), len(result.reblurred)
         for stage, seconds in result.timings.items():
             samples.setdefault(stage, []).append(seconds)
+    CPU_S[path] = statistics.median(cpu)
     return {stage: statistics.median(v) for stage, v in samples.items()}, faces, reblurred
 
 
@@ -185,6 +193,7 @@ def bench_photo(kind: str, label: str, path: Path, detector: str, runs: int) -> 
     h, w = pixels.shape[0] * 8, pixels.shape[1] * 8
     print(f"\n== {label}: {path.relative_to(REPO)} (~{w}x{h}, {path.stat().st_size / 1e6:.1f} MB)")
     stages, faces, reblurred = stage_medians(path, detector, runs)
+    STAGES[kind] = {"stages": stages, "cpu_s": CPU_S[path]}
     print(f"   in-process wall medians over {runs} runs ({faces} faces, detector {detector}):")
     for stage in ("decode", "detect", "blur", "encode", "verify"):
         if stage in stages:
@@ -228,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", default="1", help="PHOTOVEIL_THREADS for photoveil (default 1: a 1-vCPU Lambda)"
     )
+    parser.add_argument("--json-out", type=Path, help="also write the stage medians here (make simulate)")
     args = parser.parse_args(argv)
     START_ENV["PHOTOVEIL_THREADS"] = os.environ["PHOTOVEIL_THREADS"] = args.threads
     OUT.mkdir(exist_ok=True)
@@ -247,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_variants(make_12mp(), args.runs)
     print(f"\nload average at the end {_load()}")
     print("all targets met" if all(results) else "some targets missed (see above)")
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"detector": args.detector, "photos": STAGES}, indent=1))
     return 0
 
 

@@ -119,7 +119,9 @@ def init_once(module: str, adapters: str, model: bool, *, bytecode: bool) -> dic
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json-out", type=Path, help="also write the medians here (make simulate)")
     args = parser.parse_args(argv)
+    figures: dict[str, dict[str, float]] = {}
     load = os.getloadavg()[0]
     print(f"Cold start (INIT) per function, median of {args.runs} fresh processes, load {load:.1f}:")
     columns = ("total", "imports", "clients", "model", "peak")
@@ -128,11 +130,14 @@ def main(argv: list[str]) -> int:
         for bytecode in (True, False):
             runs = [init_once(module, adapters, model, bytecode=bytecode) for _ in range(args.runs)]
             med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            figures.setdefault(name, {})["bytecode_s" if bytecode else "no_bytecode_s"] = med["total"]
             print(
                 f"  {name:<16} {'yes' if bytecode else 'no':<9} {med['total']:7.2f}s {med['import']:7.2f}s "
                 f"{med['clients']:7.2f}s {med['model']:7.2f}s {med['peak_mb']:6.0f}MB"
             )
     print("  (Lambda ships no bytecode: see the module docstring; 'total' includes interpreter start-up.)")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(figures, indent=1))
     return 0
 
 

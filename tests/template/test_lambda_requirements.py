@@ -45,6 +45,14 @@ def test_the_command_lines_progress_bar_is_in_neither_package() -> None:
         assert not _names(lambda_requirements.requirements(function)) & cli_only
 
 
+def test_the_capacity_simulations_packages_are_in_no_function() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    bench_only = _names(project["optional-dependencies"]["bench"])
+    assert {"simpy", "matplotlib"} <= bench_only
+    for function in ("api", "worker", "variants"):
+        assert not _names(lambda_requirements.requirements(function)) & bench_only
+
+
 def test_runtime_provided_boto3_is_not_bundled() -> None:
     for function in ("api", "worker"):
         assert not _names(lambda_requirements.requirements(function)) & {"boto3", "botocore"}

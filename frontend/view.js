@@ -145,7 +145,7 @@ async function sendReport(event, apiUrl, jobId) {
   form.hidden = true;
   $("report-sent").textContent = "Thank you: your report was sent. A person will review this photo.";
   $("report-sent").hidden = false;
-  $("report-sent").focus?.();
+  $("report-sent").focus();
 }
 
 async function show() {

@@ -199,6 +199,7 @@ def worker(monkeypatch: pytest.MonkeyPatch):
         "PUBLIC_BASE_URL": "https://photos.example",
         "DETECTOR": "centerface",
         "BLUR_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/blur",
+        "QUOTAS_TABLE": "quotas",
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_DISABLED": "1",
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",

@@ -70,8 +70,8 @@ def delete_photo(job: Job, deps: Dependencies) -> None:
     """Withdraw the photo and its variants, everywhere, for good. Repeating it costs nothing: once the
     photo is withdrawn, a DELETE changes nothing, deletes nothing and invalidates nothing."""
     with job_context(job.job_id):
-        deleted = _mark_deleted(job, deps)
-        if deleted is not job:
+        deleted, by_this_call = _mark_deleted(job, deps)
+        if by_this_call:
             metrics.add_metric(name="PhotosDeleted", unit=MetricUnit.Count, value=1)
         try:
             complete_withdrawals(deleted, deps)
@@ -82,16 +82,17 @@ def delete_photo(job: Job, deps: Dependencies) -> None:
         logger.info("photo deleted by its owner", extra={"was": job.status})
 
 
-def _mark_deleted(job: Job, deps: Dependencies) -> Job:
-    """The job marked deleted (the job itself if it was already); retried if an edit changed it meanwhile."""
+def _mark_deleted(job: Job, deps: Dependencies) -> tuple[Job, bool]:
+    """The job marked deleted, and whether this call did it (not if it was already); retried if the worker
+    published or an edit replaced the photo meanwhile."""
     for _ in range(3):
         if job.status == DELETED:
-            return job
+            return job, False
         now = deps.clock()
         ttl = max(job.ttl, int((now + DELETED_JOB_TTL).timestamp()))
         deleted = deps.jobs.mark_deleted(job.job_id, photo_key=job.photo_key, now=now, ttl=ttl)
         if deleted is not None:
-            return deleted
+            return deleted, True
         job = deps.jobs.get(job.job_id) or job  # deleted or edited meanwhile: decide again on what it is now
     raise RequestError(HTTPStatus.CONFLICT, "changed_meanwhile", "the photo changed meanwhile; try again")
 

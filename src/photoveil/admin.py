@@ -119,6 +119,15 @@ def _settings(names: dict[str, str], *, site: str, queue_url: str, distribution_
         queue_max_receive_count=5,
         blur_queue_url=queue_url,
         distribution_id=distribution_id,
+        # The operator sends no mail and is charged to no quota: what only the API and the worker use.
+        mail_configuration_set="",
+        quotas_table="",
+        uploads_per_client_hour=0,
+        uploads_per_client_day=0,
+        owner_actions_per_client_hour=0,
+        owner_actions_per_day=0,
+        emails_per_recipient_day=0,
+        uploads_per_day=0,
     )
 
 

@@ -109,7 +109,7 @@ def found_again(
 def _look_again(
     detector: VerifyingDetector, jpeg: bytes, near: list[Face], blurred: list[Face]
 ) -> list[Face]:
-    pixels = decode_jpeg(jpeg, padded=True)  # only looked at: resampled without a copy
+    pixels = decode_jpeg(jpeg)
     height, width = pixels.shape[:2]
     detections = detector.detect_near(pixels, near)
     # Matched once, down to the close calls; a detection's match does not depend on the others.

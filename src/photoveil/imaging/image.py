@@ -60,14 +60,6 @@ _AVIF_BRANDS = {b"avif", b"avis"}
 # programming errors are deliberately not here.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error, IndexError)
 
-# cv2.imdecode flags by how many times smaller libjpeg decodes (DCT scaling: a reduced copy for a
-# fraction of a full decode). EXIF is ignored: orientation is applied once, by apply_orientation.
-_REDUCED_DECODES = {
-    1: cv2.IMREAD_COLOR,
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
-}
 # EXIF orientation (2-8) as the OpenCV calls that bring the stored pixels upright.
 _TURNS = {
     2: lambda p: cv2.flip(p, 1),  # mirrored
@@ -230,7 +222,7 @@ def _decode_upload_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
     if not _jpeg_is_complete(data):
         raise ValueError("JPEG data ends before its end-of-image marker")
     try:
-        return _imdecode(data, 1)
+        return _imdecode(data)
     except ValueError:
         # What OpenCV's reader refuses Pillow may still read, slower; what it cannot read either is
         # refused as damaged.
@@ -238,12 +230,10 @@ def _decode_upload_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
         return _pil_to_bgr(im)
 
 
-def _imdecode(data: bytes, reduced: int) -> np.ndarray:
-    """BGR pixels of a JPEG, ``reduced`` (1, 2, 4 or 8) times smaller, EXIF orientation ignored.
+def _imdecode(data: bytes) -> np.ndarray:
+    """BGR pixels of a JPEG, its EXIF orientation ignored (apply_orientation applies it, once).
     Raises ValueError when OpenCV cannot decode it."""
-    pixels = cv2.imdecode(
-        np.frombuffer(data, np.uint8), _REDUCED_DECODES[reduced] | cv2.IMREAD_IGNORE_ORIENTATION
-    )
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
         raise ValueError("cv2.imdecode could not decode the JPEG")
     return pixels
@@ -332,10 +322,9 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
     return buffer.tobytes()
 
 
-def decode_jpeg(data: bytes, *, reduced: int = 1) -> np.ndarray:
-    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation);
-    ``reduced`` (2, 4 or 8): that many times smaller, for a copy only looked at (libjpeg's DCT scaling)."""
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation)."""
     try:
-        return _imdecode(data, reduced)
+        return _imdecode(data)
     except ValueError as exc:
         raise RuntimeError(f"libjpeg failed to decode a JPEG we encoded: {exc}") from exc

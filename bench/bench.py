@@ -7,9 +7,10 @@ For the 12 MP group photo, the 12 MP portrait and the crowd photo it prints:
     floor (bench/floor.py: OpenCV decode + q85 encode, nothing else imported), run interleaved, --runs
     times each: medians of CPU time (user + sys, the steadier figure on a shared machine) and of wall
     time, their ratios against the targets, and the peak RSS; the same for the CLI default (no verify).
-    Every command runs in the bench's own environment (so the floor as a user would run it; a second
-    floor line shows it with OpenBLAS at one thread, which photoveil sets for itself), and photoveil
-    with one network thread (--threads), as on a Lambda function of 1,769 MB (one vCPU).
+    The ratios divide by the floor run with OPENBLAS_NUM_THREADS=1, as photoveil runs itself and as one
+    vCPU runs it: the plainest floor, the one that flatters least. The floor as a user's environment
+    runs it (OpenBLAS starting a thread per core, ~0.15 s of CPU more here) is printed as information
+    only. photoveil runs with one network thread (--threads), as on a Lambda function of 1,769 MB.
 Nothing is asserted: the figures are printed with the load average, which skews wall time. `make bench`
 compiles the package's bytecode first, as any non-editable install has it (the floor's OpenCV has its
 own); Lambda ships none, which `bench/cold_start.py` measures.
@@ -47,8 +48,10 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench-out"
 SHARED = REPO.parent / "shared" / "data" / "faces"
 BIN = Path(sys.executable).parent
-# Whole process with --verify / floor, per photo (issue 13), and the peak RSS of any run.
-TARGET_RATIOS = {"group": 2.5, "portrait": 2.0, "crowd": 3.5}
+# Whole process with --verify / the one-thread floor, per photo (issue 18), and the peak RSS of any run;
+# and the targets beyond it (issue 13's figures, now against the honest floor).
+TARGET_RATIOS = {"group": 3.5, "portrait": 3.0, "crowd": 5.0}
+LONG_TERM_RATIOS = {"group": 2.5, "portrait": 2.0, "crowd": 3.5}
 TARGET_PEAK_MB = 400
 # Stage medians per photo kind, for --json-out (the capacity simulation reads them: make simulate).
 STAGES: dict[str, dict[str, Any]] = {}
@@ -205,27 +208,35 @@ def bench_photo(kind: str, label: str, path: Path, detector: str, runs: int) -> 
     cmd = [str(BIN / "photoveil"), "blur", str(path), "-o", str(out), "--detector", detector]
     floor_out = OUT / f"{path.stem}.floor.jpg"
     floor_cmd = [sys.executable, str(REPO / "bench" / "floor.py"), str(path), str(floor_out)]
-    floor, checked, plain, quiet_floor = Runs(), Runs(), Runs(), Runs()
+    floor, checked, plain, user_floor = Runs(), Runs(), Runs(), Runs()
     for _ in range(runs):  # interleaved, so a burst of load from elsewhere hits all of them alike
-        floor.add(floor_cmd)
+        floor.add(floor_cmd, {**START_ENV, "OPENBLAS_NUM_THREADS": "1"})
         checked.add([*cmd, "--verify"])
         plain.add(cmd)
-        quiet_floor.add(floor_cmd, {**START_ENV, "OPENBLAS_NUM_THREADS": "1"})
-    target = TARGET_RATIOS[kind]
-    cpu_ratio, wall_ratio = _ratio(checked, floor, "cpu"), _ratio(checked, floor, "wall")
-    ok = cpu_ratio <= target and checked.peak_mb < TARGET_PEAK_MB
+        user_floor.add(floor_cmd)
     print(f"   whole process, medians of {runs} interleaved runs each:")
     print(f"     photoveil blur --verify  {checked.describe()}")
     print(f"     photoveil blur           {plain.describe()}  (CLI default, no verify)")
-    print(f"     floor (decode+encode)    {floor.describe()}")
-    print(f"     floor, OpenBLAS 1 thread {quiet_floor.describe()}  (what photoveil sets for itself)")
+    print(f"     floor (decode+encode)    {floor.describe()}  (OpenBLAS at 1 thread: the divisor)")
+    print(f"     floor, OpenBLAS threads  {user_floor.describe()}  (information only, not a divisor)")
+    return _verdict(kind, checked, plain, floor)
+
+
+def _verdict(kind: str, checked: Runs, plain: Runs, floor: Runs) -> bool:
+    """Print the ratios against the one-thread floor and the targets; True when this issue's are met."""
+    target, long_term = TARGET_RATIOS[kind], LONG_TERM_RATIOS[kind]
+    cpu_ratio, wall_ratio = _ratio(checked, floor, "cpu"), _ratio(checked, floor, "wall")
     print(
         f"   --verify / floor: CPU {cpu_ratio:.2f}, wall {wall_ratio:.2f} (target <= {target}); "
         f"without verify: CPU {_ratio(plain, floor, 'cpu'):.2f}, wall {_ratio(plain, floor, 'wall'):.2f}"
     )
-    print(f"   --verify / floor with OpenBLAS at 1 thread: CPU {_ratio(checked, quiet_floor, 'cpu'):.2f}")
+    print(
+        f"   long-term target {long_term}: CPU ratio {cpu_ratio - long_term:+.2f} from it "
+        f"({cpu_ratio / long_term - 1:+.0%})"
+    )
+    ok = cpu_ratio <= target and checked.peak_mb < TARGET_PEAK_MB
     verdict = "OK" if ok else "MISSED"
-    print(f"   CPU ratio <= {target} and peak < {TARGET_PEAK_MB} MB: {verdict}")
+    print(f"   CPU ratio <= {target} and peak < {TARGET_PEAK_MB} MB: {verdict} (printed, never asserted)")
     return ok
 
 

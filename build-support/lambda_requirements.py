@@ -4,7 +4,7 @@ and what the Lambda runtime provides, which the packages must not ship.
 Used by src/Makefile during `sam build`:
 
     python build-support/lambda_requirements.py api        # powertools only: no OpenCV/numpy/Pillow
-    python build-support/lambda_requirements.py worker     # + the `image` extra but OpenCV
+    python build-support/lambda_requirements.py worker     # + the whole `image` extra (OpenCV included)
     python build-support/lambda_requirements.py variants   # + OpenCV and numpy only: no model, no Pillow
     python build-support/lambda_requirements.py provided   # paths to delete from an artifact
 
@@ -26,10 +26,9 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
 )
-# What VariantsFunction takes of the `image` extra: it resizes and encodes JPEGs, nothing else.
+# What VariantsFunction takes of the `image` extra: it resizes and encodes JPEGs, nothing else. The
+# worker takes all of it: its image core does its pixel work with OpenCV (docs/decisions/0017).
 VARIANTS_IMAGE = frozenset({"opencv-python-headless", "numpy"})
-# ... and what the worker leaves out: its image core decodes, resizes and blurs without OpenCV.
-WORKER_LEAVES_OUT = frozenset({"opencv-python-headless"})
 # What each of them installs at the top of site-packages (besides its *.dist-info).
 _TOP_LEVEL = {"python-dateutil": "dateutil", "six": "six.py"}
 
@@ -44,7 +43,7 @@ def requirements(function: str, pyproject: Path = PYPROJECT) -> list[str]:
     wanted = list(project["dependencies"])
     image = project["optional-dependencies"]["image"]
     if function == "worker":
-        wanted += [r for r in image if _name(r) not in WORKER_LEAVES_OUT]
+        wanted += image
     elif function == "variants":
         wanted += [r for r in image if _name(r) in VARIANTS_IMAGE]
     elif function != "api":

@@ -10,7 +10,9 @@ SAM_CLI_VERSION=1.170.0
 SAM_VENV=.venv-sam
 MODEL=src/photoveil/models/centerface-int8.onnx  # derived by fetch_model.py from centerface.onnx
 BUILD_DIR=.aws-sam/build
-LIMIT_BYTES=$((250 * 1024 * 1024))  # Lambda's unzipped package limit (layers included)
+LAMBDA_LIMIT_BYTES=$((250 * 1024 * 1024))  # Lambda's unzipped package limit (layers included)
+# Our budget: 80 % of it, room for a library upgrade without a surprise at deploy time.
+BUDGET_BYTES=$((200 * 1024 * 1024))
 export SAM_CLI_TELEMETRY=0
 
 ensure_sam() {
@@ -45,9 +47,10 @@ status=0
 for fn in ApiFunction BlurFunction VariantsFunction SiteContentFunction; do
   dir="$BUILD_DIR/$fn"
   bytes=$(du -sb "$dir" | cut -f1)
-  printf '  %-13s %6.1f MB  (%d%% of the 250 MB limit)\n' "$fn" "$(awk -v b="$bytes" 'BEGIN {print b / 1048576}')" $((bytes * 100 / LIMIT_BYTES))
-  if (( bytes >= LIMIT_BYTES )); then
-    echo "  ERROR: $fn exceeds Lambda's 250 MB unzipped limit" >&2; status=1
+  printf '  %-19s %6.1f MB  (%d%% of the 200 MB budget, %d%% of Lambda'"'"'s 250 MB)\n' "$fn" \
+    "$(awk -v b="$bytes" 'BEGIN {print b / 1048576}')" $((bytes * 100 / BUDGET_BYTES)) $((bytes * 100 / LAMBDA_LIMIT_BYTES))
+  if (( bytes > BUDGET_BYTES )); then
+    echo "  ERROR: $fn exceeds the 200 MB unzipped budget" >&2; status=1
   fi
 done
 # The API and the site publisher must stay light (no image stack); the variants function has no face model.
@@ -58,9 +61,9 @@ for heavy in cv2 numpy PIL pillow_heif photoveil/models; do
     fi
   done
 done
-# The worker's image core does without OpenCV (docs/decisions/0016): 87 MB it must not carry again.
-if [[ -e "$BUILD_DIR/BlurFunction/cv2" ]]; then
-  echo "  ERROR: BlurFunction contains cv2" >&2; status=1
+# The worker's image core does its pixel work with OpenCV (docs/decisions/0017).
+if [[ ! -e "$BUILD_DIR/BlurFunction/cv2" ]]; then
+  echo "  ERROR: BlurFunction lacks cv2" >&2; status=1
 fi
 for heavy in PIL pillow_heif photoveil/models; do
   if [[ -e "$BUILD_DIR/VariantsFunction/$heavy" ]]; then

@@ -24,7 +24,7 @@ IMAGES = Path(__file__).resolve().parents[1] / "tests" / ".images"
 
 
 def sample_photos() -> dict[str, bytes]:
-    # Pillow only: the worker ships no OpenCV, so nothing here may load it either.
+    # Pillow only: the photos are made before the worker is loaded, so what it loads is its own.
     rgb = Image.open(IMAGES / "astronaut.png").convert("RGB")
     photos = {}
     for name, image, fmt, extra in (

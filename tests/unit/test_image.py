@@ -394,17 +394,16 @@ def test_encode_jpeg_quality_changes_size(astronaut: Image.Image) -> None:
         encode_jpeg(pixels[:, :, 0])
 
 
-def test_a_jpeg_turbojpeg_refuses_is_decoded_by_pillow(astronaut: Image.Image, monkeypatch) -> None:
-    # TurboJPEG's API names no subsampling for some chroma layouts libjpeg reads (and refuses them):
-    # such a photo is still a photo.
-    from photoveil.imaging import raster
+def test_a_jpeg_opencv_refuses_is_decoded_by_pillow(astronaut: Image.Image, monkeypatch) -> None:
+    # A JPEG OpenCV's reader refuses (cv2.imdecode returns None) that Pillow reads is still a photo.
+    from photoveil.imaging import image
 
     data = encode(astronaut, "JPEG", quality=95)
     expected = load_image(data).pixels
 
-    def refuses(data: bytes, **_: object) -> np.ndarray:
-        raise ValueError("tjDecompressHeader3(): Could not determine subsampling level of JPEG image")
+    def refuses(data: bytes, flags: int) -> None:
+        return None
 
-    monkeypatch.setattr(raster, "decode_jpeg", refuses)
+    monkeypatch.setattr(image.cv2, "imdecode", refuses)
     pixels = load_image(data).pixels
     assert pixels.shape == expected.shape and np.abs(pixels.astype(int) - expected).mean() < 1

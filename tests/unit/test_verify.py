@@ -46,7 +46,7 @@ class LookingDetector:
         if exact:
             self.whole_looks += 1
             return list(self.whole)
-        self.looks.append((image, list(near)))
+        self.looks.append((image.copy(), list(near)))  # as it was then: the look's array is updated in place
         if self.rounds:
             return self.rounds.pop(0)
         return list(self.forever or [])
@@ -290,3 +290,44 @@ def test_after_a_second_blur_only_faces_near_it_are_looked_at_again() -> None:
         pixels, encode_jpeg(pixels), [FACE, far], detector, style="gaussian", quality=85
     )
     assert [look[1] for look in detector.looks] == [[FACE, far], [FACE, HEAD]]
+
+
+def test_republishing_round_what_changed_decodes_as_the_whole_photo_does(astronaut_path: Path) -> None:
+    # After a face is blurred again, the look sees the published photo decoded: only the crops round
+    # what changed are encoded and decoded again, and the result must be the whole JPEG's to the bit,
+    # at the photo's edges too, at the qualities the service uses.
+    from photoveil.imaging.geometry import face_regions
+
+    rng = np.random.default_rng(11)
+    photo = cv2.resize(cv2.imread(str(astronaut_path)), (1003, 757), interpolation=cv2.INTER_CUBIC)
+    photo = cv2.add(photo, rng.integers(0, 12, photo.shape, dtype=np.uint8))  # sensor-like noise
+    again = [Face(200, 150, 320, 290, 0.3), Face(930, 690, 1003, 757, 0.3), Face(0, 0, 40, 50, 0.3)]
+    for quality in (85, 90):
+        pixels = photo.copy()
+        published = decode_jpeg(encode_jpeg(pixels, quality=quality))
+        before = published.copy()
+        blur_faces(pixels, again)
+        verify._republish(published, pixels, face_regions(again, 1003, 757), quality)
+        assert np.array_equal(published, decode_jpeg(encode_jpeg(pixels, quality=quality))), quality
+        assert not np.array_equal(published, before)
+
+
+def test_verify_encodes_the_whole_photo_once_more_only_when_it_blurred_again(blurred, monkeypatch) -> None:
+    pixels, jpeg = blurred
+    encodes = []
+    real = verify.encode_jpeg
+
+    def counting(image: np.ndarray, quality: int = 85) -> bytes:
+        encodes.append(image.shape)
+        return real(image, quality=quality)
+
+    monkeypatch.setattr(verify, "encode_jpeg", counting)
+    clean = verify.reblur_until_clean(
+        pixels.copy(), jpeg, [FACE], LookingDetector([[]]), style="gaussian", quality=85
+    )
+    assert clean[0] == jpeg and encodes == []
+    out, again, _ = verify.reblur_until_clean(
+        pixels, jpeg, [FACE], LookingDetector([[HEAD], [HEAD], []]), style="gaussian", quality=85
+    )
+    assert again == [HEAD, HEAD] and out == real(pixels, quality=85)
+    assert encodes.count(pixels.shape) == 1  # two rounds, crops only, then the whole photo once

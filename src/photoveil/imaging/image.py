@@ -6,11 +6,10 @@ What it does and why:
   JPEG, PNG, WebP, HEIC/HEIF. Anything else raises UnsupportedFormatError naming what it is.
 * Pillow opens every file first, lazily: only the header is parsed, so the pixel budget and the
   16 px minimum are checked before a single pixel is decoded (a decompression bomb never allocates).
-* JPEG pixels (YCbCr or grayscale) are decoded by libjpeg-turbo straight into numpy
-  (``raster.decode_jpeg``), faster than through Pillow. libjpeg silently pads a truncated file with
-  grey, so the JPEG's entropy-coded data is scanned for its EOI marker first (``_jpeg_is_complete``).
-  CMYK JPEGs (including Adobe's inverted CMYK) go through Pillow
-  (docs/decisions/0001-jpeg-decode-with-opencv.md, 0016-image-core-without-opencv.md).
+* JPEG pixels (YCbCr or grayscale) are decoded by ``cv2.imdecode``, faster than Pillow. libjpeg inside
+  OpenCV silently pads a truncated file with grey, so the JPEG's entropy-coded data is scanned for its
+  EOI marker first (``_jpeg_is_complete``). CMYK JPEGs (including Adobe's inverted CMYK) go through
+  Pillow (docs/decisions/0001-jpeg-decode-with-opencv.md, 0017-image-core-on-opencv.md).
 * EXIF orientation (1-8) is read once, by Pillow, for every format and applied to the array, so the
   pixels, the detector boxes and the output share one frame. HEIF transforms (irot/imir) are applied
   by libheif itself and pillow-heif resets the EXIF tag to 1, so nothing is rotated twice.
@@ -20,7 +19,7 @@ What it does and why:
   silently change what the user uploaded (docs/decisions/0002-animated-images-refused.md). JPEGs with
   MPF extra images (phone depth/gain maps) are not animations: the primary image is used and the
   extras are dropped by re-encoding.
-* ``encode_jpeg`` uses libjpeg-turbo's compressor, which writes a bare JFIF stream: no EXIF (so no GPS and no
+* ``encode_jpeg`` uses ``cv2.imencode``, which writes a bare JFIF stream: no EXIF (so no GPS and no
   embedded thumbnail, an unblurred copy of the photo), no XMP, no ICC profile.
 """
 
@@ -32,6 +31,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile
 
@@ -43,7 +43,6 @@ from photoveil.errors import (
     ImageTooSmallError,
     UnsupportedFormatError,
 )
-from photoveil.imaging import raster
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 16
@@ -60,6 +59,17 @@ _AVIF_BRANDS = {b"avif", b"avis"}
 # Anything Pillow (or pillow-heif) may raise for a file it cannot parse or decode. MemoryError and
 # programming errors are deliberately not here.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error, IndexError)
+
+# EXIF orientation (2-8) as the OpenCV calls that bring the stored pixels upright.
+_TURNS = {
+    2: lambda p: cv2.flip(p, 1),  # mirrored
+    3: lambda p: cv2.rotate(p, cv2.ROTATE_180),
+    4: lambda p: cv2.flip(p, 0),  # mirrored vertically
+    5: cv2.transpose,
+    6: lambda p: cv2.rotate(p, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda p: cv2.rotate(cv2.transpose(p), cv2.ROTATE_180),  # transverse
+    8: lambda p: cv2.rotate(p, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +221,22 @@ def _exif_orientation(im: Image.Image) -> int:
 def _decode_upload_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
     if not _jpeg_is_complete(data):
         raise ValueError("JPEG data ends before its end-of-image marker")
-    # libjpeg ignores EXIF: orientation is applied by apply_orientation (one code path for every format).
     try:
-        return raster.decode_jpeg(data)
+        return _imdecode(data)
     except ValueError:
-        # TurboJPEG's API refuses some chroma layouts libjpeg itself reads (it names no subsampling
-        # for them): Pillow's decoder then, slower; what it cannot read either is refused as damaged.
+        # What OpenCV's reader refuses Pillow may still read, slower; what it cannot read either is
+        # refused as damaged.
         im.load()
         return _pil_to_bgr(im)
+
+
+def _imdecode(data: bytes) -> np.ndarray:
+    """BGR pixels of a JPEG, its EXIF orientation ignored (apply_orientation applies it, once).
+    Raises ValueError when OpenCV cannot decode it."""
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise ValueError("cv2.imdecode could not decode the JPEG")
+    return pixels
 
 
 # In entropy-coded JPEG data 0xFF is always followed by 0x00 (stuffing), RSTn (D0-D7) or another
@@ -265,29 +283,30 @@ def _pil_to_bgr(im: Image.Image) -> np.ndarray:
         # 16-bit grayscale: Pillow's convert("L") clips at 255 instead of scaling, so scale here.
         wide = np.asarray(im)
         gray = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
-        return raster.to_bgr(gray)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
         return _composite_on_white(rgba)
     if mode == "L":
-        return raster.to_bgr(np.asarray(im))
+        return cv2.cvtColor(np.asarray(im), cv2.COLOR_GRAY2BGR)
     if mode != "RGB":
         # P, 1, CMYK (Pillow already undoes Adobe's inverted CMYK).
         im = im.convert("RGB")
-    return np.ascontiguousarray(np.asarray(im)[:, :, ::-1])
+    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2BGR)
 
 
 def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    alpha = rgba[:, :, 3:4].astype(np.uint16)
-    rgb = rgba[:, :, :3].astype(np.uint16)
-    out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
-    return np.ascontiguousarray(out.astype(np.uint8)[:, :, ::-1])
+    alpha = rgba[:, :, 3].astype(np.float32) / 255
+    white = np.full((*rgba.shape[:2], 3), 255, np.uint8)
+    rgb = cv2.blendLinear(np.ascontiguousarray(rgba[:, :, :3]), white, alpha, 1.0 - alpha)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """Turn pixels stored with EXIF ``orientation`` (1-8) into the upright frame a viewer shows."""
-    return raster.orient(pixels, orientation)
+    turn = _TURNS.get(orientation)
+    return pixels if turn is None else turn(pixels)
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
@@ -296,13 +315,16 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
         raise ValueError(f"JPEG quality must be 1-100, got {quality}")
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected BGR uint8 HxWx3 pixels, got {pixels.dtype} {pixels.shape}")
-    return raster.encode_jpeg(pixels, quality)
+    # OpenCV's default chroma subsampling is 4:2:0, as phones and browsers write.
+    ok, buffer = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed to encode a JPEG")
+    return buffer.tobytes()
 
 
-def decode_jpeg(data: bytes, *, padded: bool = False) -> np.ndarray:
-    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation);
-    ``padded``: for pixels the detector only looks at (see raster.decode_jpeg)."""
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """BGR pixels of a JPEG we encoded ourselves (trusted: no sniffing, budget or orientation)."""
     try:
-        return raster.decode_jpeg(data, padded=padded)
+        return _imdecode(data)
     except ValueError as exc:
         raise RuntimeError(f"libjpeg failed to decode a JPEG we encoded: {exc}") from exc

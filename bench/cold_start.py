@@ -86,6 +86,7 @@ LAMBDA_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "JOBS_TABLE": "jobs",
+    "QUOTAS_TABLE": "quotas",
     "UPLOADS_BUCKET": "uploads",
     "BLURRED_BUCKET": "blurred",
     "PUBLIC_BASE_URL": "https://photos.example",

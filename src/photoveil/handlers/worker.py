@@ -1,6 +1,6 @@
 """BlurFunction: SQS messages carrying S3 ObjectCreated events for ``uploads/{jobId}``, and the owners'
-edits and the reported photos to withhold that the API queues on the same queue (same retries, DLQ and
-alarms).
+edits, withdrawals to finish and reported photos to withhold that the API queues on the same queue (same
+retries, DLQ and alarms).
 
 Event in, typed records out, one domain call each (photoveil.service.jobflow). A record that raises lands in
 ``batchItemFailures`` and is retried (then the DLQ); what no retry can fix is acknowledged here.
@@ -8,6 +8,8 @@ Event in, typed records out, one domain call each (photoveil.service.jobflow). A
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -16,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photoveil.adapters.queue import EDIT_MESSAGE, WITHDRAW_MESSAGE, WITHHOLD_MESSAGE
 from photoveil.deadline import time_budget
-from photoveil.dependencies import get_dependencies
+from photoveil.dependencies import Dependencies, get_dependencies
 from photoveil.handlers.s3_events import objects_created
 from photoveil.observability import job_context, logger, metrics, tracer
 from photoveil.service.jobflow import apply_edit, handle_upload
@@ -49,68 +51,54 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise OutOfTimeError(f"{left:.1f} s left, {MIN_SECONDS_TO_START:.0f} s needed to start a photo")
     with time_budget(left - FINISH_RESERVE_S):
         try:
-            edit, withdrawal, withheld = (
-                edit_request(record),
-                withdrawal_request(record),
-                withhold_request(record),
-            )
-            if edit is not None:
-                with job_context(edit[0]):
-                    apply_edit(*edit, get_dependencies())
-            elif withdrawal is not None:
-                with job_context(withdrawal):
-                    finish_withdrawals(withdrawal, get_dependencies())
-            elif withheld is not None:
-                with job_context(withheld):
-                    withhold_photo(withheld, get_dependencies())
-            else:
+            message = queued_message(record)
+            if message is None:
                 for upload in objects_created(record):
                     handle_upload(upload, get_dependencies())
+            elif message.kind == EDIT_MESSAGE:
+                with job_context(message.job_id):
+                    apply_edit(message.job_id, message.edit, get_dependencies())
+            else:
+                with job_context(message.job_id):
+                    JOB_ACTIONS[message.kind](message.job_id, get_dependencies())
         except Exception:
             # BatchProcessor keeps the exception to itself; say here why the message will come back.
             logger.exception("record failed; it will be retried (then dead-lettered)")
             raise
 
 
-def edit_request(record: SQSRecord) -> tuple[str, int] | None:
-    """(jobId, edit number) if the message is an edit the API queued (adapters.queue), else None."""
+# What the API queues on the blur queue beside S3's events (adapters.queue), by kind, besides edits.
+JOB_ACTIONS: dict[str, Callable[[str, Dependencies], None]] = {
+    WITHDRAW_MESSAGE: finish_withdrawals,  # CloudFront was busy: finish what the job records to withdraw
+    WITHHOLD_MESSAGE: withhold_photo,  # reports withdrew the photo (service.reports)
+}
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    kind: str  # EDIT_MESSAGE or a key of JOB_ACTIONS
+    job_id: str
+    edit: int = 0  # an edit's number
+
+
+def queued_message(record: SQSRecord) -> QueuedMessage | None:
+    """The message if the API queued it (an edit, a withdrawal, a photo to withhold), else None: an S3
+    event, or a misshapen message (logged), which objects_created acknowledges."""
     try:
         body = record.json_body
     except ValueError:
         return None
-    if not isinstance(body, dict) or body.get("photoveil") != EDIT_MESSAGE:
+    if not isinstance(body, dict) or body.get("photoveil") not in (EDIT_MESSAGE, *JOB_ACTIONS):
         return None
-    job_id, number = body.get("jobId"), body.get("edit")
-    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id) or type(number) is not int:
-        logger.warning("ignoring a misshapen edit message", extra={"message_id": record.message_id})
+    kind, job_id, edit = body["photoveil"], body.get("jobId"), body.get("edit")
+    if (
+        not isinstance(job_id, str)
+        or not JOB_ID_RE.fullmatch(job_id)
+        or (kind == EDIT_MESSAGE and type(edit) is not int)
+    ):
+        logger.warning(f"ignoring a misshapen {kind} message", extra={"message_id": record.message_id})
         return None
-    return job_id, number
-
-
-def withdrawal_request(record: SQSRecord) -> str | None:
-    """The jobId of a ``withdraw`` message the API queued (CloudFront was busy), else None."""
-    return _job_message(record, WITHDRAW_MESSAGE)
-
-
-def withhold_request(record: SQSRecord) -> str | None:
-    """The jobId of a photo reports withdrew (the API queued it: service.reports), else None."""
-    return _job_message(record, WITHHOLD_MESSAGE)
-
-
-def _job_message(record: SQSRecord, kind: str) -> str | None:
-    try:
-        body = record.json_body
-    except ValueError:
-        return None
-    if not isinstance(body, dict) or body.get("photoveil") != kind:
-        return None
-    job_id = body.get("jobId")
-    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
-        logger.warning(
-            "ignoring a misshapen job message", extra={"message_id": record.message_id, "kind": kind}
-        )
-        return None
-    return job_id
+    return QueuedMessage(kind, job_id, edit if kind == EDIT_MESSAGE else 0)
 
 
 @logger.inject_lambda_context(clear_state=True)

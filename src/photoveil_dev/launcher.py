@@ -132,26 +132,20 @@ def launch(
     exits first or does not serve /config.json (and write stack.json) within ``timeout_s``; in the latter
     case it is stopped first.
     """
-    chosen = port is None and moto_port is None
-    for attempt in range(PORT_ATTEMPTS if chosen else 1):
-        try:
-            return _launch_once(
-                extra_args,
-                data_dir,
-                log,
-                port or free_port(),
-                moto_port or free_port(),
-                timeout_s,
-                env,
-                cwd,
-                stack_type,
-            )
-        except PortTakenError:
-            # free_port() only found the ports free: another process on a shared machine may bind them
-            # before the stack does. Ports we chose are chosen again.
-            if attempt + 1 >= (PORT_ATTEMPTS if chosen else 1):
-                raise
-    raise AssertionError("unreachable")
+
+    def once() -> S:
+        ports = (port or free_port(), moto_port or free_port())
+        return _launch_once(extra_args, data_dir, log, *ports, timeout_s, env, cwd, stack_type)
+
+    if port is None and moto_port is None:
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                return once()
+            except PortTakenError:
+                # free_port() only found the ports free: another process on a shared machine may bind
+                # them before the stack does. Ports we chose are chosen again.
+                pass
+    return once()
 
 
 class PortTakenError(LaunchError):

@@ -214,6 +214,36 @@ def test_32_clients_at_once_are_all_served(local_stack: Any) -> None:
     assert [s for s in statuses if s != 201] == []
 
 
+def test_concurrent_requests_never_see_each_other_s_headers(local_stack: Any) -> None:
+    # Owner requests (with a token) racing status polls (without): each must be answered on its own
+    # headers. The API's handler keeps the request in module state, as one Lambda environment may.
+    job_id, clients, rounds = "0" * 32, 16, 10
+    start = threading.Barrier(clients)
+
+    def requests_of(client: int) -> list[tuple[str, int]]:
+        start.wait(timeout=30)
+        answers = []
+        for _ in range(rounds):
+            if client % 2:
+                response = requests.get(f"{local_stack.url}/jobs/{job_id}", timeout=30)
+                answers.append(("GET", response.status_code))
+            else:
+                response = requests.post(
+                    f"{local_stack.url}/jobs/{job_id}/regions",
+                    json={"regions": []},
+                    headers={"Authorization": "Bearer " + "t" * 43},
+                    timeout=30,
+                )
+                answers.append(("POST", response.status_code))
+        return answers
+
+    with ThreadPoolExecutor(clients) as pool:
+        answers = [answer for client in pool.map(requests_of, range(clients)) for answer in client]
+
+    # No such photo, for both; a 401 would be a POST answered on a poll's (token-less) headers.
+    assert [a for a in answers if a[1] != 404] == []
+
+
 def test_a_file_that_is_not_an_image_fails_with_a_clear_code(local_stack: Any) -> None:
     job_id = upload(local_stack, b"this is a text file, not a photo\n" * 20, "image/jpeg")
 

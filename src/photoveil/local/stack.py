@@ -300,12 +300,21 @@ class LocalStack:
 
     def _gateway_config(self, functions: dict[str, LocalFunction]) -> GatewayConfig:
         assert self.urls is not None
+        # One invocation at a time per function behind the gateway, as in one Lambda execution environment:
+        # the API's handler keeps the request in module state (Powertools' resolver, app.current_event), so
+        # two requests in two threads could read each other's headers (a poll's missing owner token).
+        environments = {name: threading.Lock() for name in functions}
+
+        def invoke(function: str, event: dict[str, Any]) -> Any:
+            with environments[function]:
+                return functions[function].invoke(event)
+
         return GatewayConfig(
             site_dir=self.options.site_dir,
             site_url=self.urls.site,
             api=self.spec.http_api,
             cdn=self.spec.cdn,
-            invoke=lambda function, event: functions[function].invoke(event),
+            invoke=invoke,
             s3=self._client("s3"),
             outbox=self._outbox,
             faults=self.faults if self.options.allow_faults else None,

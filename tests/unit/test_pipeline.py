@@ -14,7 +14,7 @@ from PIL import Image
 
 from photoveil.errors import CorruptImageError, DetectorError
 from photoveil.imaging.faces import Face
-from photoveil.imaging.image import encode_jpeg
+from photoveil.imaging.jpeg_rows import encode_rows
 from photoveil.imaging.pipeline import blur_photo
 
 ASTRONAUT_FACE = Face(170, 40, 270, 160, 0.99)  # in astronaut.png
@@ -111,7 +111,7 @@ def test_face_blurred_background_kept(astronaut: Image.Image) -> None:
 def test_no_faces_means_only_jpeg_noise(astronaut: Image.Image) -> None:
     original = cv2.cvtColor(np.asarray(astronaut), cv2.COLOR_RGB2BGR)
     out = blur_photo(png_bytes(astronaut), FixedDetector([]), quality=95).jpeg
-    assert out == encode_jpeg(original, quality=95)  # the pixels as they came, encoded once
+    assert out == encode_rows(original, quality=95)  # the pixels as they came, encoded once
     assert np.abs(decode(out).astype(int) - original.astype(int)).mean() < 2.5
 
 

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from photoveil.errors import DetectorError
-from photoveil.imaging import verify
+from photoveil.imaging import image, jpeg_rows, verify
 from photoveil.imaging.blur import blur_faces
 from photoveil.imaging.detectors import get_detector
 from photoveil.imaging.detectors.centerface import _windows
 from photoveil.imaging.detectors.nms import iou_matrix
 from photoveil.imaging.faces import Face
 from photoveil.imaging.image import decode_jpeg, encode_jpeg
+from photoveil.imaging.jpeg_rows import encode_rows
 from photoveil.imaging.pipeline import blur_photo
 
 FACE = Face(100, 90, 160, 165, 0.9)
@@ -58,7 +59,7 @@ def blurred() -> tuple[np.ndarray, bytes]:
     rng = np.random.default_rng(7)
     pixels = cv2.GaussianBlur(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8), (0, 0), 1.5)
     blur_faces(pixels, [FACE])
-    return pixels, encode_jpeg(pixels)
+    return pixels, encode_rows(pixels)  # as the pipeline publishes it: cut in rows
 
 
 def test_a_head_found_again_is_blurred_and_the_photo_encoded_again(blurred) -> None:
@@ -81,7 +82,7 @@ def test_a_head_found_again_is_blurred_and_the_photo_encoded_again(blurred) -> N
     changed = np.abs(pixels.astype(int) - before).sum(axis=2)
     assert changed[50:64, 110:150].mean() > 10  # above the first region, inside the second
     assert not changed[:, 260:].any() and not changed[230:, :].any()
-    assert out == encode_jpeg(pixels)
+    assert out == encode_rows(pixels)
 
 
 def test_what_is_not_one_of_the_blurred_faces_is_left_alone(blurred) -> None:
@@ -312,16 +313,19 @@ def test_republishing_round_what_changed_decodes_as_the_whole_photo_does(astrona
         assert not np.array_equal(published, before)
 
 
-def test_verify_encodes_the_whole_photo_once_more_only_when_it_blurred_again(blurred, monkeypatch) -> None:
+def test_verify_encodes_only_what_it_blurred_again(blurred, monkeypatch) -> None:
+    """Nothing encoded when nothing is found; after two rounds, crops and then the rows blurred again,
+    never the whole photo: the JPEG's other rows are kept (jpeg_rows)."""
     pixels, jpeg = blurred
     encodes = []
-    real = verify.encode_jpeg
+    real = image.encode_jpeg
 
-    def counting(image: np.ndarray, quality: int = 85) -> bytes:
-        encodes.append(image.shape)
-        return real(image, quality=quality)
+    def counting(pixels: np.ndarray, quality: int = 85, **options: int) -> bytes:
+        encodes.append(pixels.shape)
+        return real(pixels, quality, **options)
 
     monkeypatch.setattr(verify, "encode_jpeg", counting)
+    monkeypatch.setattr(jpeg_rows, "encode_jpeg", counting)
     clean = verify.reblur_until_clean(
         pixels.copy(), jpeg, [FACE], LookingDetector([[]]), style="gaussian", quality=85
     )
@@ -329,5 +333,6 @@ def test_verify_encodes_the_whole_photo_once_more_only_when_it_blurred_again(blu
     out, again, _ = verify.reblur_until_clean(
         pixels, jpeg, [FACE], LookingDetector([[HEAD], [HEAD], []]), style="gaussian", quality=85
     )
-    assert again == [HEAD, HEAD] and out == real(pixels, quality=85)
-    assert encodes.count(pixels.shape) == 1  # two rounds, crops only, then the whole photo once
+    assert again == [HEAD, HEAD] and encodes and pixels.shape not in encodes
+    monkeypatch.undo()
+    assert out == encode_rows(pixels)

@@ -309,14 +309,16 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels if turn is None else turn(pixels)
 
 
-def encode_jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
-    """Encode BGR uint8 pixels as a baseline JPEG with no metadata at all (no EXIF/XMP/ICC)."""
+def encode_jpeg(pixels: np.ndarray, quality: int = 85, *, restart_interval: int = 0) -> bytes:
+    """Encode BGR uint8 pixels as a baseline JPEG with no metadata at all (no EXIF/XMP/ICC), with a
+    restart marker every ``restart_interval`` MCUs when it is not 0 (see jpeg_rows)."""
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be 1-100, got {quality}")
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected BGR uint8 HxWx3 pixels, got {pixels.dtype} {pixels.shape}")
     # OpenCV's default chroma subsampling is 4:2:0, as phones and browsers write.
-    ok, buffer = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_RST_INTERVAL, int(restart_interval)]
+    ok, buffer = cv2.imencode(".jpg", pixels, params)
     if not ok:
         raise RuntimeError("cv2.imencode failed to encode a JPEG")
     return buffer.tobytes()

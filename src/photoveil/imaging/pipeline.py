@@ -10,6 +10,7 @@ from photoveil.errors import RegionOutsidePhotoError
 from photoveil.imaging.blur import STYLES, blur_faces, blur_rectangles
 from photoveil.imaging.faces import Detector, Face
 from photoveil.imaging.image import DEFAULT_MAX_PIXELS, decode_jpeg, encode_jpeg, load_image
+from photoveil.imaging.jpeg_rows import encode_rows
 from photoveil.imaging.verify import reblur_until_clean
 
 
@@ -68,7 +69,7 @@ def blur_photo(
     now = time.perf_counter()
     timings["blur"], mark = now - mark, now
 
-    jpeg = encode_jpeg(blurred, quality=quality)
+    jpeg = encode_rows(blurred, quality=quality)  # cut in rows: verify re-encodes only those it changes
     now = time.perf_counter()
     timings["encode"], mark = now - mark, now
 

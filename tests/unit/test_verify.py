@@ -40,9 +40,6 @@ class LookingDetector:
     def detect(self, image: np.ndarray) -> list[Face]:
         return [FACE]
 
-    def looks_at_whole_photo(self, shape: tuple[int, ...], near: list[Face]) -> bool:
-        return False  # windows, whose scores are a whole photo's only to within WINDOW_TOLERANCE
-
     def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]:
         if exact:
             self.whole_looks += 1
@@ -243,17 +240,20 @@ def test_looking_near_the_faces_finds_what_a_whole_photo_pass_finds(astronaut_pa
     assert detector.detect_near(photo, whole, exact=True) == whole
 
 
-def test_the_detector_says_when_its_windows_would_cover_the_photo() -> None:
+def test_a_look_says_whether_it_saw_the_whole_photo() -> None:
+    """Look.whole: every pass covered the photo (a windowed look's close calls are then settled)."""
     detector = get_detector("centerface")
+    photo = np.full((3024, 4032, 3), 128, np.uint8)
     small, large = Face(2000, 1500, 2100, 1620, 0.9), Face(300, 200, 3700, 2800, 0.9)
-    assert not detector.looks_at_whole_photo((3024, 4032, 3), [small])
-    assert detector.looks_at_whole_photo((3024, 4032, 3), [large])
-    # A row of twelve faces across a group photo: their windows cover 48 % of it (still windows); two
-    # such rows, most of it (one whole pass).
+    assert not detector.detect_near(photo, [small]).whole
+    assert detector.detect_near(photo, [large]).whole
+    assert detector.detect_near(photo, [small], exact=True).whole
+    # A row of twelve faces across a group photo: their windows cover under 60 % of it (still windows);
+    # three such rows, most of it (one whole pass).
     row = [Face(300 + 320 * i, 1200, 520 + 320 * i, 1480, 0.9) for i in range(12)]
-    assert not detector.looks_at_whole_photo((3024, 4032, 3), row)
-    rows = row + [Face(f.x1, f.y1 + 900, f.x2, f.y2 + 900, 0.9) for f in row]
-    assert detector.looks_at_whole_photo((3024, 4032, 3), rows)
+    assert not detector.detect_near(photo, row).whole
+    rows = row + [Face(f.x1, f.y1 + dy, f.x2, f.y2 + dy, 0.9) for f in row for dy in (-900, 900)]
+    assert detector.detect_near(photo, rows).whole
 
 
 def test_blur_photo_can_skip_the_look(astronaut_path: Path) -> None:
@@ -270,7 +270,6 @@ def test_the_union_of_detectors_looks_again_with_its_in_process_member() -> None
     looking, plain = LookingDetector([]), get_detector("centerface")
     union = UnionDetector("both", [plain, looking])
     assert union.detect_near == plain.detect_near
-    assert union.looks_at_whole_photo == plain.looks_at_whole_photo
 
     class Remote:
         name = "remote"

@@ -33,6 +33,15 @@ class Face:
         }
 
 
+class Look(list[Face]):
+    """The faces a look again round some boxes found (CenterFaceDetector.detect_near), and whether every
+    pass it ran covered the whole photo, so that its scores are a whole-photo detection's exactly."""
+
+    def __init__(self, faces: list[Face], *, whole: bool) -> None:
+        super().__init__(faces)
+        self.whole = whole
+
+
 class Detector(Protocol):
     """Finds faces in a BGR uint8 image. Raises DetectorError on failure, never returns partial."""
 

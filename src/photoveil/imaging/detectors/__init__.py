@@ -32,7 +32,6 @@ class UnionDetector:
         lookers = [d for d in detectors if hasattr(d, "detect_near")]
         if lookers:
             self.detect_near = lookers[0].detect_near
-            self.looks_at_whole_photo = lookers[0].looks_at_whole_photo
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Union of every detector's faces, overlaps merged; DetectorError if any detector fails."""

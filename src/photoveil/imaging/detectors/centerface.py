@@ -30,7 +30,7 @@ import numpy as np
 from photoveil.errors import DetectorError
 from photoveil.imaging.cpus import cpu_budget
 from photoveil.imaging.detectors.nms import face_boxes, merge_boxes
-from photoveil.imaging.faces import Face
+from photoveil.imaging.faces import Face, Look
 from photoveil.imaging.model import read_verified_model
 
 INPUT = "input.1"
@@ -38,8 +38,12 @@ OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540",
 
 STRIDE = 4
 # detect_near windows (see _windows): context round each box, as a share of its size plus net px,
-# enough for a window's scores to match a whole-photo pass (docs/decisions/0012-look-again-windows.md).
+# enough for a window's scores to match a whole-photo pass; round a large face the share stops at
+# WINDOW_CONTEXT_CAP net px (more moved no score measured), but never short of the blurred region,
+# which reaches ~0.3 box sizes past the box (docs/decisions/0012-look-again-windows.md).
 WINDOW_CONTEXT = 1.0
+WINDOW_CONTEXT_CAP = 64
+WINDOW_REGION = 0.35
 WINDOW_MARGIN = 64
 # ... and when the windows cover more than this share of the photo, one whole-photo pass instead.
 WHOLE_PHOTO_SHARE = 0.6
@@ -91,32 +95,35 @@ class CenterFaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grayscale) uint8 image, in its pixel frame. Raises DetectorError."""
-        return self._detect(image, None)
+        return self._detect(image, None)[0]
 
-    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]:
+    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> Look:
         """What detect(image) finds around the boxes ``near``, for a fraction of its cost.
 
         The passes are detect()'s, chosen the same way and run on the same resized copies, but the
         network only sees windows round each box with a margin of context, aligned to the 32 px grid
         of a whole-photo pass, so its scores round the boxes are detect()'s to within a few hundredths
-        (the window's context ends at its edge). ``exact``: the whole photo, detect()'s scores exactly
-        (and its detections elsewhere). Raises DetectorError.
+        (the window's context ends at its edge), unless every pass it ran covered the whole photo
+        (``Look.whole``: windows over most of it run as one whole pass). ``exact``: the whole photo,
+        detect()'s scores exactly (and its detections elsewhere). Raises DetectorError.
         """
         if not near:
-            return []
-        return self._detect(image, None if exact else face_boxes(near))
+            return Look([], whole=False)
+        faces, whole = self._detect(image, None if exact else face_boxes(near))
+        return Look(faces, whole=whole)
 
-    def _detect(self, image: np.ndarray, near: np.ndarray | None) -> list[Face]:
+    def _detect(self, image: np.ndarray, near: np.ndarray | None) -> tuple[list[Face], bool]:
         image = _as_bgr(image)
         try:
-            boxes = self._detect_bgr(image, near)
+            boxes, whole = self._detect_bgr(image, near)
         except (cv2.error, ValueError, MemoryError, RuntimeError) as exc:  # ORT's errors are RuntimeErrors
             raise DetectorError(f"centerface failed: {exc}") from exc
         h, w = image.shape[:2]
-        return _faces_in(boxes, w, h)
+        return _faces_in(boxes, w, h), whole
 
-    def _detect_bgr(self, bgr: np.ndarray, near: np.ndarray | None) -> np.ndarray:
-        """Every pass over the whole photo, or (``near``: (N, 4) boxes) only over windows round them."""
+    def _detect_bgr(self, bgr: np.ndarray, near: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        """Every pass over the whole photo, or (``near``: (N, 4) boxes) only over windows round them;
+        and whether every pass that ran covered the whole photo."""
         long_side = max(bgr.shape[:2])
         fine, *_ = self._pass_scales(long_side, crowd=False)
         copies = ResizedCopies(bgr)
@@ -127,16 +134,8 @@ class CenterFaceDetector:
         more = self._pass_scales(long_side, crowd=crowd)[1:]
         found += [self._run_tiled(copies, scale, near) for scale in more]
         boxes = np.concatenate(found)
-        return merge_boxes(boxes[:, :4], boxes[:, 4], self.config.nms_iou)
-
-    def looks_at_whole_photo(self, shape: tuple[int, ...], near: list[Face]) -> bool:
-        """Whether detect_near on an image of ``shape`` runs every pass over the whole photo (round
-        ``near`` its windows would cover most of it), so that its scores are detect()'s exactly."""
-        height, width = shape[:2]
-        boxes, long_side = face_boxes(near), max(height, width)
-        scales = {*self._pass_scales(long_side, crowd=False), *self._pass_scales(long_side, crowd=True)}
-        sizes = {_resized_size(width, height, scale) for scale in scales}
-        return all(_pass_windows(boxes, shape, *size) == [(0, 0, *size)] for size in sizes)
+        whole = near is None or all(_covers_all(near, bgr.shape, scale) for scale in [fine, *more])
+        return merge_boxes(boxes[:, :4], boxes[:, 4], self.config.nms_iou), whole
 
     def _pass_scales(self, long_side: int, *, crowd: bool) -> list[float]:
         """Scales of the passes for a photo of this long side: fine first, then crowd and coarse."""
@@ -227,14 +226,16 @@ def _faces_in(boxes: np.ndarray, width: int, height: int) -> list[Face]:
 def _windows(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int]]:
     """Network windows (x0, y0, x1, y1) round each box; two are joined when that costs nothing.
 
-    Each box gets WINDOW_CONTEXT of its size plus WINDOW_MARGIN px on every side: a face found there
-    again (its centre in the blurred region, which reaches ~0.8 box sizes from the centre) is whole in
-    the window, with context round it for the network. Corners snap outwards to multiples of 32, so
+    Each box gets WINDOW_CONTEXT of its size, capped at WINDOW_CONTEXT_CAP px but never under
+    WINDOW_REGION of it, plus WINDOW_MARGIN px on every side: a face found there again (its centre in
+    the blurred region, which reaches ~0.8 box sizes from the centre) is whole in the window, with
+    context round it for the network. Corners snap outwards to multiples of 32, so
     the window's cells are those of a whole-photo pass (which pads only at the right and bottom).
     """
     rects = []
     for x1, y1, x2, y2 in boxes:
-        pad = WINDOW_CONTEXT * max(x2 - x1, y2 - y1) + WINDOW_MARGIN
+        size = max(x2 - x1, y2 - y1)
+        pad = max(min(WINDOW_CONTEXT * size, WINDOW_CONTEXT_CAP), WINDOW_REGION * size) + WINDOW_MARGIN
         rects.append(
             [
                 max(0, math.floor((x1 - pad) / 32) * 32),
@@ -268,6 +269,12 @@ def _pass_windows(
     if sum(_area(window) for window in around) <= WHOLE_PHOTO_SHARE * width * height:
         return around
     return [(0, 0, width, height)]
+
+
+def _covers_all(near: np.ndarray, shape: tuple[int, ...], scale: float) -> bool:
+    """Whether the pass at ``scale`` of a photo of ``shape`` runs whole, round ``near`` (_pass_windows)."""
+    size = _resized_size(shape[1], shape[0], scale)
+    return _pass_windows(near, shape, *size) == [(0, 0, *size)]
 
 
 def _area(rect: list[int]) -> int:

@@ -135,7 +135,6 @@ class ModeratedDetector:
         # The verify step looks again with the face detector only: moderation judged the photo once.
         if hasattr(detector, "detect_near"):
             self.detect_near = detector.detect_near
-            self.looks_at_whole_photo = detector.looks_at_whole_photo
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in IMAGE; ContentRefusedError if moderation blocks it, DetectorError if either half fails."""

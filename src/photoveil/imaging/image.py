@@ -35,7 +35,7 @@ import re
 import struct
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -270,8 +270,7 @@ def _imdecode(data: bytes) -> np.ndarray:
     return pixels
 
 
-@dataclass(frozen=True, slots=True)
-class _JpegFrame:
+class _JpegFrame(NamedTuple):  # a tuple as struct unpacks it (and a quarter of a dataclass's set-up)
     """What a JPEG's frame header (SOFn) declares, and whether its scans run to an EOI marker."""
 
     precision: int  # bits per sample

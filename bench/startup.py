@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 CHILD = """
-import json, sys, time
+import sys, time
 started = time.process_time()
 import photoveil.cli
 from photoveil.imaging.detectors import get_detector
@@ -43,9 +43,11 @@ from photoveil.imaging.image import load_image
 with open(sys.argv[1], "rb") as photo:
     load_image(photo.read())
 done = time.process_time()
+modules = sorted(sys.modules)  # before json, which only this report imports
+import json
 print(json.dumps({
     "python": started, "imports": imported - started, "session": built - imported,
-    "decode": done - built, "modules": sorted(sys.modules),
+    "decode": done - built, "modules": modules,
 }))
 """
 PHASES = ("python", "imports", "session", "decode", "total")

@@ -13,11 +13,9 @@ through a temporary file renamed into place, so a failure never leaves a partial
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -295,24 +293,22 @@ def _blur_one(src: Path, dest: Path, detector: Detector, args: argparse.Namespac
 
 def _write_atomically(dest: Path, data: bytes) -> None:
     """Write via a temporary file in the same directory renamed over ``dest``: never a partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    # A random name opened exclusively, as tempfile.mkstemp does, but with the usual mode (0666 less the
+    # umask, applied by the kernel) and without importing tempfile (shutil, random...) in every process.
+    tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, dest)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _print_json(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
+    import json  # here: only --json needs it
+
     doc = {
         "detector": args.detector,
         "style": args.style,

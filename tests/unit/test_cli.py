@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import stat
 import sys
 import types
 from pathlib import Path
@@ -97,6 +99,21 @@ def test_out_dir_and_default_names(use_detector, photos, tmp_path: Path) -> None
     # without -o/--out-dir, next to the input
     assert cli.main(["blur", str(photos["three.webp"])]) == 0
     assert (tmp_path / "three.blurred.jpg").is_file()
+
+
+def test_output_has_the_usual_mode_and_no_temporary_file_stays(use_detector, photos, tmp_path: Path) -> None:
+    # Written through a temporary file renamed into place: the result must carry the mode any new file
+    # gets under the umask (0666 less it), not a temporary file's 0600.
+    use_detector(FixedDetector([]))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    previous = os.umask(0o027)
+    try:
+        assert cli.main(["blur", str(photos["one.jpg"]), "--out-dir", str(out_dir)]) == 0
+    finally:
+        os.umask(previous)
+    assert files_in(out_dir) == {"one.blurred.jpg"}
+    assert stat.S_IMODE((out_dir / "one.blurred.jpg").stat().st_mode) == 0o640
 
 
 def test_json_document(use_detector, photos, tmp_path: Path, capsys) -> None:

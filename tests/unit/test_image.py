@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import cv2
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from photoveil.errors import (
     AnimatedImageError,
@@ -22,7 +24,8 @@ from photoveil.errors import (
     InputError,
     UnsupportedFormatError,
 )
-from photoveil.imaging.image import encode_jpeg, load_image, sniff_format
+from photoveil.imaging import image
+from photoveil.imaging.image import apply_orientation, encode_jpeg, load_image, sniff_format
 
 pillow_heif.register_heif_opener()  # so the tests can WRITE HEIC; load_image registers on its own
 
@@ -192,7 +195,6 @@ def test_png_orientation_is_applied_exactly(asymmetric: Image.Image, orientation
     stored = stored_for(asymmetric, orientation)
     data = encode(stored, "PNG", exif=exif_with_orientation(orientation))
     loaded = load_image(data)
-    assert loaded.orientation == orientation
     assert np.array_equal(loaded.pixels, bgr(asymmetric))
     # and agrees with Pillow's own reference implementation
     assert np.array_equal(loaded.pixels, bgr(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))))
@@ -205,6 +207,51 @@ def test_jpeg_orientation_is_applied(asymmetric: Image.Image, orientation: int) 
     loaded = load_image(data)
     assert (loaded.width, loaded.height) == (240, 160)
     assert np.abs(loaded.pixels.astype(int) - bgr(asymmetric).astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_orientation_is_the_explicit_turn_to_the_bit(asymmetric: Image.Image, orientation: int) -> None:
+    # OpenCV applies the EXIF orientation as it decodes a JPEG; it must give exactly the pixels of
+    # decoding the stored picture and turning it with apply_orientation (what the Pillow path does).
+    data = encode(
+        stored_for(asymmetric, orientation), "JPEG", quality=95, exif=exif_with_orientation(orientation)
+    )
+    stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert np.array_equal(load_image(data).pixels, apply_orientation(stored, orientation))
+
+
+XMP = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+
+
+def exif_segment(orientation: int, byte_order: bytes = b"II") -> bytes:
+    """An APP1 Exif payload written by hand: one IFD holding only the Orientation tag."""
+    end = "<" if byte_order == b"II" else ">"
+    entry = struct.pack(end + "HHIHH", 0x0112, 3, 1, orientation, 0)  # SHORT, count 1, value, padding
+    ifd = struct.pack(end + "H", 1) + entry + struct.pack(end + "I", 0)
+    return b"Exif\x00\x00" + byte_order + struct.pack(end + "HI", 42, 8) + ifd
+
+
+def with_app1(jpeg: bytes, *payloads: bytes) -> bytes:
+    """The JPEG with APP1 segments inserted right after SOI, in this order."""
+    segments = b"".join(b"\xff\xe1" + struct.pack(">H", len(p) + 2) + p for p in payloads)
+    return jpeg[:2] + segments + jpeg[2:]
+
+
+@pytest.mark.parametrize("layout", ["little-endian", "big-endian", "after an XMP segment"])
+def test_jpeg_orientation_is_found_in_every_exif_layout(asymmetric: Image.Image, layout: str) -> None:
+    plain = encode(stored_for(asymmetric, 6), "JPEG", quality=95)
+    exif = exif_segment(6, b"MM" if layout == "big-endian" else b"II")
+    data = with_app1(plain, XMP, exif) if layout == "after an XMP segment" else with_app1(plain, exif)
+    loaded = load_image(data)
+    assert (loaded.width, loaded.height) == (240, 160)
+    assert np.abs(loaded.pixels.astype(int) - bgr(asymmetric).astype(int)).mean() < 3
+    assert np.array_equal(loaded.pixels, bgr(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))))
+
+
+@pytest.mark.parametrize("value", [0, 9, 65535])
+def test_jpeg_bogus_orientation_values_are_ignored(asymmetric: Image.Image, value: int) -> None:
+    plain = encode(asymmetric, "JPEG", quality=95)
+    assert np.array_equal(load_image(with_app1(plain, exif_segment(value))).pixels, load_image(plain).pixels)
 
 
 def test_heic_orientation_is_applied_once(asymmetric: Image.Image) -> None:
@@ -321,6 +368,46 @@ def test_jpeg_over_the_pixel_budget_is_refused_from_its_header(
         load_image(data)
 
 
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any pixel is decoded, by OpenCV or by Pillow."""
+
+    def decoded(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(image.cv2, "imdecode", decoded)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)  # what decodes an opened file
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jpeg_bomb_is_refused_from_its_frame_header_before_decoding(
+    astronaut: Image.Image, no_decoding: None, mode: str, progressive: bool
+) -> None:
+    data = encode(astronaut.convert(mode), "JPEG", progressive=progressive)
+    sof = data.index(b"\xff\xc2" if progressive else b"\xff\xc0")
+    bomb = data[: sof + 5] + struct.pack(">HH", 30000, 30000) + data[sof + 9 :]
+    with pytest.raises(
+        ImageTooLargeError, match=r"30000x30000 \(900.0 megapixels\); the limit is 50 megapixels"
+    ):
+        load_image(bomb)
+    with pytest.raises(ImageTooLargeError, match=r"the limit is 0\.2 megapixels"):
+        load_image(data, max_pixels=200_000)  # the real 512x512 over a smaller budget
+    with pytest.raises(ImageTooLargeError):
+        load_image(bomb[: len(bomb) // 2])  # truncated too: the budget is judged first, as for any format
+
+
+def test_tiny_jpeg_is_refused_from_its_frame_header_before_decoding(no_decoding: None) -> None:
+    with pytest.raises(ImageTooSmallError, match="100x15; each side must be at least 16 pixels"):
+        load_image(encode(Image.new("RGB", (100, 15), "gray"), "JPEG"))
+
+
+def test_cmyk_jpeg_bomb_is_refused_by_the_pillow_path_before_decoding(no_decoding: None) -> None:
+    data = encode(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG")
+    with pytest.raises(ImageTooLargeError, match="9000x7000"):
+        load_image(_jpeg_with_size(data, 9000, 7000))
+
+
 def test_pixel_budget_is_configurable(astronaut: Image.Image) -> None:
     data = encode(astronaut, "PNG")
     with pytest.raises(ImageTooLargeError, match=r"512x512.*limit is 0.2 megapixels"):
@@ -407,3 +494,31 @@ def test_a_jpeg_opencv_refuses_is_decoded_by_pillow(astronaut: Image.Image, monk
     monkeypatch.setattr(image.cv2, "imdecode", refuses)
     pixels = load_image(data).pixels
     assert pixels.shape == expected.shape and np.abs(pixels.astype(int) - expected).mean() < 1
+
+
+def test_a_jpeg_upload_does_not_import_pillow(asymmetric: Image.Image, tmp_path: Path) -> None:
+    # Pillow's import costs every process that reads a photo ~15-25 ms of CPU; a JPEG needs none of it.
+    # A fresh process imports what `photoveil blur` and the worker's image core do, then loads a JPEG
+    # (with an EXIF orientation, so OpenCV's own turn is used); a PNG, which needs Pillow, is the control.
+    jpeg = tmp_path / "photo.jpg"
+    jpeg.write_bytes(encode(stored_for(asymmetric, 6), "JPEG", exif=exif_with_orientation(6)))
+    png = tmp_path / "photo.png"
+    png.write_bytes(encode(asymmetric, "PNG"))
+    child = (
+        "import sys\n"
+        "import photoveil.cli, photoveil.imaging.pipeline, photoveil.imaging.detectors.centerface\n"
+        "from photoveil.imaging.image import load_image\n"
+        "with open(sys.argv[1], 'rb') as photo:\n"
+        "    loaded = load_image(photo.read())\n"
+        "pillow = sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'pillow_heif'))\n"
+        "print(loaded.width, loaded.height, *pillow)\n"
+    )
+
+    def imported(path: Path) -> list[str]:
+        run = subprocess.run(
+            [sys.executable, "-c", child, str(path)], capture_output=True, text=True, check=True
+        )
+        return run.stdout.split()
+
+    assert imported(jpeg) == ["240", "160"]
+    assert imported(png)[:3] == ["240", "160", "PIL"]

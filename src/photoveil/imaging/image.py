@@ -4,15 +4,20 @@ What it does and why:
 
 * The format is sniffed from magic bytes only (never the file name or Content-Type). Accepted:
   JPEG, PNG, WebP, HEIC/HEIF. Anything else raises UnsupportedFormatError naming what it is.
-* Pillow opens every file first, lazily: only the header is parsed, so the pixel budget and the
-  16 px minimum are checked before a single pixel is decoded (a decompression bomb never allocates).
-* JPEG pixels (YCbCr or grayscale) are decoded by ``cv2.imdecode``, faster than Pillow. libjpeg inside
-  OpenCV silently pads a truncated file with grey, so the JPEG's entropy-coded data is scanned for its
-  EOI marker first (``_jpeg_is_complete``). CMYK JPEGs (including Adobe's inverted CMYK) go through
-  Pillow (docs/decisions/0001-jpeg-decode-with-opencv.md, 0017-image-core-on-opencv.md).
-* EXIF orientation (1-8) is read once, by Pillow, for every format and applied to the array, so the
-  pixels, the detector boxes and the output share one frame. HEIF transforms (irot/imir) are applied
-  by libheif itself and pillow-heif resets the EXIF tag to 1, so nothing is rotated twice.
+* Every size is read from the header, so the pixel budget and the 16 px minimum are checked before a
+  single pixel is decoded (a decompression bomb never allocates).
+* A JPEG (8-bit YCbCr or grayscale, what phones and cameras write) never touches Pillow: one walk over
+  its markers (``_jpeg_frame``) reads the frame header (SOFn: size, components) and checks that the
+  entropy-coded data runs to an EOI marker (libjpeg inside OpenCV silently pads a truncated file with
+  grey); then ``cv2.imdecode`` decodes it and applies its EXIF orientation (1-8) itself. Pillow and
+  pillow-heif are imported only when a file needs them: a JPEG upload does not pay their start-up
+  (docs/decisions/perf-cpu-per-photo.md).
+* Everything else opens with Pillow first, lazily (header only: budget, minimum, mode, frames, EXIF):
+  PNG, WebP, HEIC, CMYK/YCCK JPEGs (Pillow undoes Adobe's inverted CMYK), and any JPEG OpenCV's reader
+  refuses (docs/decisions/0001-jpeg-decode-with-opencv.md, 0017-image-core-on-opencv.md). There the EXIF
+  orientation is read by Pillow and applied to the array with OpenCV's turns. HEIF transforms
+  (irot/imir) are applied by libheif itself and pillow-heif resets the EXIF tag to 1, so nothing is
+  rotated twice. Either way the pixels, the detector boxes and the output share one frame.
 * Transparent images are composited on white: that is what a viewer shows, and it drops whatever
   RGB hides under alpha = 0 (a hidden face would otherwise appear, unblurred, in the output).
 * Animated PNG/WebP and multi-image HEIF are refused (AnimatedImageError): blurring one frame would
@@ -30,10 +35,10 @@ import re
 import struct
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFile
 
 from photoveil.errors import (
     AnimatedImageError,
@@ -43,6 +48,9 @@ from photoveil.errors import (
     ImageTooSmallError,
     UnsupportedFormatError,
 )
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 16
@@ -80,7 +88,6 @@ class LoadedImage:
     format: str
     width: int
     height: int
-    orientation: int = 1  # the EXIF orientation that was applied (1 = none)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -154,6 +161,14 @@ def _register_heif() -> None:
 
 def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode photo bytes into an oriented BGR array, refusing anything unsafe with an InputError."""
+    fmt = _accepted_format(data)
+    pixels = _load_jpeg_with_opencv(data, max_pixels) if fmt == "jpeg" else None
+    if pixels is None:
+        pixels = _load_with_pillow(data, fmt, max_pixels)
+    return LoadedImage(pixels=pixels, format=fmt, width=pixels.shape[1], height=pixels.shape[0])
+
+
+def _accepted_format(data: bytes) -> str:
     if not data:
         raise EmptyFileError("the file is empty")
     fmt = sniff_format(data)
@@ -163,54 +178,82 @@ def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
         if what:
             raise UnsupportedFormatError(f"{what} is not supported: upload a {accepted} photo")
         raise UnsupportedFormatError(f"this is not a recognised image: upload a {accepted} photo")
+    return fmt
+
+
+def _label(fmt: str) -> str:
+    return fmt.upper() if fmt != "heif" else "HEIC/HEIF"
+
+
+def _damaged(fmt: str) -> str:
+    return f"the {_label(fmt)} file is damaged or truncated and cannot be read"
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    """The pixel budget and the minimum side, from the header's size (before any pixel is decoded)."""
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+            f"the limit is {max_pixels / 1e6:g} megapixels"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageTooSmallError(
+            f"the image is {width}x{height}; each side must be at least {MIN_SIDE} pixels"
+        )
+
+
+def _load_jpeg_with_opencv(data: bytes, max_pixels: int) -> np.ndarray | None:
+    """Oriented BGR pixels of an 8-bit YCbCr or grayscale JPEG, decoded by OpenCV; None for what Pillow
+    must open instead (CMYK/YCCK, other precisions, markers it cannot walk, what OpenCV refuses)."""
+    frame = _jpeg_frame(data)
+    if frame is None or not frame.is_plain:
+        return None
+    _check_size(frame.width, frame.height, max_pixels)
+    if not frame.complete:
+        raise CorruptImageError(_damaged("jpeg"))
+    # IMREAD_COLOR applies the EXIF orientation (1-8; other values are ignored, as browsers do).
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if pixels is None:
+        return None  # Pillow may still read it, slower; what it cannot read either is refused as damaged
+    if sorted(pixels.shape[:2]) != sorted((frame.width, frame.height)):
+        raise CorruptImageError(_damaged("jpeg"))
+    return pixels
+
+
+def _load_with_pillow(data: bytes, fmt: str, max_pixels: int) -> np.ndarray:
+    """Oriented BGR pixels of anything but a plain JPEG: Pillow parses the header, then decodes."""
+    from PIL import Image, ImageFile  # here: a JPEG upload never pays Pillow's import
+
     if fmt == "heif":
         _register_heif()
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # Someone in this process switched Pillow to padding truncated files with grey: refuse to
         # decode rather than publish a photo whose lower part was never seen by the detector.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must be False")
-
-    label = fmt.upper() if fmt != "heif" else "HEIC/HEIF"
     try:
         im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"the image is too large to process ({exc})") from None
     except _DECODE_ERRORS as exc:
-        raise CorruptImageError(f"the {label} file is damaged or truncated and cannot be read") from exc
+        raise CorruptImageError(_damaged(fmt)) from exc
 
     with im:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise ImageTooLargeError(
-                f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
-                f"the limit is {max_pixels / 1e6:g} megapixels"
-            )
-        if min(width, height) < MIN_SIDE:
-            raise ImageTooSmallError(
-                f"the image is {width}x{height}; each side must be at least {MIN_SIDE} pixels"
-            )
+        _check_size(*im.size, max_pixels)
         frames = getattr(im, "n_frames", 1)
         if fmt != "jpeg" and frames > 1:
             raise AnimatedImageError(
-                f"this {label} has {frames} frames (animated or multi-image); upload a single still photo"
+                f"this {_label(fmt)} has {frames} frames (animated or multi-image); "
+                "upload a single still photo"
             )
         try:
+            if fmt == "jpeg" and im.mode in ("RGB", "L") and not _jpeg_is_complete(data):
+                raise ValueError("JPEG data ends before its end-of-image marker")
             orientation = _exif_orientation(im)
-            if fmt == "jpeg" and im.mode in ("RGB", "L"):
-                pixels = _decode_upload_jpeg(data, im)
-                if pixels.shape[:2] != (height, width):
-                    shape = f"{pixels.shape[1]}x{pixels.shape[0]}"
-                    raise ValueError(f"decoded {shape}, the header says {width}x{height}")
-            else:
-                im.load()
-                pixels = _pil_to_bgr(im)
+            im.load()
+            pixels = _pil_to_bgr(im)
         except _DECODE_ERRORS as exc:
-            raise CorruptImageError(f"the {label} file is damaged or truncated and cannot be read") from exc
-
-    pixels = apply_orientation(pixels, orientation)
-    return LoadedImage(
-        pixels=pixels, format=fmt, width=pixels.shape[1], height=pixels.shape[0], orientation=orientation
-    )
+            raise CorruptImageError(_damaged(fmt)) from exc
+    return apply_orientation(pixels, orientation)
 
 
 def _exif_orientation(im: Image.Image) -> int:
@@ -218,20 +261,8 @@ def _exif_orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _decode_upload_jpeg(data: bytes, im: Image.Image) -> np.ndarray:
-    if not _jpeg_is_complete(data):
-        raise ValueError("JPEG data ends before its end-of-image marker")
-    try:
-        return _imdecode(data)
-    except ValueError:
-        # What OpenCV's reader refuses Pillow may still read, slower; what it cannot read either is
-        # refused as damaged.
-        im.load()
-        return _pil_to_bgr(im)
-
-
 def _imdecode(data: bytes) -> np.ndarray:
-    """BGR pixels of a JPEG, its EXIF orientation ignored (apply_orientation applies it, once).
+    """BGR pixels of a JPEG as stored, any EXIF orientation ignored (ours carry none).
     Raises ValueError when OpenCV cannot decode it."""
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
@@ -239,41 +270,75 @@ def _imdecode(data: bytes) -> np.ndarray:
     return pixels
 
 
+class _JpegFrame(NamedTuple):  # a tuple as struct unpacks it (and a quarter of a dataclass's set-up)
+    """What a JPEG's frame header (SOFn) declares, and whether its scans run to an EOI marker."""
+
+    precision: int  # bits per sample
+    height: int
+    width: int
+    components: int  # 1 grayscale, 3 YCbCr (or RGB), 4 CMYK/YCCK
+    complete: bool
+
+    @property
+    def is_plain(self) -> bool:
+        """8-bit YCbCr or grayscale of a real size (a zero height means a DNL marker: Pillow refuses it)."""
+        return self.precision == 8 and self.components in (1, 3) and self.width > 0 and self.height > 0
+
+
+# SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC), which share the range.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # In entropy-coded JPEG data 0xFF is always followed by 0x00 (stuffing), RSTn (D0-D7) or another
 # 0xFF (fill); any other byte after 0xFF is a real marker.
 _JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 
 
-def _jpeg_is_complete(data: bytes) -> bool:
-    """True when the JPEG's scans run to an EOI marker (a truncated upload has none)."""
+def _jpeg_frame(data: bytes) -> _JpegFrame | None:
+    """The JPEG's frame header and whether its data runs to EOI (a truncated upload has none); None
+    when its markers break off or repeat before one frame header is read (Pillow then judges it)."""
     n = len(data)
     pos = 2  # after SOI
     seen_scan = False
+    header: tuple[int, int, int, int] | None = None
     while True:
         if seen_scan:
             match = _JPEG_MARKER.search(data, pos)
             if match is None:
-                return False
+                break
             pos = match.start()
         # Skip fill bytes before a marker.
         while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
             pos += 1
         if pos + 1 >= n or data[pos] != 0xFF:
-            return False
+            break
         marker = data[pos + 1]
         if marker == 0xD9:
-            return seen_scan
+            return _frame(header, complete=seen_scan)
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:
             pos += 2
             continue
         if pos + 4 > n:
-            return False
+            break
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if length < 2 or pos + 2 + length > n:
-            return False
+            break
+        if marker in _SOF_MARKERS and not seen_scan:
+            if header is not None or length < 8:
+                return None  # a second frame header, or a short one: not a JPEG to trust our reading of
+            header = struct.unpack_from(">BHHB", data, pos + 4)
         pos += 2 + length
         if marker == 0xDA:
             seen_scan = True
+    return _frame(header, complete=False)
+
+
+def _frame(header: tuple[int, int, int, int] | None, *, complete: bool) -> _JpegFrame | None:
+    return None if header is None else _JpegFrame(*header, complete=complete)
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """True when the JPEG's scans run to an EOI marker (a truncated upload has none)."""
+    frame = _jpeg_frame(data)
+    return frame is not None and frame.complete
 
 
 def _pil_to_bgr(im: Image.Image) -> np.ndarray:

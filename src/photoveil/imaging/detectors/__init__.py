@@ -9,7 +9,6 @@ Instances are cached per process: the CenterFace model is read, verified and loa
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -35,6 +34,9 @@ class UnionDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Union of every detector's faces, overlaps merged; DetectorError if any detector fails."""
+        # Imported here: only `both` runs a pool, and concurrent.futures brings logging and threading.
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=len(self.detectors)) as pool:
             # Each branch runs in the caller's context, so it sees the caller's time budget.
             futures = [pool.submit(contextvars.copy_context().run, d.detect, image) for d in self.detectors]

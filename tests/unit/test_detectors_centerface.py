@@ -14,7 +14,7 @@ import pytest
 
 from photoveil.errors import DetectorError
 from photoveil.imaging.detectors import get_detector
-from photoveil.imaging.detectors.centerface import ResizedCopies, _spans
+from photoveil.imaging.detectors.centerface import CenterFaceConfig, CenterFaceDetector, ResizedCopies, _spans
 from photoveil.imaging.detectors.nms import iou_matrix
 from photoveil.imaging.faces import Face
 from photoveil.imaging.geometry import face_regions
@@ -80,6 +80,19 @@ def test_tiles_cover_the_photo_with_overlap() -> None:
         for (a0, a1), (b0, _) in itertools.pairwise(spans):
             assert a1 - b0 >= overlap and b0 > a0
         assert all(end - start <= tile for start, end in spans) or spans == [(0, length)]
+
+
+def test_a_crowd_is_several_small_faces_scoring_enough(detector) -> None:
+    # 12 MP: small means under 3 % of the 4032 px side (121 px); three at crowd_min_score or more.
+    small = np.array(
+        [[x, 100, x + 60, 160, score] for x, score in ((0, 0.35), (100, 0.5), (200, 0.6))], np.float32
+    )
+    assert detector._looks_like_a_crowd(small, 4032)
+    assert not detector._looks_like_a_crowd(small[:2], 4032)
+    large = small + np.array([0, 0, 100, 100, 0], np.float32)  # 160 px tall: a group, not a crowd
+    assert not detector._looks_like_a_crowd(large, 4032)
+    strict = CenterFaceDetector(CenterFaceConfig(crowd_min_score=0.4), threads=1)
+    assert not strict._looks_like_a_crowd(small, 4032)
 
 
 def _shared_items(folder: Path) -> list[tuple[Path, np.ndarray]]:

@@ -59,11 +59,13 @@ class CenterFaceConfig:
     fine_side: int = 1152  # fine pass long side for photos over max_fine_side (phone photos)
     max_fine_side: int = 2048  # smaller photos: fine pass up to this long side, at most max_upscale x
     max_upscale: float = 2.0
-    # Large photos showing at least crowd_min_faces confident faces under crowd_face_ratio of the long
-    # side get a second, tiled pass at crowd_side.
+    # Large photos showing at least crowd_min_faces faces scoring crowd_min_score or more under
+    # crowd_face_ratio of the long side get a second, tiled pass at crowd_side. Stricter triggers were
+    # measured and not kept (docs/decisions/perf-cpu-per-photo.md, stop 13).
     crowd_side: int = 2048
     crowd_face_ratio: float = 0.03
     crowd_min_faces: int = 3
+    crowd_min_score: float = 0.3
     # Largest input side the net sees in one piece: bounds the network's memory (process < 600 MB).
     tile: int = 1280
     overlap: int = 192  # shared by neighbouring tiles (net px): faces up to this size are whole in one
@@ -158,7 +160,8 @@ class CenterFaceDetector:
 
     def _looks_like_a_crowd(self, boxes: np.ndarray, long_side: int) -> bool:
         cfg = self.config
-        small = (boxes[:, 3] - boxes[:, 1] < cfg.crowd_face_ratio * long_side) & (boxes[:, 4] >= 0.3)
+        small = boxes[:, 3] - boxes[:, 1] < cfg.crowd_face_ratio * long_side
+        small &= boxes[:, 4] >= cfg.crowd_min_score
         return int(small.sum()) >= cfg.crowd_min_faces
 
     def _run_tiled(self, copies: ResizedCopies, scale: float, near: np.ndarray | None = None) -> np.ndarray:

@@ -7,15 +7,14 @@
                             figures is chance; docs/decisions/0016-image-core-without-opencv.md)
 
 For each shared photo: decode, detect once with ``get_detector("centerface")`` (default threshold 0.1),
-then per variant blur with ``photoveil.imaging.blur.blur_faces``, encode as the CLI does (JPEG q85), run the
-pipeline's verify step (``photoveil.imaging.verify.reblur_until_clean``; ``--no-verify`` skips it), decode and
-detect again, whole photo, at the same threshold. A re-detection is a detection on the output that has
-IoU >= 0.3 with a face we blurred or whose centre lies inside one of the blurred regions' rectangles.
-Also reported, with /work/shared/tools/privacy_eval.py's own change_map and hf functions on the same
-output: recall (central region changed on >= 50 % and Laplacian variance <= 0.35 of the input's) and
-collateral (share of non-face pixels changed), so one run gives the whole trade-off without one process
-per photo.
-"""
+then per variant blur with ``photoveil.imaging.blur.blur_faces``, encode as the CLI does (JPEG q85, cut in
+rows), run the pipeline's verify step (``photoveil.imaging.verify.reblur_until_clean``; ``--no-verify``
+skips it), decode and detect again, whole photo, at the same threshold. A re-detection is a detection on
+the output that has IoU >= 0.3 with a face we blurred or whose centre lies inside one of the blurred
+regions' rectangles. Also reported, with /work/shared/tools/privacy_eval.py's own change_map and hf
+functions on the same output: recall (central region changed on >= 50 % and Laplacian variance <= 0.35 of
+the input's) and collateral (share of non-face pixels changed), so one run gives the whole trade-off
+without one process per photo."""
 
 from __future__ import annotations
 
@@ -33,6 +32,7 @@ from photoveil.imaging.detectors import get_detector
 from photoveil.imaging.detectors.nms import face_boxes, iou_matrix
 from photoveil.imaging.faces import Face
 from photoveil.imaging.image import encode_jpeg
+from photoveil.imaging.jpeg_rows import encode_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT / "shared" / "data" / "faces"
@@ -129,7 +129,7 @@ def evaluate(items, found, detector, style: str, verbose: bool, verify: bool = T
     for (name, image, gt), faces in zip(items, found, strict=True):
         t = time.perf_counter()
         out = blur_faces(image.copy(), faces, style)
-        jpeg = encode_jpeg(out)
+        jpeg = encode_rows(out)  # as the pipeline publishes it (cut in rows: jpeg_rows)
         if verify:
             jpeg, reblurred, _ = reblur_until_clean(out, jpeg, faces, detector, style=style, quality=85)
             total["reblurred"] += len(reblurred)

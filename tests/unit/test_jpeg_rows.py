@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from photoveil.imaging.image import decode_jpeg, encode_jpeg
-from photoveil.imaging.jpeg_rows import _mcu_bands, encode_rows, splice_rows
+from photoveil.imaging.jpeg_rows import _mcu_bands, decode_rows, encode_rows, splice_rows
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / ".images" / "astronaut.png"
 
@@ -69,3 +69,17 @@ def test_spans_become_disjoint_clipped_mcu_bands() -> None:
         (18, 19),
         (43, 45),
     ]
+
+
+@pytest.mark.parametrize(("y0", "y1"), [(0, 16), (40, 90), (300, 301), (650, 714), (0, 714), (17, 31)])
+def test_a_band_of_rows_decodes_as_the_whole_photo_does(photo: np.ndarray, y0: int, y1: int) -> None:
+    jpeg = encode_rows(photo)
+    top, rows = decode_rows(jpeg, y0, y1)
+    assert top <= y0 and top + rows.shape[0] >= y1
+    assert np.array_equal(rows, decode_jpeg(jpeg)[top : top + rows.shape[0]])
+
+
+def test_a_band_of_a_jpeg_not_cut_in_rows_is_the_whole_photo(photo: np.ndarray) -> None:
+    jpeg = encode_jpeg(photo)
+    top, rows = decode_rows(jpeg, 40, 90)
+    assert top == 0 and np.array_equal(rows, decode_jpeg(jpeg))

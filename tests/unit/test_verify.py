@@ -335,3 +335,26 @@ def test_verify_encodes_only_what_it_blurred_again(blurred, monkeypatch) -> None
     assert again == [HEAD, HEAD] and encodes and pixels.shape not in encodes
     monkeypatch.undo()
     assert out == encode_rows(pixels)
+
+
+class BandDetector(LookingDetector):
+    """A LookingDetector that reads only the rows ``bands`` say, one band per look (rows_near)."""
+
+    def __init__(self, rounds: list[list[Face]], bands: list[tuple[int, int]]) -> None:
+        super().__init__(rounds)
+        self.bands = list(bands)
+
+    def rows_near(self, shape: tuple[int, ...], near: list[Face]) -> tuple[int, int]:
+        return self.bands.pop(0)
+
+
+def test_a_look_that_reads_a_band_of_rows_gets_them_exact_and_no_more_decoded(blurred) -> None:
+    pixels, jpeg = blurred
+    detector = BandDetector([[HEAD], []], bands=[(64, 180), (0, 300)])
+    out, _, _ = verify.reblur_until_clean(pixels, jpeg, [FACE], detector, style="gaussian", quality=85)
+    (first, _), (second, _) = detector.looks
+    published = decode_jpeg(jpeg)
+    assert np.array_equal(first[64:180], published[64:180])
+    assert not first[:32].any() and not first[240:].any()  # a band of rows, not the photo, was decoded
+    # The next look reads every row: the whole JPEG, with the head blurred again, as finally published.
+    assert np.array_equal(second, decode_jpeg(out))

@@ -5,8 +5,11 @@ tables, no metadata) with a restart marker after every row of MCUs (16 px). The 
 row then depends on nothing but its own pixels (the DC predictions restart), so the rows of a band encoded
 on its own are, byte for byte, those rows of the whole photo encoded at once. ``splice_rows`` uses that:
 after the verify step blurs a few heads again, only their rows are encoded and put in place of the old
-ones (tests/unit/test_jpeg_rows.py checks the result is the whole photo's encoding). The markers cost two
-bytes a row (~0.04 % of a 12 MP photo).
+ones (tests/unit/test_jpeg_rows.py checks the result is the whole photo's encoding). ``decode_rows``
+decodes a band of rows alone, for a look that reads only part of the photo: the rows come out as the
+whole photo's decode has them, except the band's first and last pixel rows (the decoder smooths colour
+with the row beyond), so one more row of MCUs is decoded at each end and left out. The markers cost
+two bytes a row (~0.04 % of a 12 MP photo).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from photoveil.imaging.image import encode_jpeg
+from photoveil.imaging.image import decode_jpeg, encode_jpeg
 
 MCU_HEIGHT = 16  # 4:2:0 chroma: an MCU is 16 x 16 px
 MCU_WIDTH = 16
 _RESTART = re.compile(rb"\xff[\xd0-\xd7]")  # RST0-7: in entropy-coded data 0xFF is otherwise stuffed
 _START_OF_SCAN = b"\xff\xda"
+_START_OF_FRAME = b"\xff\xc0"  # baseline, as OpenCV writes it
 _END_OF_IMAGE = b"\xff\xd9"
 
 
@@ -46,6 +50,25 @@ def splice_rows(
         rows[first:last] = band
     body = b"".join(row + bytes((0xFF, 0xD0 + i % 8)) for i, row in enumerate(rows[:-1]))
     return header + body + rows[-1] + _END_OF_IMAGE
+
+
+def decode_rows(jpeg: bytes, y0: int, y1: int) -> tuple[int, np.ndarray]:
+    """``(top, rows)``: pixel rows of an ``encode_rows`` JPEG, exactly as its whole decode has them, from
+    ``top`` on and covering at least [y0, y1). A JPEG not cut in rows is decoded whole (top 0)."""
+    header, rows = _cut(jpeg)
+    frame = header.find(_START_OF_FRAME)
+    height = int.from_bytes(header[frame + 5 : frame + 7], "big") if frame >= 0 else 0
+    if frame < 0 or len(rows) != -(-height // MCU_HEIGHT):
+        return 0, decode_jpeg(jpeg)
+    first = max(0, y0 // MCU_HEIGHT - 1)
+    last = min(len(rows), -(-y1 // MCU_HEIGHT) + 1)
+    band_height = min(height, last * MCU_HEIGHT) - first * MCU_HEIGHT
+    band_header = header[: frame + 5] + band_height.to_bytes(2, "big") + header[frame + 7 :]
+    body = b"".join(row + bytes((0xFF, 0xD0 + i % 8)) for i, row in enumerate(rows[first : last - 1]))
+    band = decode_jpeg(band_header + body + rows[last - 1] + _END_OF_IMAGE)
+    cut_top = MCU_HEIGHT if first > 0 else 0
+    cut_bottom = MCU_HEIGHT if last < len(rows) else 0
+    return first * MCU_HEIGHT + cut_top, band[cut_top : band.shape[0] - cut_bottom]
 
 
 def _cut(jpeg: bytes) -> tuple[bytes, list[bytes]]:

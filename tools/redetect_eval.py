@@ -5,6 +5,8 @@
         [--cost]   (also time blur_faces for one 100/400/800 px face on a 12 MP image)
         [--perturb SEED]   (bump 5 % of the detector's input pixels by one grey level: how much of the
                             figures is chance; docs/decisions/0016-image-core-without-opencv.md)
+        [--crops HEIGHTS]  (a crop HEIGHTS face heights tall round each face instead of the photos: the
+                            few-face photos whose looks run in windows; with --upscale, enlarged)
 
 For each shared photo: decode, detect once with ``get_detector("centerface")`` (default threshold 0.1),
 then per variant blur with ``photoveil.imaging.blur.blur_faces``, encode as the CLI does (JPEG q85, cut in
@@ -54,6 +56,37 @@ def load_items(data: Path, upscale: tuple[int, int] | None) -> list[tuple[str, n
             image = cv2.imdecode(np.frombuffer(encode_jpeg(image, 95), np.uint8), cv2.IMREAD_COLOR)
         items.append((name, image, gt))
     return items
+
+
+def crop_items(
+    items: list[tuple[str, np.ndarray, np.ndarray]], heights: float, upscale: tuple[int, int] | None
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Few-face photos: a 4:3 crop ``heights`` face heights tall round each annotated face of at least
+    24 px (the photo's edge permitting), with the faces it holds, optionally enlarged to ``upscale``.
+    A group photo's looks run over the whole photo; these are the photos whose looks run in windows."""
+    crops = []
+    for name, image, gt in items:
+        height, width = image.shape[:2]
+        for i, (x1, y1, x2, y2) in enumerate(gt):
+            if y2 - y1 < 24:
+                continue
+            ch, cw = min(height, int(heights * (y2 - y1))), min(width, int(heights * (y2 - y1) * 4 / 3))
+            left = int(max(0, min(width - cw, (x1 + x2 - cw) / 2)))
+            top = int(max(0, min(height - ch, (y1 + y2 - ch) / 2)))
+            boxes = gt - np.array([left, top, left, top], np.float64)
+            clipped = np.clip(boxes, 0, [cw, ch, cw, ch])
+            # Faces the crop's edge cuts in two are left out of the ground truth (no detector finds half
+            # a face); their pixels then count as collateral, so only the re-detections compare.
+            area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+            inside = area(clipped) >= 0.9 * area(boxes)
+            crop, boxes = image[top : top + ch, left : left + cw], boxes[inside]
+            if upscale:
+                sx, sy = upscale[0] / cw, upscale[1] / ch
+                crop = cv2.resize(crop, upscale, interpolation=cv2.INTER_CUBIC)
+                crop = cv2.imdecode(np.frombuffer(encode_jpeg(crop, 95), np.uint8), cv2.IMREAD_COLOR)
+                boxes = boxes * np.array([sx, sy, sx, sy])
+            crops.append((f"{name}#{i}", crop, boxes))
+    return crops
 
 
 def perturb_detector_input(seed: int) -> None:
@@ -207,12 +240,15 @@ def main() -> None:
     ap.add_argument("--cost", action="store_true")
     ap.add_argument("--no-verify", action="store_true", help="skip the verify step (first blur only)")
     ap.add_argument("--perturb", type=int, metavar="SEED", help="see the docstring")
+    ap.add_argument("--crops", type=float, metavar="HEIGHTS", help="few-face crops, see crop_items")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if args.perturb is not None:
         perturb_detector_input(args.perturb)
     upscale = tuple(int(v) for v in args.upscale.split("x")) if args.upscale else None
-    items = load_items(args.data, upscale)
+    items = load_items(args.data, None if args.crops else upscale)
+    if args.crops:
+        items = crop_items(items, args.crops, upscale)
     detector = get_detector("centerface")
     found = [detector.detect(image) for _, image, _ in items]
     for spec in args.variant or [""]:

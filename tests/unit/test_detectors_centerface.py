@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,39 @@ def test_the_centerface_path_does_not_import_boto(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("size", [(4032, 3024), (4000, 3000), (1001, 757)])
+def test_resized_copies_kept_up_to_date_are_those_made_again(size: tuple[int, int]) -> None:
+    """A look's copies, updated in bands where the photo changed, are the copies of the changed photo
+    made from scratch, to the bit (the fine pass's area copy, the crowd pass's and the coarse one)."""
+    from photoveil.imaging.detectors.centerface import ResizedCopies
+
+    rng = np.random.default_rng(5)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), (0, 0), 2)
+    scales = [1152 / max(size), 2048 / max(size), 640 / max(size), 0.5]
+    copies = ResizedCopies(photo)
+    before = [copies.at(s).copy() for s in scales]
+    rects = [(100, 90, 333, 317), (size[0] - 150, size[1] - 120, size[0], size[1])]
+    for x0, y0, x1, y1 in rects:
+        photo[y0:y1, x0:x1] = 255 - photo[y0:y1, x0:x1]
+    copies.changed(rects)
+    fresh = ResizedCopies(photo.copy())
+    for scale, old in zip(scales, before, strict=True):
+        assert np.array_equal(copies.at(scale), fresh.at(scale)), scale
+        assert not np.array_equal(copies.at(scale), old)
+
+
+def test_resized_copies_limited_to_rows_are_exact_in_those_rows() -> None:
+    from photoveil.imaging.detectors.centerface import RESIZE_REACH, ResizedCopies
+
+    rng = np.random.default_rng(6)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (3024, 4032, 3), dtype=np.uint8), (0, 0), 2)
+    rows = (700, 1900)
+    limited, whole = ResizedCopies(photo, rows), ResizedCopies(photo)
+    for scale in (1152 / 4032, 2048 / 4032, 640 / 4032):
+        copy, ref = limited.at(scale), whole.at(scale)
+        fy = copy.shape[0] / 3024
+        top, bottom = math.ceil((rows[0] + RESIZE_REACH) * fy), math.floor((rows[1] - RESIZE_REACH) * fy)
+        assert np.array_equal(copy[top:bottom], ref[top:bottom]), scale
+        assert not copy[: max(1, int(rows[0] * fy) - 40)].any()  # rows above were never made

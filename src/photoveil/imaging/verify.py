@@ -19,7 +19,7 @@ in-process model is not loaded on that path.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -79,10 +79,10 @@ def reblur_until_clean(
     look_near = blurred
     height, width = pixels.shape[:2]
     reach = CONTEXT_REACH * max(height, width)
-    published = _Published(jpeg, pixels, quality)  # what the published JPEG shows, round after round
+    published = _Published(jpeg, pixels, quality, detector)  # what it shows, round after round
     changed_rows: list[tuple[int, int]] = []
     for round_number in range(MAX_ROUNDS + 1):
-        residual = _look_again(detector, published.read(detector, look_near), look_near, blurred)
+        residual = _look_again(detector, published.read(look_near), pixels.shape, look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
             break
         # Each round a little larger, so a head that survives one more blur is covered sooner.
@@ -121,58 +121,67 @@ def found_again(
 
 
 def _look_again(
-    detector: VerifyingDetector, pixels: np.ndarray, near: list[Face], blurred: list[Face]
+    detector: VerifyingDetector, published: Any, shape: tuple[int, ...], near: list[Face], blurred: list[Face]
 ) -> list[Face]:
-    """The blurred faces round ``near`` found again in ``pixels``, the published JPEG decoded."""
-    height, width = pixels.shape[:2]
-    detections = detector.detect_near(pixels, near)
+    """The blurred faces round ``near`` found again in ``published`` (the published JPEG decoded, as
+    _Published.read gives it; a photo of ``shape``)."""
+    height, width = shape[:2]
+    detections = detector.detect_near(published, near)
     # Matched once, down to the close calls; a detection's match does not depend on the others.
     candidates = found_again(detections, blurred, width, height, VERIFY_THRESHOLD - WINDOW_TOLERANCE)
     close_call = any(d.score < VERIFY_THRESHOLD for d in candidates)
     if close_call and not getattr(detections, "whole", False):
         # Just under the threshold in a window: the whole photo decides, for every face looked at (one
         # far from the next round's changes is not looked at again).
-        return found_again(detector.detect_near(pixels, near, exact=True), blurred, width, height)
+        return found_again(detector.detect_near(published, near, exact=True), blurred, width, height)
     return [d for d in candidates if d.score >= VERIFY_THRESHOLD]
 
 
 class _Published:
     """The published JPEG as the looks see it: decoded only in the rows they read when that is not the
-    whole photo (jpeg_rows.decode_rows; the other rows stay black and unread), and kept what the JPEG of
-    ``pixels`` decodes to as heads are blurred again (_republish)."""
+    whole photo (jpeg_rows.decode_rows; the other rows stay black and unread), kept what the JPEG of
+    ``pixels`` decodes to as heads are blurred again (_republish), and prepared once for the detector
+    (CenterFaceDetector.prepare: its resized copies are then updated, not made again, look after look)."""
 
-    def __init__(self, jpeg: bytes, pixels: np.ndarray, quality: int) -> None:
-        self.jpeg, self.pixels, self.quality = jpeg, pixels, quality
+    def __init__(self, jpeg: bytes, pixels: np.ndarray, quality: int, detector: VerifyingDetector) -> None:
+        self.jpeg, self.pixels, self.quality, self.detector = jpeg, pixels, quality, detector
         self.array: np.ndarray | None = None
+        self.prepared: Any = None  # what detect_near is given: the array, or the detector's prepared copy
         self.rows = (0, 0)  # the rows of ``array`` that are the published photo's
         self.regions: list[Region] = []  # blurred again since ``jpeg``
 
-    def read(self, detector: VerifyingDetector, near: list[Face]) -> np.ndarray:
+    def read(self, near: list[Face]) -> Any:
         """The published photo, exact in every row ``detector.detect_near(it, near)`` may read."""
         height = self.pixels.shape[0]
-        rows_near = getattr(detector, "rows_near", None)
+        rows_near = getattr(self.detector, "rows_near", None)
         y0, y1 = rows_near(self.pixels.shape, near) if rows_near else (0, height)
         if self.array is not None and self.rows[0] <= y0 and y1 <= self.rows[1]:
-            return self.array
+            return self.prepared
         if self.array is None and (y0, y1) != (0, height):
             top, band = decode_rows(self.jpeg, y0, y1)
             self.array = np.zeros_like(self.pixels)
             self.array[top : top + band.shape[0]] = band
             self.rows = (top, top + band.shape[0])
-            return self.array
-        # The whole photo: the JPEG as first published, then every head blurred again since, in order.
-        self.array, self.rows = decode_jpeg(self.jpeg), (0, height)
-        _republish(self.array, self.pixels, self.regions, self.quality)
-        return self.array
+        else:  # the whole photo: the JPEG as first published, then every head blurred again since
+            self.array, self.rows = decode_jpeg(self.jpeg), (0, height)
+            _republish(self.array, self.pixels, self.regions, self.quality)
+        prepare = getattr(self.detector, "prepare", None)
+        whole = self.rows == (0, height)
+        self.prepared = prepare(self.array, None if whole else self.rows) if prepare else self.array
+        return self.prepared
 
     def blurred_again(self, regions: list[Region]) -> None:
         """``pixels`` changed in ``regions``: so does the published photo."""
         assert self.array is not None  # a look always comes first
-        _republish(self.array, self.pixels, regions, self.quality)
+        changed = _republish(self.array, self.pixels, regions, self.quality)
         self.regions += regions
+        if hasattr(self.prepared, "changed"):
+            self.prepared.changed(changed)
 
 
-def _republish(published: np.ndarray, pixels: np.ndarray, regions: list[Region], quality: int) -> None:
+def _republish(
+    published: np.ndarray, pixels: np.ndarray, regions: list[Region], quality: int
+) -> list[tuple[int, int, int, int]]:
     """Make ``published`` (the decoded JPEG of ``pixels`` before ``regions`` changed) what the JPEG of
     ``pixels`` now decodes to, IN PLACE: each changed area, with a block of neighbours, is encoded and
     decoded as a crop on JPEG's block grid, whose outer block is left out (its colour is smoothed with
@@ -186,6 +195,7 @@ def _republish(published: np.ndarray, pixels: np.ndarray, regions: list[Region],
             max(0, r.x1 // block - 2) : -(-r.x2 // block) + 2,
         ] = 1
     _, _, stats, _ = cv2.connectedComponentsWithStats(crops, connectivity=8)
+    changed = []
     for bx, by, bw, bh, _ in stats[1:]:
         x0, y0 = int(bx) * block, int(by) * block
         x1, y1 = min(width, int(bx + bw) * block), min(height, int(by + bh) * block)
@@ -193,6 +203,8 @@ def _republish(published: np.ndarray, pixels: np.ndarray, regions: list[Region],
         ix0, iy0 = x0 + (block if x0 > 0 else 0), y0 + (block if y0 > 0 else 0)
         ix1, iy1 = x1 - (block if x1 < width else 0), y1 - (block if y1 < height else 0)
         published[iy0:iy1, ix0:ix1] = crop[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+        changed.append((ix0, iy0, ix1, iy1))
+    return changed
 
 
 def _close(face: Face, changed: Face, reach: float) -> bool:

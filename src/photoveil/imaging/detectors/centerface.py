@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -102,7 +103,14 @@ class CenterFaceDetector:
         """Faces in a BGR (or grayscale) uint8 image, in its pixel frame. Raises DetectorError."""
         return self._detect(image, None)[0]
 
-    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> Look:
+    def prepare(self, photo: np.ndarray, rows: tuple[int, int] | None = None) -> ResizedCopies:
+        """``photo`` (BGR) as detect_near takes it again and again: its resized copies are made once and
+        kept (``changed`` updates them where the photo changes); ``rows``: only those are read."""
+        return ResizedCopies(_as_bgr(photo), rows)
+
+    def detect_near(
+        self, image: np.ndarray | ResizedCopies, near: list[Face], *, exact: bool = False
+    ) -> Look:
         """What detect(image) finds around the boxes ``near``, for a fraction of its cost.
 
         The passes are detect()'s, chosen the same way and run on the same resized copies, but the
@@ -117,21 +125,21 @@ class CenterFaceDetector:
         faces, whole = self._detect(image, None if exact else face_boxes(near))
         return Look(faces, whole=whole)
 
-    def _detect(self, image: np.ndarray, near: np.ndarray | None) -> tuple[list[Face], bool]:
-        image = _as_bgr(image)
+    def _detect(self, image: np.ndarray | ResizedCopies, near: np.ndarray | None) -> tuple[list[Face], bool]:
+        copies = image if isinstance(image, ResizedCopies) else ResizedCopies(_as_bgr(image))
         try:
-            boxes, whole = self._detect_bgr(image, near)
+            boxes, whole = self._detect_bgr(copies, near)
         except (cv2.error, ValueError, MemoryError, RuntimeError) as exc:  # ORT's errors are RuntimeErrors
             raise DetectorError(f"centerface failed: {exc}") from exc
-        h, w = image.shape[:2]
+        h, w = copies.shape[:2]
         return _faces_in(boxes, w, h), whole
 
-    def _detect_bgr(self, bgr: np.ndarray, near: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    def _detect_bgr(self, copies: ResizedCopies, near: np.ndarray | None) -> tuple[np.ndarray, bool]:
         """Every pass over the whole photo, or (``near``: (N, 4) boxes) only over windows round them;
         and whether every pass that ran covered the whole photo."""
+        bgr = copies.photo
         long_side = max(bgr.shape[:2])
         fine, *_ = self._pass_scales(long_side, crowd=False)
-        copies = ResizedCopies(bgr)
         found = [self._run_tiled(copies, fine, near)]
         # A large photo of a crowd: its 1-2 % faces are ~12-23 px at fine_side, where some are missed;
         # _pass_scales adds a look at crowd_side (tiled). Portraits and small groups skip this cost.
@@ -317,36 +325,117 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 
 class ResizedCopies:
     """One photo's copies at the passes' scales. Copies of half the size or less start from one shared
-    halving (2x2 box means, OpenCV's fast INTER_AREA case), made once for all passes."""
+    halving (2x2 box means, OpenCV's fast INTER_AREA case), made once for all passes.
 
-    def __init__(self, photo: np.ndarray) -> None:
+    Kept across looks (CenterFaceDetector.prepare): ``changed`` brings the copies up to date where the
+    photo changed, and ``rows`` limits them to the rows a look reads (the rest stay black). Both redo
+    only bands of the halving and of its area copies, aligned to the area resize's period (7 halved rows
+    for 4 of the copy's when 12 MP goes to 1152 px), where OpenCV's result is the whole resize's to the
+    bit (tests/unit/test_detectors_centerface.py); other copies are made again whole."""
+
+    def __init__(self, photo: np.ndarray, rows: tuple[int, int] | None = None) -> None:
         self.photo = photo
         self.shape = photo.shape
+        self._rows = rows
         self._half: np.ndarray | None = None
+        self._copies: dict[tuple[int, int], np.ndarray] = {}
 
     def at(self, scale: float) -> np.ndarray:
         h, w = self.shape[:2]
-        width, height = _resized_size(w, h, scale)
-        if (width, height) == (w, h):
+        size = _resized_size(w, h, scale)
+        if size == (w, h):
             return self.photo
-        if scale > 1:
-            return cv2.resize(self.photo, (width, height), interpolation=cv2.INTER_LINEAR)
+        if size not in self._copies:
+            self._copies[size] = self._resized(size, enlarged=scale > 1)
+        return self._copies[size]
+
+    def changed(self, rects: list[tuple[int, int, int, int]]) -> None:
+        """The photo changed inside ``rects`` ((x0, y0, x1, y1) px): so do the copies, from now on."""
+        for rect in rects:
+            if self._half is not None:
+                self._update_half(rect)
+            for size, copy in list(self._copies.items()):
+                if copy is self._half:
+                    continue
+                if self._area_from_half(size):
+                    self._update_band(copy, _halved(rect, self.half().shape))
+                else:
+                    del self._copies[size]  # made again whole when next asked for
+
+    def _resized(self, size: tuple[int, int], *, enlarged: bool) -> np.ndarray:
+        h, w = self.shape[:2]
+        width, height = size
+        if enlarged:
+            return cv2.resize(self.photo, size, interpolation=cv2.INTER_LINEAR)
         if 1.8 * width > w or 1.8 * height > h or min(h, w) < 4:
-            return cv2.resize(self.photo, (width, height), interpolation=cv2.INTER_AREA)
-        if self._half is None:
-            # An odd last row or column is left out: it moves boxes by under a pixel of the photo.
-            self._half = cv2.resize(
-                self.photo[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA
-            )
-        half_height, half_width = self._half.shape[:2]
-        if (width, height) == (half_width, half_height):
-            return self._half
-        if width <= half_width and height <= half_height:
-            return cv2.resize(self._half, (width, height), interpolation=cv2.INTER_AREA)
+            return cv2.resize(self.photo, size, interpolation=cv2.INTER_AREA)
+        half = self.half()
+        if size == (half.shape[1], half.shape[0]):
+            return half
+        if self._area_from_half(size):
+            if self._rows is None:
+                return cv2.resize(half, size, interpolation=cv2.INTER_AREA)
+            copy = np.zeros((height, width, 3), np.uint8)
+            self._update_band(copy, (0, self._rows[0] // 2, half.shape[1], -(-self._rows[1] // 2)))
+            return copy
         # Just short of a halving (12 MP to the crowd pass's 2048 px, x0.508): the halving with its last
         # 1.6 % enlarged bilinearly, 40 instead of 80 ms; the same recall on the 12 MP copies
         # (docs/decisions/0008-halve-then-area-resize.md).
-        return cv2.resize(self._half, (width, height), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(half, size, interpolation=cv2.INTER_LINEAR)
+
+    def half(self) -> np.ndarray:
+        """The shared halving (only its rows under ``rows`` when the copies are limited to them)."""
+        if self._half is None:
+            h, w = self.shape[:2]
+            # An odd last row or column is left out: it moves boxes by under a pixel of the photo.
+            if self._rows is None:
+                even = self.photo[: h // 2 * 2, : w // 2 * 2]
+                self._half = cv2.resize(even, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            else:
+                self._half = np.zeros((h // 2, w // 2, 3), np.uint8)
+                self._update_half((0, self._rows[0], w, self._rows[1]))
+        return self._half
+
+    def _area_from_half(self, size: tuple[int, int]) -> bool:
+        """Whether the copy of ``size`` is an area resize of the halving (smaller than it)."""
+        h, w = self.shape[:2]
+        width, height = size
+        if 1.8 * width > w or 1.8 * height > h or min(h, w) < 4:
+            return False
+        return width <= w // 2 and height <= h // 2 and (width, height) != (w // 2, h // 2)
+
+    def _update_half(self, rect: tuple[int, int, int, int]) -> None:
+        half = self.half()
+        x0, y0, x1, y1 = _halved(rect, half.shape)
+        if x1 > x0 and y1 > y0:
+            block = self.photo[2 * y0 : 2 * y1, 2 * x0 : 2 * x1]
+            half[y0:y1, x0:x1] = cv2.resize(block, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+
+    def _update_band(self, copy: np.ndarray, rect: tuple[int, int, int, int]) -> None:
+        """Make ``copy`` (an area copy of the halving) what it would be, over the halving's ``rect``."""
+        half = self.half()
+        (x0, x1, sx0, sx1), (y0, y1, sy0, sy1) = (
+            _aligned(rect[i], rect[i + 2], half.shape[1 - i], copy.shape[1 - i]) for i in (0, 1)
+        )
+        if x1 > x0 and y1 > y0:
+            band = half[sy0:sy1, sx0:sx1]
+            copy[y0:y1, x0:x1] = cv2.resize(band, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+
+
+def _halved(rect: tuple[int, int, int, int], half_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The halving's pixels that photo pixels ``rect`` feed."""
+    x0, y0, x1, y1 = rect
+    return max(0, x0 // 2), max(0, y0 // 2), min(half_shape[1], -(-x1 // 2)), min(half_shape[0], -(-y1 // 2))
+
+
+def _aligned(start: int, end: int, source: int, target: int) -> tuple[int, int, int, int]:
+    """The copy's span [a, b) covering source pixels [start, end) of an area resize ``source`` ->
+    ``target`` px, widened to the resize's period, and the source span [sa, sb) that makes it alone."""
+    ratio = Fraction(source, target)
+    period = ratio.denominator
+    a = max(0, math.floor(start / ratio) // period * period)
+    b = min(target, -(-math.ceil(end / ratio) // period) * period)
+    return a, b, int(a * ratio), source if b == target else int(b * ratio)
 
 
 def _resized_size(width: int, height: int, scale: float) -> tuple[int, int]:

@@ -59,9 +59,11 @@ JPEG_BLOCK = 16
 
 
 class VerifyingDetector(Protocol):
-    """A detector that can look again, cheaply, round boxes it found (see CenterFaceDetector)."""
+    """A detector that can look again, cheaply, round boxes it found (see CenterFaceDetector). It may
+    also say which rows a look reads (``rows_near(shape, near)``) and prepare the photo once for many
+    looks (``prepare(photo, rows)``, whose result detect_near takes and ``changed(rects)`` updates)."""
 
-    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]: ...
+    def detect_near(self, image: Any, near: list[Face], *, exact: bool = False) -> list[Face]: ...
 
 
 def reblur_until_clean(

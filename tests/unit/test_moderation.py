@@ -178,3 +178,15 @@ def test_a_moderation_bug_fails_closed_as_a_detector_error() -> None:
 def test_moderation_off_leaves_the_detector_alone() -> None:
     detector = OneFace()
     assert moderated(detector, None) is detector
+
+
+def test_a_moderated_detector_looks_again_with_its_face_detector() -> None:
+    """Verify's looks (detect_near, and rows_near / prepare, which make them cheaper) reach the face
+    detector inside: moderation judged the photo once."""
+    from photoveil.imaging.detectors import get_detector
+
+    faces = get_detector("centerface")
+    wrapped = ModeratedDetector(faces, Failing())
+    assert wrapped.detect_near == faces.detect_near
+    assert wrapped.rows_near == faces.rows_near and wrapped.prepare == faces.prepare
+    assert not hasattr(ModeratedDetector(OneFace(), Failing()), "prepare")

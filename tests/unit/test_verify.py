@@ -270,6 +270,7 @@ def test_the_union_of_detectors_looks_again_with_its_in_process_member() -> None
     looking, plain = LookingDetector([]), get_detector("centerface")
     union = UnionDetector("both", [plain, looking])
     assert union.detect_near == plain.detect_near
+    assert union.rows_near == plain.rows_near and union.prepare == plain.prepare
 
     class Remote:
         name = "remote"

@@ -33,6 +33,11 @@ class Face:
         }
 
 
+# What the verify step (photoveil.imaging.verify) uses of a detector that can look again: a detector
+# wrapping one passes them all on.
+LOOK_AGAIN_METHODS = ("detect_near", "rows_near", "prepare")
+
+
 class Look(list[Face]):
     """The faces a look again round some boxes found (CenterFaceDetector.detect_near), and whether every
     pass it ran covered the whole photo, so that its scores are a whole-photo detection's exactly."""

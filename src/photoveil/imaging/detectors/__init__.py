@@ -16,7 +16,7 @@ import numpy as np
 
 from photoveil.errors import DetectorError
 from photoveil.imaging.detectors.nms import merge_faces
-from photoveil.imaging.faces import Detector, Face
+from photoveil.imaging.faces import LOOK_AGAIN_METHODS, Detector, Face
 
 NAMES = ("centerface", "rekognition", "both")
 
@@ -30,7 +30,9 @@ class UnionDetector:
         # The verify step (photoveil.imaging.verify) looks again with the in-process member, if it has one.
         lookers = [d for d in detectors if hasattr(d, "detect_near")]
         if lookers:
-            self.detect_near = lookers[0].detect_near
+            for method in LOOK_AGAIN_METHODS:
+                if hasattr(lookers[0], method):
+                    setattr(self, method, getattr(lookers[0], method))
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Union of every detector's faces, overlaps merged; DetectorError if any detector fails."""

@@ -23,7 +23,7 @@ import numpy as np
 from photoveil import deadline
 from photoveil.errors import ContentRefusedError, DetectorError
 from photoveil.imaging.detectors.rekognition import RekognitionCalls, rekognition_jpeg, sharing_encoding
-from photoveil.imaging.faces import Detector, Face
+from photoveil.imaging.faces import LOOK_AGAIN_METHODS, Detector, Face
 
 # Top-level (L1) categories of Rekognition's moderation taxonomy (version 7) refused by default:
 # docs/deploy.md says why each, and why the others (swimwear, alcohol, gestures...) are published.
@@ -133,8 +133,9 @@ class ModeratedDetector:
         self.moderator = moderator
         self.name = detector.name
         # The verify step looks again with the face detector only: moderation judged the photo once.
-        if hasattr(detector, "detect_near"):
-            self.detect_near = detector.detect_near
+        for method in LOOK_AGAIN_METHODS:
+            if hasattr(detector, method):
+                setattr(self, method, getattr(detector, method))
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in IMAGE; ContentRefusedError if moderation blocks it, DetectorError if either half fails."""

@@ -339,14 +339,23 @@ def test_verify_encodes_only_what_it_blurred_again(blurred, monkeypatch) -> None
 
 
 class BandDetector(LookingDetector):
-    """A LookingDetector that reads only the rows ``bands`` say, one band per look (rows_near)."""
+    """A LookingDetector that reads only the rows ``bands`` say, one band per look (rows_near), and
+    records what its exact looks were given."""
 
-    def __init__(self, rounds: list[list[Face]], bands: list[tuple[int, int]]) -> None:
-        super().__init__(rounds)
+    def __init__(
+        self, rounds: list[list[Face]], bands: list[tuple[int, int]], whole: list[Face] | None = None
+    ) -> None:
+        super().__init__(rounds, whole=whole)
         self.bands = list(bands)
+        self.exact_images: list[np.ndarray] = []
 
     def rows_near(self, shape: tuple[int, ...], near: list[Face]) -> tuple[int, int]:
         return self.bands.pop(0)
+
+    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]:
+        if exact:
+            self.exact_images.append(image.copy())
+        return super().detect_near(image, near, exact=exact)
 
 
 def test_a_look_that_reads_a_band_of_rows_gets_them_exact_and_no_more_decoded(blurred) -> None:
@@ -359,3 +368,15 @@ def test_a_look_that_reads_a_band_of_rows_gets_them_exact_and_no_more_decoded(bl
     assert not first[:32].any() and not first[240:].any()  # a band of rows, not the photo, was decoded
     # The next look reads every row: the whole JPEG, with the head blurred again, as finally published.
     assert np.array_equal(second, decode_jpeg(out))
+
+
+def test_a_close_call_in_a_band_is_settled_on_the_whole_published_photo(blurred) -> None:
+    pixels, jpeg = blurred
+    close = Face(HEAD.x1, HEAD.y1, HEAD.x2, HEAD.y2, verify.VERIFY_THRESHOLD - 0.01)
+    detector = BandDetector([[close]], bands=[(64, 180)], whole=[])
+    out, reblurred, _ = verify.reblur_until_clean(
+        pixels, jpeg, [FACE], detector, style="gaussian", quality=85
+    )
+    assert reblurred == [] and out == jpeg and detector.whole_looks == 1
+    (exact,) = detector.exact_images
+    assert np.array_equal(exact, decode_jpeg(jpeg))  # every row, not the band the first look read

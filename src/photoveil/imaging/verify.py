@@ -84,7 +84,7 @@ def reblur_until_clean(
     published = _Published(jpeg, pixels, quality, detector)  # what it shows, round after round
     changed_rows: list[tuple[int, int]] = []
     for round_number in range(MAX_ROUNDS + 1):
-        residual = _look_again(detector, published.read(look_near), pixels.shape, look_near, blurred)
+        residual = _look_again(detector, published, look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
             break
         # Each round a little larger, so a head that survives one more blur is covered sooner.
@@ -123,19 +123,19 @@ def found_again(
 
 
 def _look_again(
-    detector: VerifyingDetector, published: Any, shape: tuple[int, ...], near: list[Face], blurred: list[Face]
+    detector: VerifyingDetector, published: _Published, near: list[Face], blurred: list[Face]
 ) -> list[Face]:
-    """The blurred faces round ``near`` found again in ``published`` (the published JPEG decoded, as
-    _Published.read gives it; a photo of ``shape``)."""
-    height, width = shape[:2]
-    detections = detector.detect_near(published, near)
+    """The blurred faces round ``near`` found again in the published JPEG."""
+    height, width = published.pixels.shape[:2]
+    detections = detector.detect_near(published.read(near), near)
     # Matched once, down to the close calls; a detection's match does not depend on the others.
     candidates = found_again(detections, blurred, width, height, VERIFY_THRESHOLD - WINDOW_TOLERANCE)
     close_call = any(d.score < VERIFY_THRESHOLD for d in candidates)
     if close_call and not getattr(detections, "whole", False):
         # Just under the threshold in a window: the whole photo decides, for every face looked at (one
         # far from the next round's changes is not looked at again).
-        return found_again(detector.detect_near(published, near, exact=True), blurred, width, height)
+        exact = detector.detect_near(published.read(near, whole=True), near, exact=True)
+        return found_again(exact, blurred, width, height)
     return [d for d in candidates if d.score >= VERIFY_THRESHOLD]
 
 
@@ -152,10 +152,11 @@ class _Published:
         self.rows = (0, 0)  # the rows of ``array`` that are the published photo's
         self.regions: list[Region] = []  # blurred again since ``jpeg``
 
-    def read(self, near: list[Face]) -> Any:
-        """The published photo, exact in every row ``detector.detect_near(it, near)`` may read."""
+    def read(self, near: list[Face], *, whole: bool = False) -> Any:
+        """The published photo, exact in every row ``detector.detect_near(it, near)`` may read (in every
+        row when ``whole``: an exact look runs over the whole photo)."""
         height = self.pixels.shape[0]
-        rows_near = getattr(self.detector, "rows_near", None)
+        rows_near = None if whole else getattr(self.detector, "rows_near", None)
         y0, y1 = rows_near(self.pixels.shape, near) if rows_near else (0, height)
         if self.array is not None and self.rows[0] <= y0 and y1 <= self.rows[1]:
             return self.prepared
@@ -168,8 +169,8 @@ class _Published:
             self.array, self.rows = decode_jpeg(self.jpeg), (0, height)
             _republish(self.array, self.pixels, self.regions, self.quality)
         prepare = getattr(self.detector, "prepare", None)
-        whole = self.rows == (0, height)
-        self.prepared = prepare(self.array, None if whole else self.rows) if prepare else self.array
+        rows = None if self.rows == (0, height) else self.rows
+        self.prepared = prepare(self.array, rows) if prepare else self.array
         return self.prepared
 
     def blurred_again(self, regions: list[Region]) -> None:

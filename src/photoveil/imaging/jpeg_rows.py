@@ -48,8 +48,7 @@ def splice_rows(
     for first, last in _mcu_bands(spans, height):
         _, band = _cut(encode_rows(pixels[first * MCU_HEIGHT : last * MCU_HEIGHT], quality))
         rows[first:last] = band
-    body = b"".join(row + bytes((0xFF, 0xD0 + i % 8)) for i, row in enumerate(rows[:-1]))
-    return header + body + rows[-1] + _END_OF_IMAGE
+    return _joined(header, rows)
 
 
 def decode_rows(jpeg: bytes, y0: int, y1: int) -> tuple[int, np.ndarray]:
@@ -64,11 +63,16 @@ def decode_rows(jpeg: bytes, y0: int, y1: int) -> tuple[int, np.ndarray]:
     last = min(len(rows), -(-y1 // MCU_HEIGHT) + 1)
     band_height = min(height, last * MCU_HEIGHT) - first * MCU_HEIGHT
     band_header = header[: frame + 5] + band_height.to_bytes(2, "big") + header[frame + 7 :]
-    body = b"".join(row + bytes((0xFF, 0xD0 + i % 8)) for i, row in enumerate(rows[first : last - 1]))
-    band = decode_jpeg(band_header + body + rows[last - 1] + _END_OF_IMAGE)
+    band = decode_jpeg(_joined(band_header, rows[first:last]))
     cut_top = MCU_HEIGHT if first > 0 else 0
     cut_bottom = MCU_HEIGHT if last < len(rows) else 0
     return first * MCU_HEIGHT + cut_top, band[cut_top : band.shape[0] - cut_bottom]
+
+
+def _joined(header: bytes, rows: list[bytes]) -> bytes:
+    """A JPEG of ``header`` and ``rows``' entropy-coded data, restart markers numbered from RST0."""
+    body = b"".join(row + bytes((0xFF, 0xD0 + i % 8)) for i, row in enumerate(rows[:-1]))
+    return header + body + rows[-1] + _END_OF_IMAGE
 
 
 def _cut(jpeg: bytes) -> tuple[bytes, list[bytes]]:

@@ -82,7 +82,6 @@ def reblur_until_clean(
     height, width = pixels.shape[:2]
     reach = CONTEXT_REACH * max(height, width)
     published = _Published(jpeg, pixels, quality, detector)  # what it shows, round after round
-    changed_rows: list[tuple[int, int]] = []
     for round_number in range(MAX_ROUNDS + 1):
         residual = _look_again(detector, published, look_near, blurred)
         if not residual or round_number == MAX_ROUNDS:
@@ -93,15 +92,14 @@ def reblur_until_clean(
         blur_faces(pixels, again, style=style)
         # Encoded and decoded again only round what changed; at the end only the rows that changed are
         # encoded again, into the JPEG (jpeg_rows).
-        regions = face_regions(again, width, height)
-        published.blurred_again(regions)
-        changed_rows += [(r.y1, r.y2) for r in regions]
+        published.blurred_again(face_regions(again, width, height))
         blurred += residual
         reblurred += residual
         # Only the pixels round what was just blurred again changed: look again round it, and round
         # the faces near enough for that change to reach their windows: their scores move too
         # (docs/decisions/0012-look-again-windows.md).
         look_near = [f for f in blurred if any(_close(f, r, reach) for r in residual)]
+    changed_rows = [(r.y1, r.y2) for r in published.regions]
     return splice_rows(jpeg, pixels, changed_rows, quality) if changed_rows else jpeg, reblurred, residual
 
 

@@ -363,11 +363,10 @@ class ResizedCopies:
                     del self._copies[size]  # made again whole when next asked for
 
     def _resized(self, size: tuple[int, int], *, enlarged: bool) -> np.ndarray:
-        h, w = self.shape[:2]
         width, height = size
         if enlarged:
             return cv2.resize(self.photo, size, interpolation=cv2.INTER_LINEAR)
-        if 1.8 * width > w or 1.8 * height > h or min(h, w) < 4:
+        if self._from_photo(size):
             return cv2.resize(self.photo, size, interpolation=cv2.INTER_AREA)
         half = self.half()
         if size == (half.shape[1], half.shape[0]):
@@ -396,11 +395,17 @@ class ResizedCopies:
                 self._update_half((0, self._rows[0], w, self._rows[1]))
         return self._half
 
+    def _from_photo(self, size: tuple[int, int]) -> bool:
+        """Whether the copy of ``size`` (no larger than the photo) is an area resize of the photo itself:
+        less than ~a halving smaller, where the shared halving would not help."""
+        h, w = self.shape[:2]
+        return 1.8 * size[0] > w or 1.8 * size[1] > h or min(h, w) < 4
+
     def _area_from_half(self, size: tuple[int, int]) -> bool:
         """Whether the copy of ``size`` is an area resize of the halving (smaller than it)."""
         h, w = self.shape[:2]
         width, height = size
-        if 1.8 * width > w or 1.8 * height > h or min(h, w) < 4:
+        if self._from_photo(size):
             return False
         return width <= w // 2 and height <= h // 2 and (width, height) != (w // 2, h // 2)
 

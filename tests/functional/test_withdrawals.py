@@ -88,6 +88,25 @@ class BeforeStep:
         return Wrapped()
 
 
+def invoke_worker_with_a_delete_at(
+    step: int, functions: Functions, event: dict[str, Any], job_id: str, token: str, context: Any
+) -> list[int]:
+    """Invoke the worker with EVENT while the owner's DELETE lands just before its STEP-th call to S3 or
+    DynamoDB (after the invocation, when it makes fewer); the status codes the DELETE got."""
+    deleted: list[int] = []
+
+    def delete() -> None:
+        deleted.append(call(functions, owner_event("DELETE", job_id, token), context)[0])
+
+    hook = BeforeStep(step, delete)
+    deps = functions.worker.dependencies
+    functions.worker.override(s3=hook.wrap(deps.s3_client), dynamodb=hook.wrap(deps.dynamodb_client))
+    functions.worker.invoke(event, context)
+    if not deleted:
+        delete()
+    return deleted
+
+
 @pytest.fixture
 def cdn(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
     """A distribution the functions invalidate (the local stack has none)."""
@@ -187,20 +206,8 @@ def test_a_delete_between_any_two_steps_of_the_worker_leaves_nothing_published(
     assert created
     job_id, token = created["jobId"], created["ownerToken"]
     aws.put_upload(f"uploads/{job_id}", data)
-    deleted: list[int] = []
-
-    def delete() -> None:
-        deleted.append(call(functions, owner_event("DELETE", job_id, token), context)[0])
-
-    hook = BeforeStep(step, delete)
-    deps = functions.worker.dependencies
-    functions.worker.override(s3=hook.wrap(deps.s3_client), dynamodb=hook.wrap(deps.dynamodb_client))
-
-    functions.worker.invoke(s3_put_event(f"uploads/{job_id}", len(data)), context)
-    if not deleted:
-        delete()
-
-    assert deleted == [204]
+    event = s3_put_event(f"uploads/{job_id}", len(data))
+    assert invoke_worker_with_a_delete_at(step, functions, event, job_id, token, context) == [204]
     assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []
     assert status(functions, job_id, context)["status"] == "deleted"
 
@@ -216,19 +223,7 @@ def test_a_delete_between_any_two_steps_of_an_edit_leaves_nothing_published(
         == 202
     )
     (message,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
-    deleted: list[int] = []
-
-    def delete() -> None:
-        deleted.append(call(functions, owner_event("DELETE", job_id, token), context)[0])
-
-    hook = BeforeStep(step, delete)
-    deps = functions.worker.dependencies
-    functions.worker.override(s3=hook.wrap(deps.s3_client), dynamodb=hook.wrap(deps.dynamodb_client))
-
-    functions.worker.invoke(sqs_event(message), context)
-    if not deleted:
-        delete()
-
-    assert deleted == [204]
+    event = sqs_event(message)
+    assert invoke_worker_with_a_delete_at(step, functions, event, job_id, token, context) == [204]
     assert aws.keys(BLURRED_BUCKET) == []
     assert status(functions, job_id, context)["status"] == "deleted"

@@ -151,9 +151,22 @@ def open_page(browser: Any, url: str, viewport: dict[str, int], *, touch: bool =
     return watched
 
 
+class Pages(list[Watched]):
+    """The pages a test opened (open_page), closed when it ends."""
+
+    def __init__(self, browser: Any) -> None:
+        super().__init__()
+        self.browser = browser
+
+    def open(self, url: str, viewport: dict[str, int], *, touch: bool = False) -> Watched:
+        watched = open_page(self.browser, url, viewport, touch=touch)
+        self.append(watched)
+        return watched
+
+
 @pytest.fixture
-def pages(browser: Any) -> Iterator[list[Watched]]:
-    opened: list[Watched] = []
+def pages(browser: Any) -> Iterator[Pages]:
+    opened = Pages(browser)
     yield opened
     for watched in opened:
         watched.page.context.close()
@@ -486,11 +499,10 @@ def fake() -> Iterator[tuple[str, FakeBackend]]:
 
 
 def test_page_uploads_and_shows_the_result(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     page.fill("#email", "someone@example.com")
     page.set_input_files("#file", str(astronaut_path))
@@ -521,12 +533,11 @@ def test_page_uploads_and_shows_the_result(
 
 
 def test_the_card_shows_the_400x300_variant_once_ready_and_links_every_size(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.variants_after_polls = 2  # the photo is done first; its variants follow
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     watched.page.set_input_files("#file", str(astronaut_path))
     card = watched.page.locator(".card").first
     card.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
@@ -548,11 +559,10 @@ def test_the_card_shows_the_400x300_variant_once_ready_and_links_every_size(
 
 
 def test_wrong_type_and_empty_file_are_refused_in_the_page(
-    browser: Any, fake: tuple[str, FakeBackend], tmp_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], tmp_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
@@ -568,11 +578,10 @@ def test_wrong_type_and_empty_file_are_refused_in_the_page(
 
 
 def test_helpers_infer_heic_from_the_extension_and_refuse_oversized_files(
-    browser: Any, fake: tuple[str, FakeBackend], pages: list[Watched]
+    fake: tuple[str, FakeBackend], pages: Pages
 ) -> None:
     url, _ = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     result = watched.page.evaluate(
         """async () => {
           const app = await import('./app.js');
@@ -601,12 +610,11 @@ def test_helpers_infer_heic_from_the_extension_and_refuse_oversized_files(
 
 
 def test_transient_api_errors_are_retried(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.presign_failures = 2
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     watched.page.set_input_files("#file", str(astronaut_path))
     watched.page.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
     assert len(backend.uploads) == 1
@@ -615,12 +623,11 @@ def test_transient_api_errors_are_retried(
 
 
 def test_storage_errors_during_upload_are_retried(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.upload_failures = 2
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     watched.page.set_input_files("#file", str(astronaut_path))
     watched.page.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
     assert len(backend.uploads) == 1
@@ -629,12 +636,11 @@ def test_storage_errors_during_upload_are_retried(
 
 
 def test_retry_button_after_retries_run_out(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.presign_failures = 4  # the first attempt plus its 3 retries
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     page.set_input_files("#file", str(astronaut_path))
     retry = page.locator(".card .retry-btn")
@@ -647,12 +653,11 @@ def test_retry_button_after_retries_run_out(
 
 
 def test_a_rate_limited_upload_says_why_and_until_when_and_is_not_retried(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.rate_limited_for_s = 900
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     page.set_input_files("#file", str(astronaut_path))
     message = page.locator(".card .error-message")
@@ -665,13 +670,10 @@ def test_a_rate_limited_upload_says_why_and_until_when_and_is_not_retried(
     watched.assert_clean(allow=r"status of 429")
 
 
-def test_server_side_failure_is_shown(
-    browser: Any, fake: tuple[str, FakeBackend], tmp_path: Path, pages: list[Watched]
-) -> None:
+def test_server_side_failure_is_shown(fake: tuple[str, FakeBackend], tmp_path: Path, pages: Pages) -> None:
     url, backend = fake
     backend.outcome = "failed"
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     page.set_input_files("#file", str(bad_files(tmp_path)["fake_jpeg"]))
     page.locator(".card-status", has_text="Could not blur this photo").wait_for(timeout=20_000)
@@ -682,12 +684,11 @@ def test_server_side_failure_is_shown(
 
 
 def test_a_photo_our_side_could_not_finish_can_be_sent_again(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.unfinished_jobs = 1
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     page.set_input_files("#file", str(astronaut_path))
     card = page.locator(".card").first
@@ -703,20 +704,18 @@ def test_a_photo_our_side_could_not_finish_can_be_sent_again(
 
 
 def test_several_photos_get_a_card_each(
-    browser: Any,
     fake: tuple[str, FakeBackend],
     astronaut_path: Path,
     camera_path: Path,
     tmp_path: Path,
-    pages: list[Watched],
+    pages: Pages,
 ) -> None:
     url, backend = fake
     backend.polls_before_outcome = 1
     copies = [tmp_path / f"photo-{i}.png" for i in range(4)]
     for i, copy in enumerate(copies):
         shutil.copy(astronaut_path if i % 2 else camera_path, copy)
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     watched.page.set_input_files("#file", [str(c) for c in copies])
     done = watched.page.locator(".card[data-state=done]")
     done.nth(3).wait_for(timeout=30_000)
@@ -726,11 +725,10 @@ def test_several_photos_get_a_card_each(
 
 
 def test_keyboard_reaches_the_file_chooser_and_it_is_labelled(
-    browser: Any, fake: tuple[str, FakeBackend], pages: list[Watched]
+    fake: tuple[str, FakeBackend], pages: Pages
 ) -> None:
     url, _ = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     focused = []
     for _ in range(6):
@@ -755,12 +753,11 @@ def test_keyboard_reaches_the_file_chooser_and_it_is_labelled(
 
 
 def test_phone_layout_has_no_horizontal_scroll(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, _ = fake
     # 360 px: the narrowest common phone (390 px is covered through the local stack)
-    watched = open_page(browser, url, {"width": 360, "height": 800})
-    pages.append(watched)
+    watched = pages.open(url, {"width": 360, "height": 800})
     watched.page.set_input_files("#file", str(astronaut_path))
     watched.page.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
     overflow = watched.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -866,11 +863,10 @@ def assert_blurred_only(before: np.ndarray, after: np.ndarray, kept: Area, remov
 
 
 def test_blur_more_with_the_mouse_blurs_the_kept_area_only(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     (job_id,) = backend.uploads
@@ -926,11 +922,10 @@ def tab_to(page: Any, name: str, limit: int = 40) -> None:
 
 
 def test_blur_more_with_the_keyboard_only(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     (job_id,) = backend.uploads
@@ -998,20 +993,18 @@ def delete_now(card: Any) -> None:
     delete_dialog(card.page).get_by_role("button", name="Delete now").click()
 
 
-def open_email_link(browser: Any, url: str, job_id: str, token: str, pages: list[Watched]) -> Watched:
+def open_email_link(browser: Any, url: str, job_id: str, token: str, pages: Pages) -> Watched:
     """Open the page from the email's link, in a browser that never saw the photo; wait for its card."""
-    watched = open_page(browser, f"{url}/#job={job_id}&token={token}", DESKTOP)
-    pages.append(watched)
+    watched = pages.open(f"{url}/#job={job_id}&token={token}", DESKTOP)
     watched.page.locator(".card").first.locator(".card-status", has_text="Done").wait_for(timeout=20_000)
     return watched
 
 
 def test_delete_now_asks_first_then_the_photo_is_gone(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     (job_id,) = backend.uploads
@@ -1045,15 +1038,13 @@ def test_delete_now_asks_first_then_the_photo_is_gone(
 
 
 def test_a_reload_keeps_the_photos_and_both_controls(
-    browser: Any,
     fake: tuple[str, FakeBackend],
     astronaut_path: Path,
     camera_path: Path,
-    pages: list[Watched],
+    pages: Pages,
 ) -> None:
     url, backend = fake
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     page.set_input_files("#file", [str(astronaut_path), str(camera_path)])
     page.locator(".card[data-state=done]").nth(1).wait_for(timeout=20_000)
@@ -1095,7 +1086,7 @@ def test_a_reload_keeps_the_photos_and_both_controls(
 
 
 def test_the_email_link_shows_the_controls_and_clears_the_address_bar(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     job_id, token = backend.publish(astronaut_path.read_bytes())
@@ -1115,12 +1106,11 @@ def test_the_email_link_shows_the_controls_and_clears_the_address_bar(
 
 
 def test_the_owner_token_travels_only_in_the_authorization_header(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     linked_id, link_token = backend.publish(astronaut_path.read_bytes())
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     page = watched.page
     requests: list[Any] = []
     console: list[str] = []
@@ -1162,7 +1152,7 @@ def test_the_owner_token_travels_only_in_the_authorization_header(
 
 
 def test_a_token_the_api_refuses_is_said_plainly_and_its_controls_go(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     job_id, _ = backend.publish(astronaut_path.read_bytes())
@@ -1182,7 +1172,7 @@ def test_a_token_the_api_refuses_is_said_plainly_and_its_controls_go(
 
 
 def test_edits_the_api_refuses_are_explained(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.edit_polls = 10_000  # an edit started elsewhere stays under way for the whole test
@@ -1243,11 +1233,10 @@ def touch_drag(page: Any, box: dict[str, float], area: Area) -> None:
 
 
 def test_on_a_phone_a_finger_draws_an_area_and_nothing_scrolls_sideways(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, _ = fake
-    watched = open_page(browser, url, {"width": 360, "height": 800}, touch=True)
-    pages.append(watched)
+    watched = pages.open(url, {"width": 360, "height": 800}, touch=True)
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     box = open_editor(card)
@@ -1297,15 +1286,13 @@ def _throttle_uploads(page: Any) -> None:
 
 @pytest.mark.parametrize(("name", "viewport"), [("browser-done", DESKTOP), ("browser-done-phone", PHONE)])
 def test_photo_comes_back_blurred_through_the_local_stack(
-    browser: Any,
     local_stack: Any,
     astronaut_path: Path,
-    pages: list[Watched],
+    pages: Pages,
     name: str,
     viewport: dict[str, int],
 ) -> None:
-    watched = open_page(browser, local_stack.url, viewport)
-    pages.append(watched)
+    watched = pages.open(local_stack.url, viewport)
     page = watched.page
     _throttle_uploads(page)
     page.set_input_files("#file", str(astronaut_path))
@@ -1347,10 +1334,9 @@ def test_photo_comes_back_blurred_through_the_local_stack(
 
 
 def test_bad_files_get_clear_messages_from_the_local_stack(
-    browser: Any, local_stack: Any, tmp_path: Path, pages: list[Watched]
+    local_stack: Any, tmp_path: Path, pages: Pages
 ) -> None:
-    watched = open_page(browser, local_stack.url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(local_stack.url, DESKTOP)
     page = watched.page
     files = bad_files(tmp_path)
     not_png = tmp_path / "not-really.png"
@@ -1373,14 +1359,13 @@ def test_bad_files_get_clear_messages_from_the_local_stack(
 
 
 def test_the_card_shows_the_400x300_variant_from_the_local_stack(
-    browser: Any, local_stack: Any, astronaut_path: Path, pages: list[Watched], tmp_path: Path
+    local_stack: Any, astronaut_path: Path, pages: Pages, tmp_path: Path
 ) -> None:
     # 1600 x 1200, so that every variant is its box's full size (a smaller photo is never enlarged).
     photo = tmp_path / "astronaut-1600.jpg"
     big = cv2.resize(cv2.imread(str(astronaut_path)), (1600, 1200), interpolation=cv2.INTER_CUBIC)
     photo.write_bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
-    watched = open_page(browser, local_stack.url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(local_stack.url, DESKTOP)
     card = upload_until_done(watched, photo)
     link = photo_url_of(card)
     stem = link.removesuffix(".jpg")
@@ -1402,10 +1387,9 @@ def test_the_card_shows_the_400x300_variant_from_the_local_stack(
 
 
 def test_blur_more_then_reload_then_delete_through_the_local_stack(
-    browser: Any, local_stack: Any, astronaut_path: Path, pages: list[Watched]
+    local_stack: Any, astronaut_path: Path, pages: Pages
 ) -> None:
-    watched = open_page(browser, local_stack.url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(local_stack.url, DESKTOP)
     page = watched.page
     card = upload_until_done(watched, astronaut_path)
     old_url = photo_url_of(card)
@@ -1438,16 +1422,14 @@ def test_blur_more_then_reload_then_delete_through_the_local_stack(
     ("name", "viewport", "touch"), [("browser-viewer", DESKTOP, False), ("browser-viewer-phone", PHONE, True)]
 )
 def test_the_copied_link_opens_the_viewer_page_which_reports_and_follows_edits(
-    browser: Any,
     local_stack: Any,
     astronaut_path: Path,
-    pages: list[Watched],
+    pages: Pages,
     name: str,
     viewport: dict[str, int],
     touch: bool,
 ) -> None:
-    uploader = open_page(browser, local_stack.url, DESKTOP)
-    pages.append(uploader)
+    uploader = pages.open(local_stack.url, DESKTOP)
     card = upload_until_done(uploader, astronaut_path)
     card.locator(".copy-btn").click()
     card.locator(".copy-status", has_text="Copied").wait_for()
@@ -1456,8 +1438,7 @@ def test_the_copied_link_opens_the_viewer_page_which_reports_and_follows_edits(
     assert link == f"{local_stack.url}/view.html#{job_id}", link
     first_version = photo_url_of(card)
 
-    viewer = open_page(browser, link, viewport, touch=touch)
-    pages.append(viewer)
+    viewer = pages.open(link, viewport, touch=touch)
     page = viewer.page
     photo = page.locator("#photo")
     photo.wait_for(state="visible", timeout=20_000)
@@ -1497,7 +1478,7 @@ def test_the_copied_link_opens_the_viewer_page_which_reports_and_follows_edits(
 
 
 def test_a_photo_moderation_refused_says_so_plainly(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     backend.outcome = "failed"
@@ -1505,8 +1486,7 @@ def test_a_photo_moderation_refused_says_so_plainly(
         "content_refused",
         "This photo was not published: it appears to contain content PhotoVeil does not publish.",
     )
-    watched = open_page(browser, url, DESKTOP)
-    pages.append(watched)
+    watched = pages.open(url, DESKTOP)
     watched.page.set_input_files("#file", str(astronaut_path))
     card = watched.page.locator(".card").first
     card.locator(".card-status", has_text="Not published").wait_for(timeout=20_000)
@@ -1516,13 +1496,12 @@ def test_a_photo_moderation_refused_says_so_plainly(
 
 
 def test_a_withdrawn_photo_can_still_be_deleted_by_its_owner(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     job_id, token = backend.publish(astronaut_path.read_bytes())
     backend.photos[job_id].withdrawn = True
-    watched = open_page(browser, f"{url}/#job={job_id}&token={token}", DESKTOP)  # the email's link
-    pages.append(watched)
+    watched = pages.open(f"{url}/#job={job_id}&token={token}", DESKTOP)  # the email's link
     card = watched.page.locator(".card").first
     card.locator(".card-status", has_text="Offline: reported").wait_for(timeout=20_000)
     assert "taken offline" in card.locator(".card-note").inner_text()
@@ -1535,15 +1514,14 @@ def test_a_withdrawn_photo_can_still_be_deleted_by_its_owner(
 
 
 def test_the_viewer_page_says_plainly_when_there_is_no_photo_to_show(
-    browser: Any, fake: tuple[str, FakeBackend], astronaut_path: Path, pages: list[Watched]
+    fake: tuple[str, FakeBackend], astronaut_path: Path, pages: Pages
 ) -> None:
     url, backend = fake
     job_id, _ = backend.publish(astronaut_path.read_bytes())
     backend.photos[job_id].withdrawn = True
     said = {}
     for name, fragment in (("no id", "#nothing"), ("withdrawn", f"#{job_id}")):
-        watched = open_page(browser, f"{url}/view.html{fragment}", PHONE, touch=True)
-        pages.append(watched)
+        watched = pages.open(f"{url}/view.html{fragment}", PHONE, touch=True)
         status = watched.page.locator("#viewer-status")
         watched.page.wait_for_function(
             "() => !document.getElementById('viewer-status').textContent.startsWith('Loading')"

@@ -11,6 +11,10 @@ For the 12 MP group photo, the 12 MP portrait and the crowd photo it prints:
     vCPU runs it: the plainest floor, the one that flatters least. The floor as a user's environment
     runs it (OpenBLAS starting a thread per core, ~0.15 s of CPU more here) is printed as information
     only. photoveil runs with one network thread (--threads), as on a Lambda function of 1,769 MB.
+  * the passes alone (bench/least.py, information only): a process doing nothing but the work the
+    design fixes for that photo (the floor's decode and encode, ONNX Runtime's session, the network
+    passes photoveil ran on it, their resized copies, the published JPEG's decode), interleaved with
+    the rest, and its ratio to the floor: how much of each target the design's own passes leave.
 Nothing is asserted: the figures are printed with the load average, which skews wall time. `make bench`
 compiles the package's bytecode first, as any non-editable install has it (the floor's OpenCV has its
 own); Lambda ships none, which `bench/cold_start.py` measures.
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import least
 import numpy as np
 
 # The environment this bench was started in, before importing photoveil (which sets OPENBLAS_NUM_THREADS
@@ -140,6 +145,8 @@ def stage_medians(path: Path, detector_name: str, runs: int) -> tuple[dict[str, 
         for stage, seconds in result.timings.items():
             samples.setdefault(stage, []).append(seconds)
     CPU_S[path] = statistics.median(cpu)
+    if detector_name == "centerface":  # the passes it ran, for bench/least.py to replay alone
+        (OUT / f"{path.stem}.plan.json").write_text(json.dumps(least.record(detector, data)))
     return {stage: statistics.median(v) for stage, v in samples.items()}, faces, reblurred
 
 
@@ -208,17 +215,28 @@ def bench_photo(kind: str, label: str, path: Path, detector: str, runs: int) -> 
     cmd = [str(BIN / "photoveil"), "blur", str(path), "-o", str(out), "--detector", detector]
     floor_out = OUT / f"{path.stem}.floor.jpg"
     floor_cmd = [sys.executable, str(REPO / "bench" / "floor.py"), str(path), str(floor_out)]
-    floor, checked, plain, user_floor = Runs(), Runs(), Runs(), Runs()
+    plan = OUT / f"{path.stem}.plan.json"
+    least_out = OUT / f"{path.stem}.least.jpg"
+    least_cmd = [sys.executable, str(REPO / "bench" / "least.py"), str(path), str(least_out), str(plan)]
+    floor, checked, plain, user_floor, passes = Runs(), Runs(), Runs(), Runs(), Runs()
     for _ in range(runs):  # interleaved, so a burst of load from elsewhere hits all of them alike
         floor.add(floor_cmd, {**START_ENV, "OPENBLAS_NUM_THREADS": "1"})
         checked.add([*cmd, "--verify"])
         plain.add(cmd)
         user_floor.add(floor_cmd)
+        if plan.exists():
+            passes.add(least_cmd, {**START_ENV, "OPENBLAS_NUM_THREADS": "1"})
     print(f"   whole process, medians of {runs} interleaved runs each:")
     print(f"     photoveil blur --verify  {checked.describe()}")
     print(f"     photoveil blur           {plain.describe()}  (CLI default, no verify)")
     print(f"     floor (decode+encode)    {floor.describe()}  (OpenBLAS at 1 thread: the divisor)")
     print(f"     floor, OpenBLAS threads  {user_floor.describe()}  (information only, not a divisor)")
+    if passes.cpu:
+        print(f"     the passes alone         {passes.describe()}  (bench/least.py: information only)")
+        print(
+            f"   the passes alone / floor: CPU {_ratio(passes, floor, 'cpu'):.2f} (what the design's passes, "
+            f"codecs and copies cost with nothing else; the target is {TARGET_RATIOS[kind]})"
+        )
     return _verdict(kind, checked, plain, floor)
 
 

@@ -5,7 +5,8 @@ The work fixed by the design's decisions: the decode and the q85 encode (the flo
 the model's session, the network passes the detector runs on this photo at their sizes (the detection
 plan, 0006/0007/0008, and verify's looks, 0009/0012: a whole-photo pass where the windows cover most
 of it), one resized copy per pass scale of the upload and of the published photo, and the published
-JPEG's decode that the looks read. Nothing else: no blur, no heatmap decoding, no NMS, no photoveil
+JPEG's decode that the looks read (whole: photoveil decodes only the rows a windowed look reads, so on
+the portrait it can cost less than this). Nothing else: no blur, no heatmap decoding, no NMS, no photoveil
 import. ``record`` takes the passes from a real run of the detector on the photo (shapes only: the
 network's cost depends on them, not on the pixels), and the child replays them:
 

@@ -6,9 +6,11 @@ the model's session, the network passes the detector runs on this photo at their
 plan, 0006/0007/0008, and verify's looks, 0009/0012: a whole-photo pass where the windows cover most
 of it), one resized copy per pass scale of the upload and of the published photo, and the published
 JPEG's decode that the looks read (whole: photoveil decodes only the rows a windowed look reads, so on
-the portrait it can cost less than this). Nothing else: no blur, no heatmap decoding, no NMS, no photoveil
-import. ``record`` takes the passes from a real run of the detector on the photo (shapes only: the
-network's cost depends on them, not on the pixels), and the child replays them:
+the portrait it can cost less than this). The session and the copies are the detector's own
+(CenterFaceDetector, ResizedCopies), so they cannot drift from photoveil's; nothing else of photoveil
+runs: no blur, no heatmap decoding, no NMS, no verify. ``record`` takes the passes from a real run of
+the detector on the photo (shapes only: the network's cost depends on them, not on the pixels), and the
+child replays them:
 
     .venv/bin/python bench/least.py IN OUT PLAN.json   (PLAN.json written by ``record``)
 """
@@ -16,7 +18,6 @@ network's cost depends on them, not on the pixels), and the child replays them:
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,58 +54,36 @@ def record(detector: Any, data: bytes) -> Plan:
     return plan
 
 
-def _copies(photo: Any, cv2: Any) -> Any:
-    """One resized copy per scale, as CenterFace's ResizedCopies makes them (from one shared halving)."""
-    height, width = photo.shape[:2]
-    half = cv2.resize(photo, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    kept: dict[float, Any] = {}
+def _replay(detector: Any, photo: Any, passes: list[list[Any]]) -> None:
+    """Run ``passes`` on ``photo`` with the detector's own session and resized copies, and nothing else
+    of it (no heatmap decoding, no NMS): what CenterFaceDetector._infer feeds the network, padded alike."""
+    import numpy as np
 
-    def at(scale: float) -> Any:
-        if scale not in kept:
-            size = (round(width * scale), round(height * scale))
-            if scale <= 0.5:
-                kept[scale] = cv2.resize(half, size, interpolation=cv2.INTER_AREA)
-            elif scale < 1 / 1.8:
-                kept[scale] = cv2.resize(half, size, interpolation=cv2.INTER_LINEAR)
-            else:
-                kept[scale] = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
-        return kept[scale]
+    from photoveil.imaging.detectors.centerface import INPUT, OUTPUTS, ResizedCopies
 
-    return at
-
-
-def _replay(session: Any, photo: Any, passes: list[list[Any]], cv2: Any, np: Any) -> None:
-    at = _copies(photo, cv2)
+    copies = ResizedCopies(photo)
     for scale, pieces in passes:
-        copy = at(scale)
+        copy = copies.at(scale)
         for height, width in pieces:
             planes = np.zeros((1, 3, -(-height // 32) * 32, -(-width // 32) * 32), np.uint8)
             planes[0, :, :height, :width] = copy[:height, :width, ::-1].transpose(2, 0, 1)
-            session.run(["537", "538", "539"], {"input.1": planes})
+            detector._session.run(OUTPUTS, {INPUT: planes})
 
 
 def main(source: str, out: str, plan_path: str) -> None:
-    # As photoveil/__init__.py sets them under `make bench` (one thread for OpenBLAS, OpenCV and the net).
-    threads = os.environ.get("PHOTOVEIL_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("OPENCV_FOR_THREADS_NUM", threads)
+    # photoveil first, as the command line: its package sets the threads (OpenBLAS, OpenCV, the net)
+    # before numpy and OpenCV load, and its detector's session has its options and checks the model.
+    from photoveil.imaging.detectors.centerface import CenterFaceDetector
+
+    detector = CenterFaceDetector()
     import cv2
-    import numpy as np
-    import onnxruntime
 
     plan = json.loads(Path(plan_path).read_text())
-    options = onnxruntime.SessionOptions()  # as CenterFaceDetector sets them
-    options.intra_op_num_threads, options.inter_op_num_threads = int(threads), 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    options.enable_mem_pattern = False
-    model = Path(__file__).resolve().parent.parent / "src" / "photoveil" / "models" / "centerface-int8.onnx"
-    session = onnxruntime.InferenceSession(model.read_bytes(), options, providers=["CPUExecutionProvider"])
     upload = cv2.imread(source, cv2.IMREAD_COLOR)
-    _replay(session, upload, plan["upload"], cv2, np)
+    _replay(detector, upload, plan["upload"])
     jpeg = cv2.imencode(".jpg", upload, [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
     if plan["published"]:
-        _replay(session, cv2.imdecode(jpeg, cv2.IMREAD_COLOR), plan["published"], cv2, np)
+        _replay(detector, cv2.imdecode(jpeg, cv2.IMREAD_COLOR), plan["published"])
     Path(out).write_bytes(jpeg.tobytes())
 
 

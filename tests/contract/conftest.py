@@ -33,7 +33,8 @@ def sent() -> Sent:
     return SENT
 
 
-@pytest.fixture(scope="session")
+# Module scope: only test_fuzz.py needs it, and it stops when that module is done, not at the session's end.
+@pytest.fixture(scope="module")
 def contract_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
     """`photoveil local` with the in-process detector, one worker per queue, raised quotas, a report
     threshold of 1 and the fault endpoint (test_fuzz.py makes one server error on purpose)."""

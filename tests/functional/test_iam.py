@@ -179,12 +179,28 @@ def test_an_upload_form_is_authorised_as_the_api_role_on_its_key(
     "roles", [without("VariantsRole", "Jobs", "dynamodb:UpdateItem")], ids=["VariantsRole"], indirect=True
 )
 def test_an_action_of_another_service_is_checked_too(aws: Aws, functions: Functions, context, logs) -> None:
-    # DynamoDB: moto checks the action only (the table's ARN is not compared).
     publish(aws)
 
     response = functions.variants.invoke(load_event("sqs_published_raw.json"), context)
 
     assert len(response["batchItemFailures"]) == 1
+    assert denials(logs)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [elsewhere("ApiRole", "Jobs", {"Fn::GetAtt": ["QuotasTable", "Arn"]})],
+    ids=["ApiRole"],
+    indirect=True,
+)
+def test_the_api_s_job_statements_must_name_the_jobs_table(
+    aws: Aws, functions: Functions, context, logs
+) -> None:
+    # moto compares a DynamoDB request with the table's ARN here (photoveil.local.iam), as AWS does: the
+    # right actions on another table would fail every upload and status read once deployed.
+    response = functions.api.invoke(load_event("api_create_upload.json"), context)
+
+    assert response["statusCode"] == 500
     assert denials(logs)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 from moto.core.authorization import enable_iam_authentication
+from moto.dynamodb.responses import DynamoHandler
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -38,7 +39,7 @@ ALLOW_EVERYTHING = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-_CHECKED_BY_RESOURCE = ("s3:", "sqs:")
+_CHECKED_BY_RESOURCE = ("s3:", "sqs:", "dynamodb:")
 _BATCH_ACTIONS = {
     "sqs:SendMessage": "sqs:SendMessageBatch",
     "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
@@ -175,6 +176,24 @@ def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
 
 @contextmanager
 def iam_enforced() -> Iterator[None]:
-    """moto checks every request against the caller's IAM policies while this lasts (process-wide)."""
+    """moto checks every request against the caller's IAM policies while this lasts (process-wide), a
+    DynamoDB request against its table's ARN as AWS does."""
+    DynamoHandler._determine_resource = _dynamodb_table_arn  # type: ignore[attr-defined]
     with enable_iam_authentication():
         yield
+
+
+def _dynamodb_table_arn(handler: DynamoHandler) -> str:
+    """The ARN of the table a DynamoDB request names, as moto's SQS handler names its queue's; "*" for a
+    request naming none (ListTables; batch and transaction calls name several, and the app makes none).
+
+    moto authorises a request against the resource its handler's ``_determine_resource`` gives, and its
+    DynamoDB handler has none, so without this any table's statement would allow every table.
+    """
+    params = handler.body if isinstance(handler.body, dict) else {}
+    name = params.get("TableName")
+    if not isinstance(name, str) or not name:
+        return "*"
+    if name.startswith("arn:"):  # DynamoDB takes a table's ARN in place of its name
+        return name
+    return f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{name}"

@@ -16,7 +16,7 @@ from photoveil.service.review import ReviewError, reported_photos, restore, take
 
 from . import test_owner
 from .helpers import BLURRED_BUCKET, REGION, REPORTS_TOPIC_ARN, UPLOADS_BUCKET, Aws, Functions, s3_put_event
-from .test_owner import call, drain_blur_queue, owner_event, status
+from .test_owner import _published_event, call, drain_blur_queue, owner_event, status
 
 photo = test_owner.photo  # the fixture: a done photo uploaded through the API and the worker
 
@@ -175,6 +175,24 @@ def test_takedown_removes_it_for_good_and_no_late_event_republishes_it(
         restore(job_id, admin)
     assert published_keys(aws, job_id) == [] and aws.keys(UPLOADS_BUCKET) == []
     assert aws.item(job_id)["status"] == {"S": "deleted"} and "takenDownAt" in aws.item(job_id)
+
+
+@pytest.mark.parametrize("withdrawn", [True, False], ids=["withdrawn", "published"])
+def test_takedown_removes_the_variants_too(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, withdrawn: bool
+) -> None:
+    job_id, _ = photo()
+    assert functions.variants.invoke(_published_event(job_id), context) == {"batchItemFailures": []}
+    assert len(published_keys(aws, job_id)) == 4  # the photo and its three sizes
+    if withdrawn:
+        for address in ADDRESSES:
+            report(functions, context, job_id, address)
+        drain_blur_queue(aws, functions, context)
+        assert len(withheld_keys(aws, job_id)) == 4 and published_keys(aws, job_id) == []
+
+    take_down(job_id, admin)
+
+    assert [key for key in aws.keys(BLURRED_BUCKET) if job_id in key] == []
 
 
 def test_a_photo_withdrawn_during_an_edit_is_not_republished_by_it(

@@ -148,14 +148,65 @@ def test_complaints_stop_mail_and_transient_bounces_do_not(
     assert functions.mail_events.invoke(event, context) == {"stopped": stopped}
 
 
+def published_photo(aws: Aws, functions: Functions, context: Any, data: bytes, *, ip: str) -> tuple[str, str]:
+    """A done photo uploaded from IP: (jobId, ownerToken)."""
+    _, _, created = upload(functions, context, ip=ip)
+    assert upload_and_blur(aws, functions, context, created["jobId"], data) == {"batchItemFailures": []}
+    return created["jobId"], created["ownerToken"]
+
+
+def owner_call(functions: Functions, context: Any, event: dict[str, Any], ip: str) -> int:
+    event = copy.deepcopy(event)
+    event["requestContext"]["http"]["sourceIp"] = ip
+    return functions.api.invoke(event, context)["statusCode"]
+
+
 def test_the_service_wide_daily_ceiling_on_deletes_and_edits_refuses_every_client(
-    limits, aws: Aws, functions: Functions, context
+    limits, aws: Aws, functions: Functions, context, astronaut_path
 ) -> None:
     limits(OWNER_ACTIONS_PER_DAY=1)
-    _, _, created = upload(functions, context, ip="198.51.100.4")
-    event = owner_event("DELETE", created["jobId"], created["ownerToken"])
-    answers = []
-    for ip in ("198.51.100.4", "198.51.100.5"):
-        event["requestContext"]["http"]["sourceIp"] = ip
-        answers.append(functions.api.invoke(copy.deepcopy(event), context)["statusCode"])
-    assert answers == [204, 429]
+    data = astronaut_path.read_bytes()
+    first, first_token = published_photo(aws, functions, context, data, ip="198.51.100.4")
+    second, second_token = published_photo(aws, functions, context, data, ip="198.51.100.5")
+
+    assert owner_call(functions, context, owner_event("DELETE", first, first_token), "198.51.100.4") == 204
+    assert owner_call(functions, context, owner_event("DELETE", second, second_token), "198.51.100.5") == 429
+    # A repeated DELETE withdraws nothing, so it spends nothing and is not refused.
+    assert owner_call(functions, context, owner_event("DELETE", first, first_token), "198.51.100.4") == 204
+
+
+def test_wrong_tokens_from_one_address_do_not_spend_what_the_owners_need(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    # Issue 27: the ceiling was charged before the token was checked, so two wrong-token requests a day
+    # (or 34 addresses in an hour) stopped every owner's "Delete now" until midnight UTC.
+    limits(OWNER_ACTIONS_PER_DAY=1)
+    data = astronaut_path.read_bytes()
+    job_id, token = published_photo(aws, functions, context, data, ip="198.51.100.4")
+    edit = {"regions": [{"x": 0.1, "y": 0.1, "width": 0.2, "height": 0.2}]}
+    attacker = "203.0.113.66"
+
+    assert owner_call(functions, context, owner_event("DELETE", job_id, "wrong"), attacker) == 403
+    wrong_edit = owner_event("POST", job_id, "wrong", edit, "/regions")
+    assert owner_call(functions, context, wrong_edit, attacker) == 403
+    assert owner_call(functions, context, owner_event("DELETE", job_id, None), attacker) == 401
+    assert owner_call(functions, context, owner_event("DELETE", "e" * 32, token), attacker) == 404
+    # The owner's own mistake (a bad region) queues nothing and spends nothing either.
+    bad = owner_event("POST", job_id, token, {"regions": []}, "/regions")
+    assert owner_call(functions, context, bad, "198.51.100.4") == 400
+
+    assert owner_call(functions, context, owner_event("DELETE", job_id, token), "198.51.100.5") == 204
+    assert aws.keys(BLURRED_BUCKET) == []
+
+
+def test_every_owner_request_counts_against_its_address_whatever_its_token(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    limits(OWNER_ACTIONS_PER_CLIENT_HOUR=2)
+    job_id, token = published_photo(aws, functions, context, astronaut_path.read_bytes(), ip="198.51.100.4")
+    guesser = "203.0.113.66"
+    assert owner_call(functions, context, owner_event("DELETE", job_id, "guess-1"), guesser) == 403
+    assert owner_call(functions, context, owner_event("DELETE", job_id, "guess-2"), guesser) == 403
+
+    assert owner_call(functions, context, owner_event("DELETE", job_id, token), guesser) == 429
+    assert owner_call(functions, context, owner_event("DELETE", job_id, token), "198.51.100.9") == 204

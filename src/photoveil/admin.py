@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     for name, text in (
         ("takedown", "remove a photo for good: it can never publish again (its variants and edits neither)"),
-        ("restore", "publish a withdrawn photo again, its reports cleared"),
+        ("restore", "publish a withdrawn photo again, its reports reviewed (they cannot withdraw it again)"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("job_id", metavar="JOB_ID", type=_job_id)
@@ -139,7 +139,10 @@ def print_reports(photos: list[dict[str, Any]], as_json: bool) -> None:
         print("no reported photos")
     for photo in photos:
         reasons = ", ".join(f"{reason} x{count}" for reason, count in sorted(photo["reasons"].items()))
-        print(f"{photo['jobId']}  {photo['status']:<9}  {photo['reporters']} reporter(s): {reasons or '-'}")
+        print(
+            f"{photo['jobId']}  {photo['status']:<9}  {photo['reporters']} new report(s), "
+            f"{photo['networks']} network(s) counting: {reasons or '-'}"
+        )
         for note in photo["notes"]:
             print(f"    {note}")
 
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"taken down: {args.job_id} (was {before.status}); it can never be published again")
         else:
             restore(args.job_id, deps)
-            print(f"restored: {args.job_id} is public again, its reports cleared")
+            print(f"restored: {args.job_id} is public again, its reports reviewed")
     except ReviewError as error:
         print(f"photoveil admin {args.action}: {error}", file=sys.stderr)
         return EXIT_REFUSED

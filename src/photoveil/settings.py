@@ -94,8 +94,8 @@ class Settings:
     moderation: str = "rekognition"
     moderation_min_confidence: float = 80.0
     moderation_blocked: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
-    # Reports (photoveil.service.reports): this many distinct reporters withdraw a photo pending review,
-    # and the operator hears of it on this topic (empty: not told).
+    # Reports (photoveil.service.reports): reports from this many distinct networks (IPv4 /24, IPv6 /48)
+    # withdraw a photo pending review, and the operator hears of it on this topic (empty: not told).
     report_threshold: int = 3
     reports_topic_arn: str = ""
     # photoveil.service.quotas: reports per client address per hour, and for the whole service per day.

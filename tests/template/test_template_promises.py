@@ -6,14 +6,17 @@ the test says which promise broke.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from samtranslator.model.exceptions import InvalidDocumentException
 
 from photoveil import settings as settings_module
+from photoveil.local.iam import translate
 
 from .conftest import REPO
 
@@ -145,6 +148,18 @@ def test_owner_routes_are_throttled_apart_and_cors_lets_the_page_use_them(transl
     cors = translated["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
     for branch in cors["Fn::If"][1:]:
         assert "DELETE" in branch["allowMethods"] and "authorization" in branch["allowHeaders"]
+
+
+def test_the_api_is_ipv4_only_because_sam_does_not_pass_ip_address_type(template: dict[str, Any]) -> None:
+    # Issue 27: a dual-stack HTTP API (IpAddressType: dualstack) would let IPv6 clients in, and reports
+    # and quotas are ready for them (/48, /64), but SAM's HttpApi refuses the property (aws-sam-translator
+    # 1.115). When this fails, SAM takes it: enable it, and update
+    # docs/decisions/safety-0002-attacks-priced-in-addresses.md.
+    dual = copy.deepcopy(template)
+    dual["Resources"]["HttpApi"]["Properties"]["IpAddressType"] = "dualstack"
+    with pytest.raises(InvalidDocumentException, match="IpAddressType"):
+        translate(dual)
+    assert "IpAddressType" not in template["Resources"]["HttpApi"]["Properties"]
 
 
 def test_api_is_throttled_and_cors_is_limited_to_the_site(translated: dict[str, Any]) -> None:

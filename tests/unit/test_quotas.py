@@ -14,6 +14,7 @@ from photoveil.service.quotas import (
     QuotaExceededError,
     allow,
     charge,
+    client_block,
     client_key,
     recipient_key,
 )
@@ -81,6 +82,21 @@ def test_charging_stops_at_the_first_refused_limit() -> None:
 )
 def test_clients_are_addresses_and_ipv6_counts_per_64(one: str, other: str, same: bool) -> None:
     assert (client_key(one) == client_key(other)) is same
+
+
+@pytest.mark.parametrize(
+    ("address", "block"),
+    [
+        ("192.0.2.77", "192.0.2.0/24"),
+        ("::ffff:192.0.2.77", "192.0.2.0/24"),  # IPv4-mapped is the IPv4 client's network
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"),
+        ("2001:db8:1:ffff::1", "2001:db8:1::/48"),
+        ("2001:db8:2::1", "2001:db8:2::/48"),
+        ("garbage", "unparsed:garbage"),
+    ],
+)
+def test_networks_are_ipv4_24s_and_ipv6_48s(address: str, block: str) -> None:
+    assert client_block(address) == block
 
 
 def test_keys_are_hashed_never_the_address() -> None:

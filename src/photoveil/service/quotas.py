@@ -181,6 +181,20 @@ def client_network(source_ip: str) -> str:
     return str(address)
 
 
+def client_block(source_ip: str) -> str:
+    """The network a client address is in, in clear, for what must take many networks (withdrawing a
+    photo): IPv4 /24, IPv6 /48 (a /48 is what one site is given: one address there holds 65,536 /64s).
+    Callers store only a hash of it."""
+    try:
+        address = ipaddress.ip_address(source_ip.strip())
+    except ValueError:
+        return f"unparsed:{source_ip.strip()[:64]}"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network(f"{address}/48", strict=False))
+    ipv4 = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address
+    return str(ipaddress.IPv4Network(f"{ipv4}/24", strict=False))
+
+
 def recipient_key(email: str) -> str:
     """An email recipient, hashed (case-insensitively): the same address always counts as one."""
     return "r:" + _digest(email.strip().lower())

@@ -24,18 +24,25 @@ class ReviewError(Exception):
 
 
 def reported_photos(deps: Dependencies) -> list[dict[str, Any]]:
-    """Withdrawn and reported photos, withdrawn first then by reports: reasons counted, notes listed."""
-    jobs = sorted(deps.jobs.reported(), key=lambda j: (j.status != "withdrawn", -j.report_count, j.job_id))
+    """Withdrawn photos and photos with reports not yet reviewed, withdrawn first then by networks and
+    reports: the new reports' reasons counted and notes listed (a restore reviewed the earlier ones)."""
+    jobs = sorted(
+        deps.jobs.reported(),
+        key=lambda j: (j.status != "withdrawn", -j.network_count, -len(j.new_reports), j.job_id),
+    )
     return [_summary(job) for job in jobs]
 
 
 def _summary(job: Job) -> dict[str, Any]:
+    new = job.new_reports
     return {
         "jobId": job.job_id,
         "status": job.status,
-        "reporters": job.report_count,
-        "reasons": dict(Counter(report.reason for report in job.reports)),
-        "notes": [f"{report.at} {report.reason}: {report.note}" for report in job.reports if report.note],
+        "reporters": len(new),  # each report is a distinct address's
+        "networks": job.network_count,  # what withdraws a photo, counted since the last review
+        "reviewed": job.reviewed_reports,
+        "reasons": dict(Counter(report.reason for report in new)),
+        "notes": [f"{report.at} {report.reason}: {report.note}" for report in new if report.note],
         "withdrawnAt": job.withdrawn_at,
         "expiresAt": job.expires_at,
         "photoKey": job.photo_key,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from photoveil.observability import SERVICE_CEILING_METRIC
 from photoveil.settings import get_settings
 
 from .helpers import BLURRED_BUCKET, QUOTAS_TABLE, Aws, Functions, load_event
@@ -210,3 +211,39 @@ def test_every_owner_request_counts_against_its_address_whatever_its_token(
 
     assert owner_call(functions, context, owner_event("DELETE", job_id, token), guesser) == 429
     assert owner_call(functions, context, owner_event("DELETE", job_id, token), "198.51.100.9") == 204
+
+
+def _metrics(out: str) -> list[dict[str, Any]]:
+    """The EMF blobs printed (the metrics CloudWatch would make of the function's output)."""
+    blobs = []
+    for raw in out.splitlines():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "_aws" in value:
+            blobs.append(value)
+    return blobs
+
+
+def test_each_refusal_is_counted_per_limit_and_a_service_ceiling_also_as_reached(
+    limits, aws: Aws, functions: Functions, context, capsys
+) -> None:
+    limits(UPLOADS_PER_CLIENT_HOUR=1, UPLOADS_PER_DAY=2)
+    upload(functions, context, ip="198.51.100.1")
+    capsys.readouterr()
+    assert upload(functions, context, ip="198.51.100.1")[0] == 429  # its address's hour
+    per_client = _metrics(capsys.readouterr().out)
+    upload(functions, context, ip="198.51.100.2")
+    capsys.readouterr()
+    assert upload(functions, context, ip="198.51.100.3")[0] == 429  # the service's day
+    ceiling = _metrics(capsys.readouterr().out)
+
+    assert [(b["Limit"], b["RateLimited"]) for b in per_client if "RateLimited" in b] == [
+        ("uploads-client-hour", [1.0])
+    ]
+    assert not any(SERVICE_CEILING_METRIC in b for b in per_client)
+    assert [b["Limit"] for b in ceiling if "RateLimited" in b] == ["uploads-service-day"]
+    (reached,) = [b for b in ceiling if SERVICE_CEILING_METRIC in b]
+    dimensions = reached["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert dimensions == [["service"]] and reached["service"] == "photoveil"  # ServiceCeilingAlarm's

@@ -635,6 +635,28 @@ def test_alarms_watch_the_dlq_the_queue_age_and_the_worker(resources: dict[str, 
         assert alarm["Properties"]["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
 
 
+def test_an_alarm_hears_when_a_service_wide_ceiling_refuses_anyone(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    # Issue 27: what photoveil.observability.count_rate_limited emits for a service-wide limit.
+    from photoveil.observability import NAMESPACE, SERVICE, SERVICE_CEILING_METRIC
+
+    (alarm,) = [
+        a["Properties"]
+        for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == SERVICE_CEILING_METRIC
+    ]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert alarm["Namespace"] == NAMESPACE == variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == SERVICE
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+
+
 # ---------------------------------------------------------------- outputs and build
 def test_outputs_name_everything_deploy_tests_and_frontend_need(template: dict[str, Any]) -> None:
     assert {

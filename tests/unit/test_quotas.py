@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +13,7 @@ from photoveil.service.quotas import (
     HOUR,
     RATE_LIMITED,
     Limit,
+    Limits,
     QuotaExceededError,
     allow,
     charge,
@@ -18,6 +21,7 @@ from photoveil.service.quotas import (
     client_key,
     recipient_key,
 )
+from photoveil.settings import Settings
 
 
 class FakeCounters:
@@ -104,3 +108,11 @@ def test_keys_are_hashed_never_the_address() -> None:
     key = recipient_key("Alice@Example.com")
     assert "alice" not in key.lower() and key == recipient_key(" alice@example.COM ")
     assert client_key("not an address") != client_key("192.0.2.1")
+
+
+def test_the_ceilings_charged_for_the_whole_service_are_flagged_for_the_alarm() -> None:
+    # A refusal by a flagged limit is counted as ServiceCeilingReached, which ServiceCeilingAlarm watches.
+    numbers = SimpleNamespace(**{f.name: 1 for f in dataclasses.fields(Settings) if f.type in ("int", int)})
+    limits = Limits.from_settings(numbers)  # type: ignore[arg-type]
+    flagged = {limit.name for limit in vars(limits).values() if limit.service_wide}
+    assert flagged == {"uploads-service-day", "owner-service-day", "reports-service-day"}

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photoveil.dependencies import get_dependencies
 from photoveil.errors import RequestError
-from photoveil.observability import MetricUnit, logger, metrics, tracer
+from photoveil.observability import count_rate_limited, logger, metrics, tracer
 from photoveil.service.owner import charge_owner_request, delete_photo, owned_job, request_edit
 from photoveil.service.quotas import QuotaExceededError
 from photoveil.service.reports import parse_report, report_photo
@@ -131,7 +131,7 @@ def request_error(error: RequestError) -> Response:
     logger.info("request rejected", extra={"code": error.code, "status": int(error.status)})
     headers = None
     if isinstance(error, QuotaExceededError):
-        metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
+        count_rate_limited(error.limit, service_wide=error.service_wide)
         headers = {"Retry-After": str(error.retry_after)}
     return _error(error.status, error.code, error.message, headers)
 

@@ -57,6 +57,7 @@ class Limit:
     window_s: int  # HOUR or DAY
     allowed: int
     refusal: str  # what the refused client is told (what was refused, not who)
+    service_wide: bool = False  # counted for the whole service (SERVICE): reaching it refuses everyone
 
     def counter_key(self, subject: str, now: datetime) -> str:
         return f"{self.name}#{subject}#{_window_start(now, self.window_s)}"
@@ -114,6 +115,7 @@ class Limits:
                 DAY,
                 settings.owner_actions_per_day,
                 "the service has taken all the deletes and edits it can today",
+                service_wide=True,
             ),
             emails_per_recipient_day=Limit(
                 "emails-recipient-day",
@@ -126,6 +128,7 @@ class Limits:
                 DAY,
                 settings.uploads_per_day,
                 "the service has taken all the photos it can today",
+                service_wide=True,
             ),
             reports_per_client_hour=Limit(
                 "reports-client-hour",
@@ -138,6 +141,7 @@ class Limits:
                 DAY,
                 settings.reports_per_day,
                 "the service has taken all the reports it can today; write to the operator",
+                service_wide=True,
             ),
         )
 
@@ -148,6 +152,7 @@ class QuotaExceededError(RequestError):
     def __init__(self, limit: Limit, now: datetime) -> None:
         self.retry_after = limit.retry_after(now)
         self.limit = limit.name
+        self.service_wide = limit.service_wide
         super().__init__(
             HTTPStatus.TOO_MANY_REQUESTS,
             RATE_LIMITED,

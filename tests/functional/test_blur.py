@@ -348,6 +348,42 @@ def test_email_failure_never_loses_the_photo(
     assert _metric_values(_json_lines(capsys.readouterr().out), "EmailFailed") == [1.0]
 
 
+class SesRefusing:
+    """SES as it answers for an unverified recipient in the sandbox: its message names the address."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "send_email":
+            return getattr(self._client, name)
+
+        def refuse(**kwargs: Any) -> Any:
+            (to,) = kwargs["Destination"]["ToAddresses"]
+            message = f"Email address is not verified. The following identities failed the check: {to}"
+            raise ClientError({"Error": {"Code": "MessageRejected", "Message": message}}, "SendEmail")
+
+        return refuse
+
+
+def test_no_email_address_reaches_a_log_line_not_even_in_ses_s_error(
+    aws: Aws, functions, context, astronaut_path, capsys, logs
+) -> None:
+    functions.worker.override(ses=SesRefusing(functions.worker.dependencies.ses_client))
+    job_id = create_job(functions, context, email="carol.secret@example.com")
+
+    assert upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {
+        "batchItemFailures": []
+    }
+
+    assert job(aws, job_id)["status"] == "done" and aws.sent_emails() == []
+    (line,) = [line for line in logs() if line["message"] == "email not sent"]
+    assert (line["error"], line["code"]) == ("ClientError", "MessageRejected")
+    printed = capsys.readouterr()
+    everything = printed.out + printed.err + json.dumps(logs())
+    assert "carol.secret" not in everything
+
+
 def test_no_email_without_an_address(aws: Aws, functions, context, astronaut_path) -> None:
     job_id = create_job(functions, context, email=None)
     upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes())

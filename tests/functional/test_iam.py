@@ -46,6 +46,8 @@ def _statements(template: dict[str, Any], role: str, sid: str) -> tuple[list[dic
         for index, statement in enumerate(statements):
             if statement.get("Sid") == sid:
                 return statements, index
+            if "Fn::If" in statement and statement["Fn::If"][1].get("Sid") == sid:
+                return [statement["Fn::If"][1]], 0  # a conditional statement: its "true" branch
     raise AssertionError(f"{role} has no statement {sid}")
 
 
@@ -202,6 +204,26 @@ def test_the_api_s_job_statements_must_name_the_jobs_table(
 
     assert response["statusCode"] == 500
     assert denials(logs)
+
+
+@pytest.mark.parametrize(
+    "roles", [without("BlurRole", "MailAllowances", "dynamodb:UpdateItem")], ids=["BlurRole"], indirect=True
+)
+def test_the_worker_counts_a_recipient_s_email_in_the_quotas_table(
+    aws: Aws, functions: Functions, context, astronaut_path, logs
+) -> None:
+    # Issue 27: the recipient's daily allowance is spent when the email goes out; without the grant the
+    # photo is still published, and no email leaves uncounted.
+    event = load_event("api_create_upload.json")
+    event["body"] = json.dumps({"contentType": "image/png", "size": 1000, "email": "dora@example.com"})
+    job_id = json.loads(functions.api.invoke(event, context)["body"])["jobId"]
+
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+
+    assert aws.item(job_id)["status"] == {"S": "done"} and aws.sent_emails() == []
+    # moto answers DynamoDB's denial as a bare 403 (AWS: AccessDeniedException); either way, not sent.
+    (line,) = [line for line in logs() if line["message"] == "email not sent"]
+    assert line["refused"] in ("allowance_unknown:403", "allowance_unknown:AccessDeniedException")
 
 
 def _withdraw(functions: Functions, context: Any, job_id: str) -> list[int]:

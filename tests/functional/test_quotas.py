@@ -73,7 +73,7 @@ def test_the_service_wide_daily_ceiling_refuses_every_client(
 def test_counters_hold_no_address_and_expire(limits, aws: Aws, functions: Functions, context) -> None:
     upload(functions, context, ip="198.51.100.7", email="carol@example.com")
     items = aws.dynamodb.scan(TableName=QUOTAS_TABLE)["Items"]
-    assert len(items) == 4  # client hour, client day, service day, recipient day
+    assert len(items) == 4  # client hour, client day, service day, emails asked for by the client today
     text = json.dumps(items)
     assert "198.51.100.7" not in text and "carol" not in text
     assert all(int(item["ttl"]["N"]) > 0 for item in items)
@@ -98,6 +98,39 @@ def test_the_n_plus_first_email_to_one_address_is_not_sent_and_the_photo_still_p
     assert job(aws, second["jobId"])["status"] == "done"
     assert f"p/{second['jobId']}.jpg" in aws.keys(BLURRED_BUCKET)
     assert len(aws.sent_emails()) == 1  # not sent
+
+
+def test_one_address_can_have_only_a_few_emails_sent_a_day_whoever_they_go_to(
+    limits, aws: Aws, functions: Functions, context
+) -> None:
+    # Issue 27: the recipient limit alone let one address mail 100 strangers a day.
+    limits(EMAILS_PER_CLIENT_DAY=2)
+    answers = [upload(functions, context, ip="198.51.100.7", email=f"p{n}@example.com") for n in range(3)]
+
+    assert [a[0] for a in answers] == [201, 201, 201]
+    assert [a[2].get("emailRefused", {}).get("code") for a in answers] == [None, None, "email_rate_limited"]
+    assert "from your address" in answers[2][2]["emailRefused"]["message"]
+    assert "emailRefused" not in upload(functions, context, ip="198.51.100.8", email="p3@example.com")[2]
+
+
+def test_a_recipient_s_allowance_is_spent_when_mail_is_sent_not_when_an_upload_is_asked_for(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    # Issue 27: POST /uploads spent the recipient's allowance, so anyone could burn a victim's day of mail
+    # without uploading anything.
+    limits(EMAILS_PER_RECIPIENT_DAY=1)
+    asked = [upload(functions, context, ip=f"203.0.113.{n}", email="victim@example.com") for n in (1, 2, 3)]
+    assert all("emailRefused" not in body for _, _, body in asked)
+    data = astronaut_path.read_bytes()
+
+    for _, _, body in asked[:2]:  # two of them upload: the first email spends the day, the second waits
+        assert upload_and_blur(aws, functions, context, body["jobId"], data) == {"batchItemFailures": []}
+        assert job(aws, body["jobId"])["status"] == "done"
+
+    assert [m.destinations["ToAddresses"] for m in aws.sent_emails()] == [["victim@example.com"]]
+    status, _, later = upload(functions, context, ip="203.0.113.4", email="Victim@Example.com")
+    assert status == 201 and later["emailRefused"]["code"] == "email_rate_limited"
+    assert "to this address" in later["emailRefused"]["message"]
 
 
 def test_a_bounce_event_stops_mail_to_that_address_and_the_photo_still_publishes(

@@ -559,7 +559,9 @@ def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> 
     withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
     assert by_action["s3:DeleteObject"] == [uploads, blurred, withheld]
     assert by_action["s3:PutObject"] == [blurred, withheld]
-    assert by_action["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
+    # The jobs, and (issue 27) a recipient's daily emails, counted when one is sent.
+    tables = [{"Fn::GetAtt": ["JobsTable", "Arn"]}, {"Fn::GetAtt": ["QuotasTable", "Arn"]}]
+    assert by_action["dynamodb:UpdateItem"] == tables
     assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["BlurQueue", "Arn"]}]
     assert "dynamodb:PutItem" not in by_action and "dynamodb:DeleteItem" not in by_action
 
@@ -777,6 +779,7 @@ def test_every_limit_is_a_parameter_passed_to_the_functions(template: dict[str, 
         "OwnerActionsPerClientHour": "OWNER_ACTIONS_PER_CLIENT_HOUR",
         "OwnerActionsPerDay": "OWNER_ACTIONS_PER_DAY",
         "EmailsPerRecipientDay": "EMAILS_PER_RECIPIENT_DAY",
+        "EmailsPerClientDay": "EMAILS_PER_CLIENT_DAY",
         "UploadsPerDay": "UPLOADS_PER_DAY",
     }
     for parameter, variable in limits.items():

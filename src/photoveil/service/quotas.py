@@ -8,6 +8,7 @@ HTTP APIs take neither AWS WAF nor per-client throttling, so the limits live her
         -> None, or raises QuotaExceededError (an HTTP 429 RequestError, code ``rate_limited``, with
            ``retry_after`` seconds for the ``Retry-After`` header)
     allow(deps.quotas, deps.clock(), limit, subject) -> bool   (when a refusal must not fail the request)
+    spent(deps.quotas, deps.clock(), limit, subject) -> bool   (is it full? counts nothing)
 
 - A ``Limit`` is a name, a fixed window (an hour or a day, aligned on UTC) and how many actions it allows.
 - A subject is who is counted: ``client_key(sourceIp)`` (IPv6 per /64, the block one subscriber usually
@@ -18,7 +19,7 @@ HTTP APIs take neither AWS WAF nor per-client throttling, so the limits live her
   request refused by a later limit still used the earlier ones (a few actions at most, in the client's
   disfavour).
 - The counter store is anything with ``take(key, *, allowed, expires_at) -> bool`` (one conditional
-  increment); its items expire with their window.
+  increment) and ``used(key) -> int``; its items expire with their window.
 
 To add a limit (say reports per client per hour): a setting, a template parameter, a field of Limits
 and a ``charge`` where the action happens. Why counters in DynamoDB and not WAF or usage plans:
@@ -49,6 +50,9 @@ RATE_LIMITED = "rate_limited"
 class CounterStore(Protocol):
     def take(self, key: str, *, allowed: int, expires_at: int) -> bool:
         """Count one more action under ``key`` if fewer than ``allowed`` were counted; False if not."""
+
+    def used(self, key: str) -> int:
+        """How many actions are counted under ``key`` (0 for none)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Limits:
     uploads_per_day: Limit
     reports_per_client_hour: Limit
     reports_per_day: Limit
+    emails_per_client_day: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -142,6 +147,12 @@ class Limits:
                 settings.reports_per_day,
                 "the service has taken all the reports it can today; write to the operator",
                 service_wide=True,
+            ),
+            emails_per_client_day=Limit(
+                "emails-client-day",
+                DAY,
+                settings.emails_per_client_day,
+                "too many emails asked for from your address today",
             ),
         )
 
@@ -214,6 +225,11 @@ def charge(store: CounterStore, now: datetime, charges: Iterable[tuple[Limit, st
     for limit, subject in charges:
         if not allow(store, now, limit, subject):
             raise QuotaExceededError(limit, now)
+
+
+def spent(store: CounterStore, now: datetime, limit: Limit, subject: str) -> bool:
+    """Whether SUBJECT has no room left under LIMIT in this window; counts nothing."""
+    return store.used(limit.counter_key(subject, now)) >= limit.allowed
 
 
 def allow(store: CounterStore, now: datetime, limit: Limit, subject: str) -> bool:

@@ -4,9 +4,11 @@ roles from template.yaml (IAM enforced), and photoveil.service.review with the t
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
@@ -15,8 +17,18 @@ from photoveil.dependencies import Dependencies
 from photoveil.service.review import ReviewError, reported_photos, restore, take_down
 
 from . import test_owner
-from .helpers import BLURRED_BUCKET, REGION, REPORTS_TOPIC_ARN, UPLOADS_BUCKET, Aws, Functions, s3_put_event
+from .helpers import (
+    BLURRED_BUCKET,
+    JOBS_TABLE,
+    REGION,
+    REPORTS_TOPIC_ARN,
+    UPLOADS_BUCKET,
+    Aws,
+    Functions,
+    s3_put_event,
+)
 from .test_owner import _published_event, call, drain_blur_queue, owner_event, status
+from .test_withdrawals import FailingOnce
 
 photo = test_owner.photo  # the fixture: a done photo uploaded through the API and the worker
 
@@ -216,6 +228,55 @@ def test_takedown_removes_it_for_good_and_no_late_event_republishes_it(
         restore(job_id, admin)
     assert published_keys(aws, job_id) == [] and aws.keys(UPLOADS_BUCKET) == []
     assert aws.item(job_id)["status"] == {"S": "deleted"} and "takenDownAt" in aws.item(job_id)
+
+
+def _withdrawn_with_variants(aws: Aws, functions: Functions, photo, context: Any) -> str:
+    job_id, _ = photo()
+    assert functions.variants.invoke(_published_event(job_id), context) == {"batchItemFailures": []}
+    for address in ADDRESSES:
+        report(functions, context, job_id, address)
+    drain_blur_queue(aws, functions, context)
+    assert len(withheld_keys(aws, job_id)) == 4 and published_keys(aws, job_id) == []
+    return job_id
+
+
+def test_an_expired_photo_is_not_restored(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    # Issue 27: a restore of an expired job published its JPEG past expiresAt.
+    job_id = _withdrawn_with_variants(aws, functions, photo, context)
+    past = int(time.time()) - 60
+    aws.dynamodb.update_item(
+        TableName=JOBS_TABLE,
+        Key={"jobId": {"S": job_id}},
+        UpdateExpression="SET #ttl = :past",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues={":past": {"N": str(past)}},
+    )
+
+    with pytest.raises(ReviewError, match="expired"):
+        restore(job_id, admin)
+
+    assert published_keys(aws, job_id) == [] and aws.item(job_id)["status"] == {"S": "withdrawn"}
+
+
+def test_a_restore_that_stopped_half_way_can_be_run_again(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    # Issue 27: it used to say "not withdrawn (it is done)" while the photo stayed in withheld/.
+    job_id = _withdrawn_with_variants(aws, functions, photo, context)
+    failing = FailingOnce(aws.s3, "copy_object", "InternalError", key_prefix=f"p/{job_id}/")
+
+    with pytest.raises(ClientError):
+        restore(job_id, admin.replaced(s3=failing))  # the photo is back; its sizes are not
+
+    assert aws.item(job_id)["status"] == {"S": "done"} and published_keys(aws, job_id) == [f"p/{job_id}.jpg"]
+    restore(job_id, admin)
+
+    assert len(published_keys(aws, job_id)) == 4 and withheld_keys(aws, job_id) == []
+    assert "restoring" not in aws.item(job_id)
+    with pytest.raises(ReviewError, match="not withdrawn"):
+        restore(job_id, admin)
 
 
 @pytest.mark.parametrize("withdrawn", [True, False], ids=["withdrawn", "published"])

@@ -29,6 +29,8 @@ Item schema (attribute names are part of the template contract)::
                     MAX_STORED_REPORTS; later ones still count their address and network)
     reviewedReports N  how many of ``reports`` the operator has reviewed (a restore reviews them all)
     withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
+    restoring    S  the photo key a restore is publishing again, until its objects are back in p/ (a
+                    restore that stopped half-way is finished by running it again)
     takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -131,6 +133,7 @@ class Job:
     reviewed_reports: int = 0
     withdrawn_at: str | None = None
     taken_down_at: str | None = None
+    restoring: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -204,6 +207,7 @@ class Job:
             reviewed_reports=n("reviewedReports") or 0,
             withdrawn_at=s("withdrawnAt"),
             taken_down_at=s("takenDownAt"),
+            restoring=s("restoring"),
         )
 
 
@@ -477,22 +481,34 @@ class JobStore:
         )
 
     def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:
-        """Publish a withdrawn photo again, its reports marked reviewed: its reporters and their networks
-        are kept (they counted once for good) and no network counts towards the threshold any more.
-        None if it is not withdrawn."""
+        """Publish a withdrawn, unexpired photo again, its reports marked reviewed: its reporters and their
+        networks are kept (they counted once for good) and no network counts towards the threshold any
+        more; ``restoring`` records the photo key until finish_restore. None if it is not withdrawn (or
+        has expired)."""
         return self._update(
             job_id,
             update=(
-                "SET #status = :done, restoredAt = :now, networkCount = :zero, "
+                "SET #status = :done, restoredAt = :now, networkCount = :zero, restoring = photoKey, "
                 "reviewedReports = if_not_exists(reportCount, :zero) REMOVE withdrawnAt"
             ),
-            condition="#status = :withdrawn",
+            condition="#status = :withdrawn AND attribute_exists(photoKey) AND #ttl > :epoch",
             values={
                 ":done": {"S": DONE},
                 ":withdrawn": {"S": WITHDRAWN},
                 ":now": {"S": iso(now)},
                 ":zero": {"N": "0"},
+                ":epoch": {"N": str(int(now.timestamp()))},
             },
+            names={"#ttl": "ttl"},
+        )
+
+    def finish_restore(self, job_id: str, *, photo_key: str) -> None:
+        """Note that a restore's objects are back in p/ (nothing if the job changed meanwhile)."""
+        self._update(
+            job_id,
+            update="REMOVE restoring",
+            condition="attribute_exists(#status) AND restoring = :key",
+            values={":key": {"S": photo_key}},
         )
 
     def mark_taken_down(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:

@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from photoveil.adapters.jobs import Job
+from photoveil.adapters.jobs import DONE, Job
 from photoveil.dependencies import Dependencies
 from photoveil.observability import job_context, logger
 from photoveil.service.withdrawals import cdn_paths
@@ -72,15 +72,27 @@ def take_down(job_id: str, deps: Dependencies) -> Job:
 
 
 def restore(job_id: str, deps: Dependencies) -> Job:
-    """Publish a withdrawn photo again, its reports cleared. ReviewError if it is not withdrawn."""
+    """Publish a withdrawn photo again, its reports reviewed; or finish a restore that stopped half-way
+    (run it again). ReviewError if it is not withdrawn, or has expired (its link is over: it stays down)."""
     with job_context(job_id):
-        restored = deps.jobs.mark_restored(job_id, now=deps.clock())
+        now = deps.clock()
+        job = deps.jobs.get(job_id)
+        if job is not None and job.expired(now):
+            raise ReviewError(
+                f"photo {job_id} expired at {job.expires_at or 'its end'}: it cannot be published again "
+                "(take it down, or let the bucket's lifecycle delete it)"
+            )
+        restored = deps.jobs.mark_restored(job_id, now=now)
         if restored is None:
-            job = deps.jobs.get(job_id)
-            state = job.status if job else "gone"
-            raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
-        moved = deps.storage.release(restored.photo_key) if restored.photo_key else 0
-        if restored.photo_key:  # edges may hold the 404s of the withdrawn time
-            deps.cdn.invalidate(cdn_paths(restored.photo_key))
+            current = deps.jobs.get(job_id)
+            if current is None or current.status != DONE or current.restoring != current.photo_key:
+                state = current.status if current else "gone"
+                raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
+            restored = current  # restored before, and its objects not all back: finish it
+            logger.info("finishing a restore that stopped half-way")
+        assert restored.photo_key is not None  # withdrawn photos are published ones
+        moved = deps.storage.release(restored.photo_key)
+        deps.cdn.invalidate(cdn_paths(restored.photo_key))  # edges may hold the withdrawn time's 404s
+        deps.jobs.finish_restore(job_id, photo_key=restored.photo_key)
         logger.warning("photo restored by the operator", extra={"objects_moved": moved})
         return restored

@@ -18,7 +18,8 @@ import pytest
 import requests
 from test_local_stack import upload, wait_for_job
 
-from conftest import photoveil_command  # the e2e files share their helpers by module name
+from conftest import REPO, photoveil_command  # the e2e files share their helpers by module name
+from photoveil.local.iam import OPERATOR_USER, read_operator_policy
 
 pytestmark = pytest.mark.e2e
 WAIT_S = 30
@@ -51,8 +52,11 @@ def eventually(check: Any, what: str, stack: Any) -> None:
 
 
 def admin(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """`photoveil admin ARGS` as an operator runs it, from a script (stdin is not a terminal)."""
     command = [*photoveil_command(), "admin", "--data-dir", str(stack.data_dir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
+    )
 
 
 def job_status(stack: Any, job_id: str) -> str:
@@ -89,11 +93,11 @@ def test_three_networks_withdraw_a_photo_one_does_not_and_restore_brings_it_back
     assert photo["status"] == "withdrawn" and photo["reasons"] == {"violence": 4, "hate": 1}
     assert (photo["reporters"], photo["networks"]) == (5, 3)
 
-    restored = admin(local_stack, "restore", job_id)
+    restored = admin(local_stack, "restore", "--yes", job_id)
 
     assert restored.returncode == 0, restored.stderr
     assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200
-    assert admin(local_stack, "restore", job_id).returncode == 3  # not withdrawn any more
+    assert admin(local_stack, "restore", "--yes", job_id).returncode == 3  # not withdrawn any more
     # The same networks cannot withdraw it again, whichever of their addresses reports.
     again = ("127.20.1.2", "127.20.2.1", "127.20.3.1", "127.20.1.9", "127.20.2.9", "127.20.3.9")
     assert [report_from(local_stack, a, job_id) for a in again] == [202] * 6
@@ -114,7 +118,7 @@ def test_takedown_removes_a_photo_for_good_and_a_late_event_cannot_republish_it(
         assert report_from(local_stack, address, job_id) == 202
     eventually(lambda: http_status(photo_url) == 404, "the worker withholding the photo", local_stack)
 
-    taken = admin(local_stack, "takedown", job_id)
+    taken = admin(local_stack, "takedown", "--yes", job_id)
 
     assert taken.returncode == 0, taken.stderr
     assert job_status(local_stack, job_id) == "deleted"
@@ -136,3 +140,26 @@ def test_takedown_removes_a_photo_for_good_and_a_late_event_cannot_republish_it(
         local_stack,
     )
     assert http_status(photo_url) == 404 and job_status(local_stack, job_id) == "deleted"
+
+
+def test_photoveil_admin_signs_with_exactly_the_operator_policy_the_docs_list(local_stack: Any) -> None:
+    # Every `photoveil admin` call of these tests runs as this user, with IAM enforced: the policy
+    # docs/deploy.md lists (the template's OperatorPolicy; a template test keeps the two equal) is enough.
+    iam = local_stack.client("iam")
+    (name,) = iam.list_user_policies(UserName=OPERATOR_USER)["PolicyNames"]
+    granted = iam.get_user_policy(UserName=OPERATOR_USER, PolicyName=name)["PolicyDocument"]
+    assert granted == read_operator_policy(REPO / "template.yaml")
+    operator = local_stack.state()["operatorCredentials"]
+    keys = iam.list_access_keys(UserName=OPERATOR_USER)["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [operator["accessKeyId"]]
+
+
+def test_takedown_from_a_script_without_yes_is_refused_and_changes_nothing(
+    local_stack: Any, published: tuple[str, str]
+) -> None:
+    job_id, photo_url = published
+
+    refused = admin(local_stack, "takedown", job_id)
+
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200

@@ -7,6 +7,7 @@ the test says which promise broke.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -657,6 +658,35 @@ def test_an_alarm_hears_when_a_service_wide_ceiling_refuses_anyone(
         0,
         "GreaterThanThreshold",
     )
+
+
+def test_the_operator_policy_docs_list_is_the_template_s_and_names_only_the_stack_s_resources(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    # Issue 27: `photoveil admin`'s permissions were written nowhere. docs/deploy.md lists them; the local
+    # stack's operator signs with exactly the template's (photoveil.local.iam.read_operator_policy).
+    from cfnlint.decode import cfn_yaml
+
+    policy = resources["OperatorPolicy"]["Properties"]["PolicyDocument"]
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text[text.index("**The permissions `photoveil admin` needs.**") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("\n```\n")]
+    assert json.loads(json.dumps(cfn_yaml.loads(block))) == {"PolicyDocument": policy}
+    actions = sorted(a for st in policy["Statement"] for a in _as_list(st["Action"]))
+    assert actions == [
+        "cloudformation:DescribeStacks",
+        "cloudfront:CreateInvalidation",
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "s3:DeleteObject",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+    ]
+    assert all(r != "*" for st in policy["Statement"] for r in _as_list(st["Resource"]))
+    assert template["Outputs"]["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}
 
 
 # ---------------------------------------------------------------- outputs and build

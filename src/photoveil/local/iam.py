@@ -35,6 +35,8 @@ from photoveil.local.template import load_template, referenced_id, resolver
 
 SAM_CODE_URI = "s3://photoveil-artifacts/code.zip"  # the shape `sam package` leaves; never fetched
 ADMIN_USER = f"{STACK_NAME}-local-admin"
+OPERATOR_USER = f"{STACK_NAME}-local-operator"
+OPERATOR_POLICY = "OperatorPolicy"  # the template's policy for `photoveil admin`
 ALLOW_EVERYTHING = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -105,6 +107,19 @@ def function_roles(
     return roles
 
 
+def read_operator_policy(
+    path: Path, parameters: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The template's OperatorPolicy document (what `photoveil admin` needs), as moto can check it."""
+    translated = translate(load_template(path), parameters)
+    resource = translated["Resources"].get(OPERATOR_POLICY) or {}
+    if resource.get("Type") != "AWS::IAM::ManagedPolicy":
+        raise TemplateError(f"the template has no AWS::IAM::ManagedPolicy {OPERATOR_POLICY}")
+    document = resolver(translated, parameters, names)(resource["Properties"]["PolicyDocument"])
+    statements = [local for s in _as_list(document["Statement"]) for local in local_statements(s)]
+    return document | {"Statement": statements}
+
+
 def _role_spec(logical_id: str, props: dict[str, Any], function: str, resolve: Resolver) -> RoleSpec:
     if props.get("ManagedPolicyArns"):
         raise TemplateError(
@@ -156,6 +171,14 @@ def create_admin(iam: Any) -> Credentials:
         UserName=ADMIN_USER, PolicyName="everything", PolicyDocument=json.dumps(ALLOW_EVERYTHING)
     )
     key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def create_operator(iam: Any, policy: dict[str, Any]) -> Credentials:
+    """An IAM user with exactly POLICY (read_operator_policy): whom `photoveil admin` signs as locally."""
+    iam.create_user(UserName=OPERATOR_USER)
+    iam.put_user_policy(UserName=OPERATOR_USER, PolicyName=OPERATOR_POLICY, PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
     return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from photoveil.local.events import sqs_batch_event
 from photoveil.local.iam import RoleSpec, function_roles
@@ -22,6 +23,7 @@ from photoveil.local.template import load_template
 from .helpers import (
     BLUR_QUEUE_URL,
     BLURRED_BUCKET,
+    GOOD_JOB,
     PARAMETERS,
     REGION,
     RESOURCE_NAMES,
@@ -267,3 +269,29 @@ def test_withholding_a_withdrawn_photo_needs_s3_put_under_withheld(
     assert len(response["batchItemFailures"]) == 1  # retried, then dead-lettered and alarmed
     assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
     assert denials(logs)
+
+
+def as_written(template: dict[str, Any]) -> None:
+    """No change: the template's roles as they are."""
+
+
+@pytest.mark.parametrize("roles", [as_written], ids=["as written"], indirect=True)
+def test_the_variants_function_can_write_variants_but_no_full_size_photo(
+    aws: Aws, functions: Functions
+) -> None:
+    # Issue 27: VariantsRole could overwrite or delete any published photo (p/*); it writes and deletes
+    # only variants (p/{jobId}/{size}.jpeg), which the PhotoPublished topic never announces.
+    s3 = functions.variants.dependencies.s3_client  # its role's session
+    photo, variant = f"p/{GOOD_JOB}.jpg", f"p/{GOOD_JOB}/800x600.jpeg"
+    aws.s3.put_object(Bucket=BLURRED_BUCKET, Key=photo, Body=b"published")
+
+    s3.put_object(Bucket=BLURRED_BUCKET, Key=variant, Body=b"a variant")
+    s3.delete_object(Bucket=BLURRED_BUCKET, Key=variant)
+    for call in (
+        lambda: s3.put_object(Bucket=BLURRED_BUCKET, Key=photo, Body=b"replaced"),
+        lambda: s3.delete_object(Bucket=BLURRED_BUCKET, Key=photo),
+        lambda: s3.put_object(Bucket=BLURRED_BUCKET, Key=f"withheld/{variant}", Body=b"x"),
+    ):
+        with pytest.raises(ClientError, match="AccessDenied"):
+            call()
+    assert aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=photo)["Body"].read() == b"published"

@@ -462,11 +462,37 @@ def test_site_csp_allows_only_self_the_api_and_the_uploads_bucket(resources: dic
     assert directives["default-src"] == ["'self'"]
     assert directives["script-src"] == ["'self'"]  # no inline script, no third party
     assert directives["img-src"] == ["'self'", "data:", "blob:"]
-    assert "https://${UploadsBucketName}.s3.${AWS::Region}.amazonaws.com" in directives["connect-src"]
-    assert "https://*.execute-api.${AWS::Region}.amazonaws.com" in directives["connect-src"]
+    uploads = [
+        "https://${UploadsBucketName}.s3.${AWS::URLSuffix}",
+        "https://${UploadsBucketName}.s3.${AWS::Region}.${AWS::URLSuffix}",
+    ]
+    # The header cannot name the API (a dependency cycle): execute-api of this region, in this partition.
+    assert directives["connect-src"] == [
+        "'self'",
+        "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+        *uploads,
+    ]
+    assert directives["form-action"] == ["'self'", *uploads]
     assert directives["frame-ancestors"] == ["'none'"]
-    assert "unsafe" not in text
+    assert "unsafe" not in text and "amazonaws.com" not in text  # ${AWS::URLSuffix}: China's too
     # The CSP names the very bucket the template creates.
+    assert variables["UploadsBucketName"] == resources["UploadsBucket"]["Properties"]["BucketName"]
+
+
+def test_every_page_s_own_policy_names_this_stack_s_api(resources: dict[str, Any]) -> None:
+    # Issue 27: the site publisher writes it into each page (photoveil.service.site.with_page_policy);
+    # a browser enforces it and the header's together, so the page may connect to this API only.
+    content = resources["SiteContent"]["Properties"]
+    text, variables = content["PagePolicy"]["Fn::Sub"]
+    (directive,) = " ".join(text.split()).split("; ")
+    assert directive.split() == [
+        "connect-src",
+        "'self'",
+        "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+        "https://${UploadsBucketName}.s3.${AWS::URLSuffix}",
+        "https://${UploadsBucketName}.s3.${AWS::Region}.${AWS::URLSuffix}",
+    ]
+    assert content["ApiUrl"] == {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
     assert variables["UploadsBucketName"] == resources["UploadsBucket"]["Properties"]["BucketName"]
     behaviors = resources["SiteDistribution"]["Properties"]["DistributionConfig"]
     assert behaviors["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == {"Ref": "SiteHeadersPolicy"}

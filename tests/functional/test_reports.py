@@ -169,6 +169,25 @@ def test_the_owner_can_still_delete_a_withdrawn_photo(
     assert withheld_keys(aws, job_id) == [] and published_keys(aws, job_id) == []
 
 
+def test_a_full_list_of_reports_does_not_stop_new_networks_from_withdrawing_it(
+    aws: Aws, functions: Functions, photo, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the stored reports' cap a report is not kept but still counts: otherwise many addresses of one
+    # or two networks could fill a photo's list and make it impossible to withdraw.
+    monkeypatch.setattr("photoveil.adapters.jobs.MAX_STORED_REPORTS", 3)
+    monkeypatch.setattr("photoveil.service.reports.MAX_STORED_REPORTS", 3)
+    job_id, _ = photo()
+    for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"):  # one network, list full
+        assert report(functions, context, job_id, address)[0] == 202
+    assert aws.item(job_id)["reportCount"] == {"N": "3"}
+
+    for address in ("198.51.100.1", "192.0.2.1"):
+        assert report(functions, context, job_id, address)[0] == 202
+
+    assert aws.item(job_id)["reportCount"] == {"N": "3"} and aws.item(job_id)["networkCount"] == {"N": "3"}
+    assert status(functions, job_id, context)["status"] == "withdrawn"
+
+
 def test_restore_publishes_it_again_and_only_new_networks_can_withdraw_it_again(
     aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
 ) -> None:

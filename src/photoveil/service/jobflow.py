@@ -25,6 +25,7 @@ from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
 from photoveil.imaging.detectors.moderation import moderated
 from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
+from photoveil.service.mail import refusal_at_send
 from photoveil.service.notifications import ObjectCreated
 from photoveil.service.owner_tokens import new_owner_token
 from photoveil.service.status import viewer_url
@@ -169,9 +170,20 @@ def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
 
 
 def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
-    """Send the link once. A failed email is logged and counted; it never fails or re-blurs the photo."""
+    """Send the link once, if the recipient may still get mail today (its allowance is spent here, when
+    mail goes out). A refused or failed email is logged (never the address) and counted; it never fails
+    or re-blurs the photo."""
     assert deps.mailer is not None and job.email
     base = deps.settings.public_base_url
+    try:
+        refused = refusal_at_send(job.email, deps)
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        refused = f"allowance_unknown:{code or type(error).__name__}"  # not counted, so not sent either
+    if refused:
+        logger.info("email not sent", extra={"refused": refused})
+        metrics.add_metric(name="EmailRefused", unit=MetricUnit.Count, value=1)
+        return
     try:
         message_id = deps.mailer.send_photo_ready(
             job.email,
@@ -182,7 +194,9 @@ def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencie
             expires_at=expires_at.strftime("%Y-%m-%d %H:%M"),
         )
     except (ClientError, BotoCoreError, ValueError) as error:
-        logger.warning("email not sent", extra={"error": type(error).__name__, "detail": str(error)[:300]})
+        # Only the error's code: SES's message names the recipient ("... failed the check ...: a@b.c").
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        logger.warning("email not sent", extra={"error": type(error).__name__, "code": code})
         metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
         return
     logger.info("email sent", extra={"ses_message_id": message_id})

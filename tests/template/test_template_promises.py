@@ -535,13 +535,15 @@ def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> 
         for action in _as_list(statement["Action"]):
             by_action.setdefault(action, []).extend(_as_list(statement["Resource"]))
     uploads, blurred = {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}, {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
-    assert by_action["s3:GetObject"] == [
-        uploads,
-        blurred,
-    ]  # originals, and the published photo an edit starts from
+    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
+    # Originals, the published photo an edit starts from, and a withheld photo a racing restore copies back
+    # (CopyObject reads its source: issue 26).
+    assert by_action["s3:GetObject"] == [uploads, blurred, withheld]
+    # Without ListBucket S3 answers 403 for a key that is gone: the worker could not tell it from a denial.
+    buckets = [{"Fn::GetAtt": ["UploadsBucket", "Arn"]}, {"Fn::GetAtt": ["BlurredBucket", "Arn"]}]
+    assert by_action["s3:ListBucket"] == buckets
     # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile;
     # moves a photo reports withdrew to withheld/ (issue 20).
-    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
     assert by_action["s3:DeleteObject"] == [uploads, blurred, withheld]
     assert by_action["s3:PutObject"] == [blurred, withheld]
     assert by_action["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]

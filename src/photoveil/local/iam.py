@@ -29,6 +29,7 @@ from samtranslator.translator.translator import Translator
 
 from photoveil.local.account import REGION, STACK_NAME, Credentials
 from photoveil.local.intrinsics import Resolver
+from photoveil.local.s3answers import s3_answers_as_s3
 from photoveil.local.specs import TemplateError
 from photoveil.local.template import load_template, referenced_id, resolver
 
@@ -175,6 +176,7 @@ def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
 
 @contextmanager
 def iam_enforced() -> Iterator[None]:
-    """moto checks every request against the caller's IAM policies while this lasts (process-wide)."""
-    with enable_iam_authentication():
+    """moto checks every request against the caller's IAM policies while this lasts (process-wide), and
+    its S3 answers a missing key and checks a copy's source as S3 does (photoveil.local.s3answers)."""
+    with enable_iam_authentication(), s3_answers_as_s3():
         yield

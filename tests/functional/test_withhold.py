@@ -1,7 +1,8 @@
-"""The worker's move of a photo reports withdrew (issue 20) against S3's answers as AWS gives them (issue 26):
-the local stack's S3 answers 403 for a key that is gone to a role that may not list the bucket, and checks
-a copy's source (photoveil.local.s3answers). Each path runs with BlurRole as template.yaml gives it, then
-with the one grant it needs taken away: it must then fail with AccessDenied, as it would on AWS.
+"""The worker's move of a photo reports withdrew (issue 20), and the variants' read of a photo that may be
+gone, against S3's answers as AWS gives them (issue 26): the local stack's S3 answers 403 for a key that is
+gone to a role that may not list the bucket, and checks a copy's source (photoveil.local.s3answers). Each
+path runs with the roles as template.yaml gives them, then with the one grant it needs taken away: it must
+then fail with AccessDenied, as it would on AWS.
 """
 
 from __future__ import annotations
@@ -16,15 +17,26 @@ from photoveil.local.iam import RoleSpec, function_roles
 from photoveil.local.template import load_template
 from photoveil.service.review import restore
 
-from .helpers import BLUR_QUEUE_URL, PARAMETERS, RESOURCE_NAMES, TEMPLATE, Aws, Functions
+from .helpers import (
+    BLUR_QUEUE_URL,
+    BLURRED_BUCKET,
+    PARAMETERS,
+    RESOURCE_NAMES,
+    TEMPLATE,
+    Aws,
+    Functions,
+    load_event,
+)
 from .test_iam import denials, without
 from .test_owner import _published_event, status
 from .test_reports import ADDRESSES, published_keys, report, withheld_keys
+from .test_variants import PHOTO_KEY, publish
 from .test_withdrawals import BeforeStep, sqs_event
 from .test_withdrawals import photo as photo
 
 WITHOUT_LIST = without("BlurRole", "MissingPhotoIs404", "s3:ListBucket")
 WITHOUT_READING_WITHHELD = without("BlurRole", "WithholdReportedPhotos", "s3:GetObject")
+WITHOUT_VARIANTS_LIST = without("VariantsRole", "MissingPhotoIs404", "s3:ListBucket")
 
 
 @pytest.fixture
@@ -107,7 +119,7 @@ def test_a_restore_racing_the_withhold_ends_published(
 
     assert status(functions, job_id, context)["status"] == "done"
     assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"] and withheld_keys(aws, job_id) == []
-    served = aws.s3.get_object(Bucket=RESOURCE_NAMES["BlurredBucket"], Key=f"p/{job_id}.jpg")
+    served = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
     assert served["Body"].read()[:3] == b"\xff\xd8\xff"  # what CloudFront's /p/ serves
     assert denials(logs) == []
 
@@ -127,3 +139,30 @@ def test_without_s3_get_on_withheld_a_racing_restore_is_undone(
     assert functions.worker.invoke(sqs_event(message), context) == {"batchItemFailures": []}
     assert status(functions, job_id, context)["status"] == "done"
     assert published_keys(aws, job_id) == []
+
+
+def variants_of_a_photo_gone_meanwhile(aws: Aws, functions: Functions, context: Any) -> dict[str, Any]:
+    """VariantsFunction on a photo its job still publishes, deleted from S3 after the function read the job
+    (an owner's delete or a withdrawal lands between the two reads)."""
+    publish(aws)
+    aws.s3.delete_object(Bucket=BLURRED_BUCKET, Key=PHOTO_KEY)
+    return functions.variants.invoke(load_event("sqs_published_raw.json"), context)
+
+
+def test_the_variants_of_a_photo_gone_meanwhile_read_it_as_missing(
+    aws: Aws, functions: Functions, context: Any, logs
+) -> None:
+    response = variants_of_a_photo_gone_meanwhile(aws, functions, context)
+
+    assert len(response["batchItemFailures"]) == 1  # retried: the next try finds the job changed too
+    assert "NoSuchKey" in str(logs()) and denials(logs) == []  # no false alarm of a missing permission
+
+
+@pytest.mark.parametrize("roles", [WITHOUT_VARIANTS_LIST], ids=["VariantsRole"], indirect=True)
+def test_without_s3_list_the_variants_of_a_photo_gone_meanwhile_are_denied(
+    aws: Aws, functions: Functions, context: Any, logs
+) -> None:
+    response = variants_of_a_photo_gone_meanwhile(aws, functions, context)
+
+    assert len(response["batchItemFailures"]) == 1
+    assert denials(logs) and "NoSuchKey" not in str(logs())

@@ -31,7 +31,8 @@ from .test_iam import denials, without
 from .test_owner import _published_event, status
 from .test_reports import ADDRESSES, published_keys, report, withheld_keys
 from .test_variants import PHOTO_KEY, publish
-from .test_withdrawals import BeforeStep, sqs_event
+from .test_withdrawals import BeforeStep, FailingOnce, exact_paths, invalidated, sqs_event
+from .test_withdrawals import cdn as cdn
 from .test_withdrawals import photo as photo
 
 WITHOUT_LIST = without("BlurRole", "MissingPhotoIs404", "s3:ListBucket")
@@ -96,6 +97,32 @@ def test_without_s3_list_a_report_after_the_withdrawal_fails_into_the_dlq(
 
     assert len(response["batchItemFailures"]) == 1  # S3 answers 403 for the keys moved already: retried
     assert denials(logs)
+
+
+def test_an_invalidation_failing_once_after_the_move_is_made_by_the_retry(
+    aws: Aws, functions: Functions, photo, context: Any, cdn: str
+) -> None:
+    job_id, _ = photo()
+    message = withdrawn(aws, functions, context, job_id)
+    busy = FailingOnce(
+        functions.worker.dependencies.cloudfront_client,
+        "create_invalidation",
+        "TooManyInvalidationsInProgress",
+    )
+    functions.worker.override(cloudfront=busy)
+
+    assert len(functions.worker.invoke(sqs_event(message), context)["batchItemFailures"]) == 1
+    assert busy.failed == 1 and published_keys(aws, job_id) == []  # moved before CloudFront was asked
+    assert invalidated(aws, cdn) == []
+    assert functions.worker.invoke(sqs_event(message), context) == {"batchItemFailures": []}  # the retry
+
+    assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")]
+    assert "invalidatePending" not in (aws.item(job_id) or {})
+    # A later report queues the move again: nothing left to move, nothing more to invalidate.
+    assert report(functions, context, job_id, "192.0.2.99")[0] == 202
+    (again,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    assert functions.worker.invoke(sqs_event(again), context) == {"batchItemFailures": []}
+    assert len(invalidated(aws, cdn)) == 1
 
 
 def withhold_while_restored(

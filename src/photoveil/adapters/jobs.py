@@ -23,6 +23,8 @@ Item schema (attribute names are part of the template contract)::
     reporters    SS hashes of the client addresses that reported the photo (one report each counts)
     reportCount  N  distinct reporters;  reports L [{reason S, note S?, at S}] what they said
     withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
+    invalidatePending S  the photo key that withdrawal took offline, while its CloudFront copies are still
+                    to be dropped: set by the write that withdraws it, removed once the worker invalidated
     takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -120,6 +122,7 @@ class Job:
     report_count: int = 0
     reports: tuple[Report, ...] = ()
     withdrawn_at: str | None = None
+    invalidate_pending: str | None = None
     taken_down_at: str | None = None
 
     @property
@@ -184,6 +187,7 @@ class Job:
             report_count=n("reportCount") or 0,
             reports=tuple(Report.from_attribute(r) for r in item.get("reports", {}).get("L", [])),
             withdrawn_at=s("withdrawnAt"),
+            invalidate_pending=s("invalidatePending"),
             taken_down_at=s("takenDownAt"),
         )
 
@@ -415,10 +419,14 @@ class JobStore:
 
     def mark_withdrawn(self, job_id: str, *, threshold: int, now: datetime) -> Job | None:
         """Take a published photo with at least THRESHOLD reporters offline pending review: the job as it is
-        now if this call did it (exactly once), else None. A pending edit is dropped: it cannot publish."""
+        now if this call did it (exactly once), else None. A pending edit is dropped: it cannot publish.
+        The photo is recorded to invalidate in the same write (cleared by clear_invalidation)."""
         return self._update(
             job_id,
-            update="SET #status = :withdrawn, withdrawnAt = :now REMOVE pendingEdit",
+            update=(
+                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = photoKey "
+                "REMOVE pendingEdit"
+            ),
             condition=(
                 "#status IN (:done, :processing) AND attribute_exists(photoKey) AND reportCount >= :min"
             ),
@@ -429,6 +437,16 @@ class JobStore:
                 ":processing": {"S": PROCESSING},
                 ":min": {"N": str(threshold)},
             },
+        )
+
+    def clear_invalidation(self, job_id: str, *, photo_key: str) -> None:
+        """Note that the withdrawn ``photo_key``'s CloudFront copies are dropped (nothing if the job records
+        another key, or none)."""
+        self._update(
+            job_id,
+            update="REMOVE invalidatePending",
+            condition="attribute_exists(#status) AND invalidatePending = :key",
+            values={":key": {"S": photo_key}},
         )
 
     def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:

@@ -52,6 +52,19 @@ class ImageTooSmallError(InputError):
     code = "image_too_small"
 
 
+class ImageTooNarrowError(InputError):
+    """No size of the image fits Rekognition's limits on both sides (80 to 10,000 px): too long and thin."""
+
+    code = "image_too_narrow"
+
+
+class ImageRefusedError(InputError):
+    """The face detection service refused the image itself (its format, size or a parameter): retrying the
+    same image cannot help."""
+
+    code = "image_refused_by_detector"
+
+
 class RegionOutsidePhotoError(PhotoVeilError):
     """A region to blur, given by hand, does not overlap the photo: the request's mistake, not the photo's."""
 

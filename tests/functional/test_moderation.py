@@ -12,10 +12,12 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from photoveil.imaging.detectors.rekognition import MAX_BYTES, new_rekognition_client
+from photoveil.imaging.detectors.rekognition import LIMIT_SIDE, MAX_BYTES, MIN_SIDE, new_rekognition_client
 from photoveil.local.iam import RoleSpec, read_function_roles
 from photoveil.settings import get_settings
 
@@ -47,8 +49,10 @@ class ModerationStandIn:
     """Stands in for Rekognition's DetectModerationLabels at its documented limits and response shape.
 
     Each request first goes to moto signed with the worker's role (IAM checked there); the image must be a
-    JPEG or PNG of at most 5 MB as bytes (else InvalidImageFormatException / ImageTooLargeException), and
-    labels under MinConfidence are not returned. ERRORS, if given, are raised by the first calls in turn.
+    JPEG or PNG of at most 5 MB as bytes (else InvalidImageFormatException / ImageTooLargeException) and
+    80 to 10,000 px a side (https://docs.aws.amazon.com/rekognition/latest/dg/limits.html; the code AWS
+    answers outside them is not documented: ImageTooLargeException here, a refusal either way), and labels
+    under MinConfidence are not returned. ERRORS, if given, are raised by the first calls in turn.
     """
 
     def __init__(
@@ -71,6 +75,9 @@ class ModerationStandIn:
             raise _error("ImageTooLargeException", "Image size is too large.")
         if not (data.startswith(b"\xff\xd8\xff") or data.startswith(b"\x89PNG\r\n\x1a\n")):
             raise _error("InvalidImageFormatException", "Request has invalid image format")
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if not MIN_SIDE <= min(decoded.shape[:2]) <= max(decoded.shape[:2]) <= LIMIT_SIDE:
+            raise _error("ImageTooLargeException", "Image dimensions are out of range.")
         if not 0 <= MinConfidence <= 100:
             raise _error("InvalidParameterException", "MinConfidence out of range")
         if self.errors:
@@ -168,6 +175,39 @@ def test_a_moderation_error_retries_and_publishes_nothing(
     retry = functions.worker.invoke(_put_event(job_id, astronaut_path), context)
     assert retry == {"batchItemFailures": []}
     assert job(aws, job_id)["status"] == "done"
+
+
+def test_a_photo_too_long_and_thin_for_rekognition_is_refused_as_bad_input_before_any_call(
+    aws: Aws, functions: Functions, context: Any, moderating: Any
+) -> None:
+    rekognition = moderating(functions, [])
+    # 40x9000: 80 px wide (Rekognition's minimum) it would be 18,000 tall, over its 10,000.
+    strip = cv2.imencode(".png", np.full((9000, 40, 3), 128, np.uint8))[1].tobytes()
+
+    job_id, response = _blur(aws, functions, context, strip)
+
+    assert response == {"batchItemFailures": []}  # bad input: no retry, no DLQ
+    assert rekognition.images == []  # refused before the paid call
+    record = job(aws, job_id)
+    assert record["status"] == "failed" and record["errorCode"] == "image_too_narrow"
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []  # original deleted too
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"]
+)
+def test_an_image_rekognition_refuses_fails_the_photo_without_retries(
+    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, code: str
+) -> None:
+    rekognition = moderating(functions, [], errors=[code])
+
+    job_id, response = _blur(aws, functions, context, astronaut_path.read_bytes())
+
+    assert response == {"batchItemFailures": []}
+    assert len(rekognition.images) == 1  # one call: the same image would be refused again
+    record = job(aws, job_id)
+    assert record["status"] == "failed" and record["errorCode"] == "image_refused_by_detector"
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []
 
 
 def test_moderation_off_makes_no_call(

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from photoveil import settings
-from photoveil.errors import ContentRefusedError, DetectorError
+from photoveil.errors import ContentRefusedError, DetectorError, ImageTooNarrowError
 from photoveil.imaging.detectors.moderation import (
     DEFAULT_BLOCKED,
     ModeratedDetector,
@@ -173,6 +173,14 @@ class OneFace:
 def test_a_moderation_bug_fails_closed_as_a_detector_error() -> None:
     with pytest.raises(DetectorError, match="moderation failed: a bug"):
         ModeratedDetector(OneFace(), Failing()).detect(_image())
+
+
+def test_an_image_rekognition_cannot_take_fails_moderation_as_bad_input_before_any_call() -> None:
+    rekognition = Recording(ALCOHOL)  # would wait for a second call: none may be made
+    strip = np.full((9000, 40, 3), 128, np.uint8)  # 80 px wide would make it 18,000 tall, over 10,000
+    with pytest.raises(ImageTooNarrowError):  # not a DetectorError: the photo fails, it is not retried
+        ModeratedDetector(OneFace(), RekognitionModerator(rekognition)).detect(strip)
+    assert rekognition.images == {}
 
 
 def test_moderation_off_leaves_the_detector_alone() -> None:

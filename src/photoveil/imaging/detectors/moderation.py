@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from photoveil import deadline
-from photoveil.errors import ContentRefusedError, DetectorError
+from photoveil.errors import ContentRefusedError, DetectorError, PhotoVeilError
 from photoveil.imaging.detectors.rekognition import RekognitionCalls, rekognition_jpeg, sharing_encoding
 from photoveil.imaging.faces import LOOK_AGAIN_METHODS, Detector, Face
 
@@ -154,8 +154,8 @@ class ModeratedDetector:
 def _moderation_result(future: Future[list[ModerationLabel]]) -> list[ModerationLabel]:
     try:
         return future.result()
-    except DetectorError:
-        raise
+    except PhotoVeilError:
+        raise  # DetectorError (retried), or an image Rekognition cannot take (bad input): neither publishes
     except Exception as exc:
         # A bug in moderation must still stop the photo, never let it through unjudged.
         raise DetectorError(f"moderation failed: {exc}") from exc

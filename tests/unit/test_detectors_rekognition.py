@@ -12,8 +12,14 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from photoveil.deadline import time_budget
-from photoveil.errors import DetectorError, ImageRefusedError, ImageTooNarrowError, InputError
-from photoveil.imaging.detectors import UnionDetector, get_detector
+from photoveil.errors import (
+    DetectorError,
+    ImageRefusedError,
+    ImageTooLargeError,
+    ImageTooNarrowError,
+    InputError,
+)
+from photoveil.imaging.detectors import UnionDetector, get_detector, rekognition
 from photoveil.imaging.detectors.rekognition import (
     ATTEMPT_TIMEOUT_S,
     LIMIT_SIDE,
@@ -173,6 +179,18 @@ def test_a_photo_too_long_and_thin_for_rekognition_is_bad_input_and_never_sent(
     assert sent == []
     assert refused.value.code == "image_too_narrow" and refused.value.permanent
     assert f"{width}x{height}" in refused.value.message
+
+
+def test_an_image_that_fits_the_bytes_only_under_80_px_is_bad_input(
+    client, sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Noise 300x100 fits 5 MB easily; with the limit at 8,000 bytes it fits only if its short side went
+    # under 80 px (80x240 at q70 is 11 KB here), which Rekognition would refuse.
+    monkeypatch.setattr(rekognition, "MAX_BYTES", 8_000)
+    noise = np.random.default_rng(3).integers(0, 256, (300, 100, 3), dtype=np.uint8)
+    with Stubber(client), pytest.raises(ImageTooLargeError):
+        _detector(client).detect(noise)
+    assert sent == []
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from photoveil.local.iam import RoleSpec, read_function_roles
 from photoveil.settings import get_settings
 
 from .helpers import BLURRED_BUCKET, PARAMETERS, RESOURCE_NAMES, TEMPLATE, UPLOADS_BUCKET, Aws, Functions
-from .test_blur import create_job, job, upload_and_blur
+from .test_blur import _json_lines, _metric_values, create_job, job, upload_and_blur
 
 EXPLICIT = [  # the shape of a real response: the L3 label comes with its L2 and L1 ancestors
     {"Confidence": 97.1, "Name": "Explicit", "ParentName": "", "TaxonomyLevel": 1},
@@ -56,11 +56,16 @@ class ModerationStandIn:
     """
 
     def __init__(
-        self, role_client: Any, labels: list[dict[str, Any]], errors: list[str] | None = None
+        self,
+        role_client: Any,
+        labels: list[dict[str, Any]],
+        errors: list[str] | None = None,
+        version: str = "7.0",
     ) -> None:
         self.role_client = role_client
         self.labels = labels
         self.errors = list(errors or [])
+        self.version = version  # the ModerationModelVersion it answers with
         self.images: list[bytes] = []
 
     def detect_moderation_labels(
@@ -84,7 +89,7 @@ class ModerationStandIn:
             raise _error(self.errors.pop(0), "stand-in failure")
         return {
             "ModerationLabels": [label for label in self.labels if label["Confidence"] >= MinConfidence],
-            "ModerationModelVersion": "7.0",
+            "ModerationModelVersion": self.version,
             "ContentTypes": [],
             "ResponseMetadata": {"HTTPStatusCode": 200},
         }
@@ -208,6 +213,64 @@ def test_an_image_rekognition_refuses_fails_the_photo_without_retries(
     record = job(aws, job_id)
     assert record["status"] == "failed" and record["errorCode"] == "image_refused_by_detector"
     assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []
+
+
+def test_blocked_categories_are_read_ignoring_case(
+    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("MODERATION_BLOCKED", "explicit,VIOLENCE")
+    get_settings.cache_clear()
+    moderating(functions, EXPLICIT)
+
+    job_id, response = _blur(aws, functions, context, astronaut_path.read_bytes())
+
+    assert response == {"batchItemFailures": []}
+    assert job(aws, job_id)["errorCode"] == "content_refused"
+
+
+def _misconfigured(
+    aws: Aws, functions: Functions, context: Any, photo: bytes, capsys: Any
+) -> tuple[str, dict[str, Any]]:
+    """Blur PHOTO while moderation cannot judge; the job and the worker's answer, after checking what
+    must hold: nothing published or mailed, the original kept for a redrive, and the metric counted."""
+    capsys.readouterr()
+    job_id, response = _blur(aws, functions, context, photo)
+    assert len(response["batchItemFailures"]) == 1  # retried, then dead-lettered: redriven once fixed
+    assert job(aws, job_id)["status"] == "processing"
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.sent_emails() == []
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{job_id}"]
+    assert _metric_values(_json_lines(capsys.readouterr().out), "ModerationMisconfigured") == [1.0]
+    return job_id, response
+
+
+@pytest.mark.parametrize("blocked", ["Explict,Violence", "Suggestive,Violence"], ids=["typo", "v6.1 name"])
+def test_a_blocked_name_that_is_no_v7_category_publishes_nothing_and_alarms(
+    aws: Aws,
+    functions: Functions,
+    context: Any,
+    astronaut_path: Path,
+    moderating: Any,
+    monkeypatch: Any,
+    capsys: Any,
+    blocked: str,
+) -> None:
+    monkeypatch.setenv("MODERATION_BLOCKED", blocked)
+    get_settings.cache_clear()
+    rekognition = moderating(functions, SWIMWEAR)  # publishable, were it judged
+
+    _misconfigured(aws, functions, context, astronaut_path.read_bytes(), capsys)
+
+    assert rekognition.images == []  # no paid call that could not be judged
+
+
+def test_an_answer_from_another_model_version_publishes_nothing_and_alarms(
+    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, capsys: Any
+) -> None:
+    rekognition = moderating(functions, SWIMWEAR, version="6.1")
+
+    _misconfigured(aws, functions, context, astronaut_path.read_bytes(), capsys)
+
+    assert len(rekognition.images) == 1
 
 
 def test_moderation_off_makes_no_call(

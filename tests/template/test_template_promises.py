@@ -622,6 +622,28 @@ def test_alarms_watch_the_dlq_the_queue_age_and_the_worker(resources: dict[str, 
         assert alarm["Properties"]["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
 
 
+def test_a_moderation_that_cannot_judge_alarms_at_once(resources: dict[str, Any]) -> None:
+    # The metric the worker counts for every photo moderation cannot judge (issue 26); the DLQ alarm would
+    # fire too, but only after five receives, and without saying why.
+    from photoveil.observability import NAMESPACE, SERVICE
+    from photoveil.service.jobflow import MODERATION_MISCONFIGURED
+
+    (name,) = [
+        n
+        for n, a in _of_type(resources, "AWS::CloudWatch::Alarm").items()
+        if a["Properties"]["MetricName"] == MODERATION_MISCONFIGURED
+    ]
+    alarm = resources[name]
+    assert alarm["Condition"] == "Moderates"
+    props = alarm["Properties"]
+    assert props["Namespace"] == NAMESPACE and props["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+
+
 # ---------------------------------------------------------------- outputs and build
 def test_outputs_name_everything_deploy_tests_and_frontend_need(template: dict[str, Any]) -> None:
     assert {

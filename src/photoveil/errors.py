@@ -59,8 +59,8 @@ class ImageTooNarrowError(InputError):
 
 
 class ImageRefusedError(InputError):
-    """The face detection service refused the image itself (its format, size or a parameter): retrying the
-    same image cannot help."""
+    """Rekognition (face detection or moderation) refused the image itself (its format, size or a parameter):
+    retrying the same image cannot help."""
 
     code = "image_refused_by_detector"
 

@@ -187,7 +187,7 @@ class RekognitionCalls:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in REFUSED_IMAGE_CODES:
                     raise ImageRefusedError(
-                        f"the photo could not be checked for faces: the detection service refused it ({code})"
+                        f"the photo could not be checked: Rekognition {name} refused it ({code})"
                     ) from exc
                 if code not in RETRYABLE_CODES:
                     raise DetectorError(f"Rekognition {name} failed: {code or exc}") from exc

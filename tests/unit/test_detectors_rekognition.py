@@ -17,7 +17,6 @@ from photoveil.errors import (
     ImageRefusedError,
     ImageTooLargeError,
     ImageTooNarrowError,
-    InputError,
 )
 from photoveil.imaging.detectors import UnionDetector, get_detector, rekognition
 from photoveil.imaging.detectors.rekognition import (
@@ -204,7 +203,7 @@ def test_an_image_rekognition_refuses_is_bad_input_and_not_retried(client, code:
             _detector(client, sleeps).detect(np.zeros((100, 100, 3), np.uint8))
         stub.assert_no_pending_responses()
     assert sleeps.delays == []
-    assert refused.value.code == "image_refused_by_detector" and isinstance(refused.value, InputError)
+    assert refused.value.code == "image_refused_by_detector" and refused.value.permanent
 
 
 def test_throttling_is_retried_with_backoff_then_succeeds(client) -> None:

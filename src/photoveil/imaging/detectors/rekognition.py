@@ -100,8 +100,8 @@ def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
     """JPEG bytes for DetectFaces and DetectModerationLabels and the scale from image pixels to the JPEG's.
 
     Within Rekognition's limits (rekognition_scale, then under MAX_BYTES), no metadata (image.encode_jpeg
-    writes none); the boxes come back as ratios, so the scale is only informative. Raises InputError
-    (ImageTooNarrowError, ImageTooLargeError) for an image no JPEG within the limits can show.
+    writes none); the boxes come back as ratios, so the scale is only informative. Raises a permanent
+    PhotoVeilError (ImageTooNarrowError, ImageTooLargeError) for an image no JPEG within the limits can show.
     """
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -265,8 +265,8 @@ class RekognitionDetector:
         return self._calls.client
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in a BGR uint8 image (its pixel frame). Raises DetectorError, or InputError for an image
-        Rekognition cannot take."""
+        """Faces in a BGR uint8 image (its pixel frame). Raises DetectorError, or a permanent PhotoVeilError
+        for an image Rekognition cannot take."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             raise DetectorError("expected an HxWx3 uint8 image")
         jpeg, _ = rekognition_jpeg(image)

@@ -577,13 +577,15 @@ def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> 
         for action in _as_list(statement["Action"]):
             by_action.setdefault(action, []).extend(_as_list(statement["Resource"]))
     uploads, blurred = {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}, {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
-    assert by_action["s3:GetObject"] == [
-        uploads,
-        blurred,
-    ]  # originals, and the published photo an edit starts from
+    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
+    # Originals, the published photo an edit starts from, and a withheld photo a racing restore copies back
+    # (CopyObject reads its source: issue 26).
+    assert by_action["s3:GetObject"] == [uploads, blurred, withheld]
+    # Without ListBucket S3 answers 403 for a key that is gone: the worker could not tell it from a denial.
+    buckets = [{"Fn::GetAtt": ["UploadsBucket", "Arn"]}, {"Fn::GetAtt": ["BlurredBucket", "Arn"]}]
+    assert by_action["s3:ListBucket"] == buckets
     # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile;
     # moves a photo reports withdrew to withheld/ (issue 20).
-    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
     assert by_action["s3:DeleteObject"] == [uploads, blurred, withheld]
     assert by_action["s3:PutObject"] == [blurred, withheld]
     # The jobs, and (issue 27) a recipient's daily emails, counted when one is sent.
@@ -713,6 +715,28 @@ def test_the_operator_policy_docs_list_is_the_template_s_and_names_only_the_stac
     ]
     assert all(r != "*" for st in policy["Statement"] for r in _as_list(st["Resource"]))
     assert template["Outputs"]["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}
+
+
+def test_a_moderation_that_cannot_judge_alarms_at_once(resources: dict[str, Any]) -> None:
+    # The metric the worker counts for every photo moderation cannot judge (issue 26); the DLQ alarm would
+    # fire too, but only after five receives, and without saying why.
+    from photoveil.observability import NAMESPACE, SERVICE
+    from photoveil.service.jobflow import MODERATION_MISCONFIGURED
+
+    (name,) = [
+        n
+        for n, a in _of_type(resources, "AWS::CloudWatch::Alarm").items()
+        if a["Properties"]["MetricName"] == MODERATION_MISCONFIGURED
+    ]
+    alarm = resources[name]
+    assert alarm["Condition"] == "Moderates"
+    props = alarm["Properties"]
+    assert props["Namespace"] == NAMESPACE and props["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
 
 
 # ---------------------------------------------------------------- outputs and build

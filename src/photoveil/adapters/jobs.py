@@ -31,6 +31,8 @@ Item schema (attribute names are part of the template contract)::
     withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
     restoring    S  the photo key a restore is publishing again, until its objects are back in p/ (a
                     restore that stopped half-way is finished by running it again)
+    invalidatePending S  the photo key that withdrawal took offline, while its CloudFront copies are still
+                    to be dropped: set by the write that withdraws it, removed once the worker invalidated
     takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -132,6 +134,7 @@ class Job:
     network_count: int = 0
     reviewed_reports: int = 0
     withdrawn_at: str | None = None
+    invalidate_pending: str | None = None
     taken_down_at: str | None = None
     restoring: str | None = None
 
@@ -206,6 +209,7 @@ class Job:
             network_count=n("networkCount") or 0,
             reviewed_reports=n("reviewedReports") or 0,
             withdrawn_at=s("withdrawnAt"),
+            invalidate_pending=s("invalidatePending"),
             taken_down_at=s("takenDownAt"),
             restoring=s("restoring"),
         )
@@ -464,10 +468,14 @@ class JobStore:
     def mark_withdrawn(self, job_id: str, *, threshold: int, now: datetime) -> Job | None:
         """Take a published photo reported from at least THRESHOLD networks since its last review offline
         pending review: the job as it is now if this call did it (exactly once), else None. A pending edit
-        is dropped: it cannot publish."""
+        is dropped: it cannot publish. The photo is recorded to invalidate in the same write (cleared by
+        clear_invalidation)."""
         return self._update(
             job_id,
-            update="SET #status = :withdrawn, withdrawnAt = :now REMOVE pendingEdit",
+            update=(
+                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = photoKey "
+                "REMOVE pendingEdit"
+            ),
             condition=(
                 "#status IN (:done, :processing) AND attribute_exists(photoKey) AND networkCount >= :min"
             ),
@@ -478,6 +486,16 @@ class JobStore:
                 ":processing": {"S": PROCESSING},
                 ":min": {"N": str(threshold)},
             },
+        )
+
+    def clear_invalidation(self, job_id: str, *, photo_key: str) -> None:
+        """Note that the withdrawn ``photo_key``'s CloudFront copies are dropped (nothing if the job records
+        another key, or none)."""
+        self._update(
+            job_id,
+            update="REMOVE invalidatePending",
+            condition="attribute_exists(#status) AND invalidatePending = :key",
+            values={":key": {"S": photo_key}},
         )
 
     def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:

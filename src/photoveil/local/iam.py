@@ -30,6 +30,7 @@ from samtranslator.translator.translator import Translator
 
 from photoveil.local.account import REGION, STACK_NAME, Credentials
 from photoveil.local.intrinsics import Resolver
+from photoveil.local.s3answers import s3_answers_as_s3
 from photoveil.local.specs import TemplateError
 from photoveil.local.template import load_template, referenced_id, resolver
 
@@ -200,9 +201,10 @@ def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
 @contextmanager
 def iam_enforced() -> Iterator[None]:
     """moto checks every request against the caller's IAM policies while this lasts (process-wide), a
-    DynamoDB request against its table's ARN as AWS does."""
+    DynamoDB request against its table's ARN as AWS does, and its S3 answers a missing key and checks a
+    copy's source as S3 does (photoveil.local.s3answers)."""
     DynamoHandler._determine_resource = _dynamodb_table_arn  # type: ignore[attr-defined]
-    with enable_iam_authentication():
+    with enable_iam_authentication(), s3_answers_as_s3():
         yield
 
 

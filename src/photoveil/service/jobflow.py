@@ -22,7 +22,7 @@ from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
-from photoveil.imaging.detectors.moderation import moderated
+from photoveil.imaging.detectors.moderation import ModerationConfigError, moderated
 from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
 from photoveil.service.mail import refusal_at_send
@@ -35,6 +35,8 @@ UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
 FAILED_JOB_TTL = timedelta(days=1)
 STAGE_METRICS = {"decode": "DecodeTime", "detect": "DetectTime", "blur": "BlurTime", "encode": "EncodeTime"}
+# Counted for each photo moderation could not judge as configured (template: ModerationMisconfiguredAlarm).
+MODERATION_MISCONFIGURED = "ModerationMisconfigured"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
     try:
         published = _blur_and_publish(job_id, upload.size, deps)
     except PhotoVeilError as error:
+        if isinstance(error, ModerationConfigError):  # retried like any detector error, and alarmed
+            metrics.add_metric(name=MODERATION_MISCONFIGURED, unit=MetricUnit.Count, value=1)
         if not error.permanent:
             raise
         _fail(job_id, error, deps)

@@ -149,15 +149,20 @@ def withdraw(job: Job, deps: Dependencies) -> None:
 
 
 def withhold_photo(job_id: str, deps: Dependencies) -> None:
-    """The worker's part: move a withdrawn photo and its variants to withheld/ and drop cached copies.
-    Nothing if the operator restored it (or it was deleted) meanwhile."""
+    """The worker's part: move a withdrawn photo and its variants to withheld/ and drop cached copies, on
+    every attempt until both are done. Nothing if the operator restored it (or it was deleted) meanwhile."""
     job = deps.jobs.get(job_id)
     if job is None or job.status != WITHDRAWN or job.photo_key is None:
         logger.info("photo no longer withdrawn; nothing to withhold", extra={"status": job and job.status})
         return
     moved = deps.storage.withhold(job.photo_key)
-    if moved:
+    # The withdrawal recorded the photo to invalidate and only a done invalidation clears it: a retry after
+    # CreateInvalidation failed (TooManyInvalidationsInProgress) moves nothing and still invalidates, and a
+    # later report's repeat of the move costs no invalidation.
+    if moved or job.invalidate_pending == job.photo_key:
         deps.cdn.invalidate(cdn_paths(job.photo_key))
+        if job.invalidate_pending:
+            deps.jobs.clear_invalidation(job_id, photo_key=job.photo_key)
     after = deps.jobs.get(job_id)
     if after is not None and after.status == DONE and after.photo_key == job.photo_key:
         # The operator restored it while we moved it (their copy back may have come first): undo ours.

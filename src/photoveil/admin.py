@@ -1,8 +1,13 @@
 """`photoveil admin reports | takedown JOB_ID | restore JOB_ID`: the operator's review of reported photos.
 
-Against the running local stack (its DATA_DIR/stack.json names the resources and the admin's keys) or a
-deployed stack (``--stack NAME``: its outputs name the resources; the operator's own AWS credentials, from
-the usual boto3 chain). Every action is logged with the job id (photoveil.service.review).
+Against the running local stack (its DATA_DIR/stack.json names the resources and the operator's keys:
+an IAM user with exactly the stack's OperatorPolicy) or a deployed stack (``--stack NAME``: its outputs
+name the resources; the operator's own AWS credentials, from the usual boto3 chain, which need that same
+policy: docs/deploy.md). Every action is logged with the job id (photoveil.service.review).
+
+``takedown`` and ``restore`` ask for confirmation on a terminal; ``--yes`` answers it. Without a terminal
+(a script, a pipe) they refuse unless given ``--yes``: nothing irreversible happens because a script
+forgot to say it meant it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 2, 3, 4
+EXIT_OK, EXIT_DECLINED, EXIT_USAGE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 JOB_ID_PATTERN = "[0-9a-f]{32}"
 
 
@@ -27,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="photoveil admin",
         description="Review reported photos: list them, restore one, or take one down for good.",
-        epilog="exit codes: 0 ok, 2 usage, 3 refused (e.g. restoring a photo not withdrawn), 4 no stack",
+        epilog=(
+            "exit codes: 0 ok, 1 not confirmed, 2 usage (also takedown or restore without a terminal and "
+            "without --yes), 3 refused (e.g. restoring a photo not withdrawn), 4 no stack"
+        ),
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", metavar="NAME", help="a deployed stack (your own AWS credentials)")
@@ -40,10 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     for name, text in (
         ("takedown", "remove a photo for good: it can never publish again (its variants and edits neither)"),
-        ("restore", "publish a withdrawn photo again, its reports cleared"),
+        ("restore", "publish a withdrawn photo again, its reports reviewed (they cannot withdraw it again)"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("job_id", metavar="JOB_ID", type=_job_id)
+        command.add_argument(
+            "--yes", action="store_true", help="do it without asking (needed when stdin is not a terminal)"
+        )
     return parser
 
 
@@ -63,7 +74,7 @@ def local_dependencies(data_dir: Path) -> Any:
     if not state_file.is_file():
         raise StackNotFoundError(f"no running local stack ({state_file} is missing): start `make run`")
     state = json.loads(state_file.read_text())
-    keys = Credentials.from_json(state["credentials"])
+    keys = Credentials.from_json(state["operatorCredentials"])  # exactly the stack's OperatorPolicy
     names = {"jobs": state["jobsTable"], "uploads": state["uploadsBucket"], "blurred": state["blurredBucket"]}
     settings = _settings(names, site=state["site"], queue_url=state["queueUrl"], distribution_id="")
     clients = {name: client(name, state["moto"], keys) for name in ("s3", "dynamodb", "sqs")}
@@ -139,9 +150,31 @@ def print_reports(photos: list[dict[str, Any]], as_json: bool) -> None:
         print("no reported photos")
     for photo in photos:
         reasons = ", ".join(f"{reason} x{count}" for reason, count in sorted(photo["reasons"].items()))
-        print(f"{photo['jobId']}  {photo['status']:<9}  {photo['reporters']} reporter(s): {reasons or '-'}")
+        print(
+            f"{photo['jobId']}  {photo['status']:<9}  {photo['reporters']} new report(s), "
+            f"{photo['networks']} network(s) counting: {reasons or '-'}"
+        )
         for note in photo["notes"]:
-            print(f"    {note}")
+            print(f"    {printable(note)}")
+
+
+def printable(text: str) -> str:
+    """TEXT on one line, as typed by a stranger: line breaks, terminal escapes and other invisible or
+    reordering characters (bidi overrides) shown as escapes, so a note cannot fake a line of the table or
+    drive the terminal."""
+    return "".join(c if c.isprintable() else ("\\n" if c == "\n" else f"\\u{ord(c):04x}") for c in text)
+
+
+def confirmed(question: str, *, assume_yes: bool) -> bool | None:
+    """The operator's answer to QUESTION: True with --yes or a "y", False for anything else, None when
+    there is no terminal to ask on (the caller refuses: a script must say --yes)."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        return None
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,17 +184,38 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "reports":
         print_reports(reported_photos(deps), args.json)
         return EXIT_OK
+    answer = confirmed(QUESTIONS[args.action].format(job_id=args.job_id), assume_yes=args.yes)
+    if answer is None:
+        print(
+            f"photoveil admin {args.action}: stdin is not a terminal, so it cannot ask; "
+            f"add --yes to {args.action} {args.job_id} (nothing was changed)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not answer:
+        print(f"photoveil admin {args.action}: not confirmed; nothing was changed", file=sys.stderr)
+        return EXIT_DECLINED
     try:
         if args.action == "takedown":
             before = take_down(args.job_id, deps)
             print(f"taken down: {args.job_id} (was {before.status}); it can never be published again")
         else:
             restore(args.job_id, deps)
-            print(f"restored: {args.job_id} is public again, its reports cleared")
+            print(f"restored: {args.job_id} is public again, its reports reviewed")
     except ReviewError as error:
         print(f"photoveil admin {args.action}: {error}", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+QUESTIONS = {
+    "takedown": (
+        "Take down {job_id} for good? Every copy PhotoVeil holds (the photo, its sizes, the withheld copy, "
+        "the record of it) is deleted and nothing can restore it: preserve first whatever the law asks you "
+        "to keep (docs/deploy.md)."
+    ),
+    "restore": "Publish {job_id} again? Its link works again for anyone who has it, until it expires.",
+}
 
 
 def main(argv: Sequence[str]) -> int:

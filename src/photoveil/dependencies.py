@@ -132,6 +132,14 @@ class Dependencies:
         return self._dynamodb or clients.dynamodb_client()
 
     @cached_property
+    def ses_client(self) -> Any:
+        return self._ses or clients.ses_client()
+
+    @cached_property
+    def sqs_client(self) -> Any:
+        return self._sqs or clients.sqs_client()
+
+    @cached_property
     def cloudfront_client(self) -> Any:
         return self._cloudfront or clients.cloudfront_client()
 

@@ -65,6 +65,23 @@ class DetectorError(PhotoVeilError):
     code = "detector_error"
 
 
+# Bad input for Rekognition, not for the image core (which reads these photos, and the in-process detector
+# blurs them): so not InputErrors, but as permanent. The photo fails with the code; nothing is retried.
+class ImageTooNarrowError(PhotoVeilError):
+    """No size of the image fits Rekognition's limits on both sides (80 to 10,000 px): too long and thin."""
+
+    code = "image_too_narrow"
+    permanent = True
+
+
+class ImageRefusedError(PhotoVeilError):
+    """Rekognition (face detection or moderation) refused the image itself (its format, size or a parameter):
+    retrying the same image cannot help."""
+
+    code = "image_refused_by_detector"
+    permanent = True
+
+
 class ContentRefusedError(PhotoVeilError):
     """Moderation found content PhotoVeil does not publish: the photo is refused, never retried."""
 

@@ -15,6 +15,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "photoveil"
 NAMESPACE = "PhotoVeil"
+# The metric ServiceCeilingAlarm (template.yaml) watches: a service-wide daily ceiling refused someone.
+SERVICE_CEILING_METRIC = "ServiceCeilingReached"
 
 # Many invocations legitimately record nothing (a status poll, an s3:TestEvent); Powertools would warn
 # on every one of them.
@@ -29,6 +31,7 @@ __all__ = [
     "SERVICE",
     "MetricUnit",
     "count_failure",
+    "count_rate_limited",
     "job_context",
     "logger",
     "metrics",
@@ -57,3 +60,17 @@ def count_failure(reason: str) -> None:
     ) as metric:
         metric.add_dimension(name="service", value=SERVICE)
         metric.add_dimension(name="Reason", value=reason)
+
+
+def count_rate_limited(limit: str, *, service_wide: bool) -> None:
+    """Count a request a limit refused, per limit (``RateLimited`` with a ``Limit`` dimension), and, when
+    the limit is a service-wide ceiling, once more as ``ServiceCeilingReached``: every client is refused
+    until the window ends, which ServiceCeilingAlarm tells the operator."""
+    with single_metric(name="RateLimited", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name="Limit", value=limit)
+    if service_wide:  # one series for every ceiling, so one alarm covers them all (RateLimited says which)
+        with single_metric(
+            name=SERVICE_CEILING_METRIC, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+        ) as metric:
+            metric.add_dimension(name="service", value=SERVICE)

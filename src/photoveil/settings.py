@@ -94,13 +94,15 @@ class Settings:
     moderation: str = "rekognition"
     moderation_min_confidence: float = 80.0
     moderation_blocked: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
-    # Reports (photoveil.service.reports): this many distinct reporters withdraw a photo pending review,
-    # and the operator hears of it on this topic (empty: not told).
+    # Reports (photoveil.service.reports): reports from this many distinct networks (IPv4 /24, IPv6 /48)
+    # withdraw a photo pending review, and the operator hears of it on this topic (empty: not told).
     report_threshold: int = 3
     reports_topic_arn: str = ""
     # photoveil.service.quotas: reports per client address per hour, and for the whole service per day.
     reports_per_client_hour: int = 10
     reports_per_day: int = 2000
+    # Photo-ready emails one client address may ask for in a day (photoveil.service.mail).
+    emails_per_client_day: int = 3
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -135,6 +137,7 @@ class Settings:
             reports_topic_arn=os.environ.get("REPORTS_TOPIC_ARN", "").strip(),
             reports_per_client_hour=_int("REPORTS_PER_CLIENT_HOUR", 10),
             reports_per_day=_int("REPORTS_PER_DAY", 2000),
+            emails_per_client_day=_int("EMAILS_PER_CLIENT_DAY", 3),
         )
 
 

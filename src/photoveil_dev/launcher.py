@@ -40,6 +40,7 @@ def raised_limits(factor: int = 1000) -> list[str]:
         "OwnerActionsPerClientHour",
         "OwnerActionsPerDay",
         "EmailsPerRecipientDay",
+        "EmailsPerClientDay",
         "UploadsPerDay",
         "ReportsPerClientHour",
         "ReportsPerDay",

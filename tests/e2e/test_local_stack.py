@@ -138,6 +138,12 @@ def test_the_site_gets_the_security_headers_cloudfront_adds(local_stack: Any) ->
             expected.append(local_stack.moto)
         assert local[name].split() == expected, name
     assert len(local) == len(deployed_csp.split(";"))
+    # And the page's own policy, as the site publisher writes it (naming the API, here the page's origin).
+    policy = f"connect-src &#x27;self&#x27; {local_stack.moto}"
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    for name in ("", "view.html"):
+        text = requests.get(f"{local_stack.url}/{name}", timeout=10).text
+        assert meta in text and text.index(meta) < text.index("<script"), name
 
 
 def test_missing_photo_is_404_on_the_cdn_path_with_a_page_that_says_it_is_gone(local_stack: Any) -> None:

@@ -1,6 +1,7 @@
-"""Reports and the operator's review through the running local stack (issue 20): real HTTP from distinct
-client addresses (127.0.0.2, .3, ...: the gateway gives the API the connection's address, as API Gateway
-does), the real worker moving the photo, and the `photoveil admin` command.
+"""Reports and the operator's review through the running local stack (issues 20 and 27): real HTTP from
+distinct client addresses and networks (127.20.1.2, 127.20.2.1, ...: the whole of 127/8 is this machine's,
+and the gateway gives the API the connection's address, as API Gateway does), the real worker moving the
+photo, and the `photoveil admin` command.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 import requests
 from test_local_stack import upload, wait_for_job
 
-from conftest import photoveil_command  # the e2e files share their helpers by module name
+from conftest import REPO, photoveil_command  # the e2e files share their helpers by module name
+from photoveil.local.iam import OPERATOR_USER, read_operator_policy
 
 pytestmark = pytest.mark.e2e
 WAIT_S = 30
@@ -50,8 +52,11 @@ def eventually(check: Any, what: str, stack: Any) -> None:
 
 
 def admin(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """`photoveil admin ARGS` as an operator runs it, from a script (stdin is not a terminal)."""
     command = [*photoveil_command(), "admin", "--data-dir", str(stack.data_dir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
+    )
 
 
 def job_status(stack: Any, job_id: str) -> str:
@@ -66,14 +71,17 @@ def published(local_stack: Any, astronaut_path: Path) -> tuple[str, str]:
     return job_id, status["photoUrl"]
 
 
-def test_three_addresses_withdraw_a_photo_two_do_not_and_restore_brings_it_back(
+def test_three_networks_withdraw_a_photo_one_does_not_and_restore_brings_it_back(
     local_stack: Any, published: tuple[str, str]
 ) -> None:
     job_id, photo_url = published
-    assert [report_from(local_stack, a, job_id) for a in ("127.0.0.2", "127.0.0.3", "127.0.0.2")] == [202] * 3
+    # Three addresses of one /24 (and a repeat): recorded, one network, not enough.
+    one_network = ("127.20.1.2", "127.20.1.3", "127.20.1.4", "127.20.1.2")
+    assert [report_from(local_stack, a, job_id) for a in one_network] == [202] * 4
     assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200
 
-    assert report_from(local_stack, "127.0.0.4", job_id, "hate") == 202
+    assert report_from(local_stack, "127.20.2.1", job_id) == 202
+    assert report_from(local_stack, "127.20.3.1", job_id, "hate") == 202  # the third /24
 
     assert job_status(local_stack, job_id) == "withdrawn"
     eventually(lambda: http_status(photo_url) == 404, "the worker withholding the photo", local_stack)
@@ -82,24 +90,35 @@ def test_three_addresses_withdraw_a_photo_two_do_not_and_restore_brings_it_back(
     listed = admin(local_stack, "reports", "--json")
     assert listed.returncode == 0, listed.stderr
     (photo,) = [p for p in json.loads(listed.stdout)["photos"] if p["jobId"] == job_id]
-    assert photo["status"] == "withdrawn" and photo["reasons"] == {"violence": 2, "hate": 1}
+    assert photo["status"] == "withdrawn" and photo["reasons"] == {"violence": 4, "hate": 1}
+    assert (photo["reporters"], photo["networks"]) == (5, 3)
 
-    restored = admin(local_stack, "restore", job_id)
+    restored = admin(local_stack, "restore", "--yes", job_id)
 
     assert restored.returncode == 0, restored.stderr
     assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200
-    assert admin(local_stack, "restore", job_id).returncode == 3  # not withdrawn any more
+    assert admin(local_stack, "restore", "--yes", job_id).returncode == 3  # not withdrawn any more
+    # The same networks cannot withdraw it again, whichever of their addresses reports.
+    again = ("127.20.1.2", "127.20.2.1", "127.20.3.1", "127.20.1.9", "127.20.2.9", "127.20.3.9")
+    assert [report_from(local_stack, a, job_id) for a in again] == [202] * 6
+    assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200
+    # Three networks that had not reported it can.
+    assert [report_from(local_stack, a, job_id) for a in ("127.20.4.1", "127.20.5.1")] == [202] * 2
+    assert job_status(local_stack, job_id) == "done"
+    assert report_from(local_stack, "127.20.6.1", job_id) == 202
+    assert job_status(local_stack, job_id) == "withdrawn"
+    eventually(lambda: http_status(photo_url) == 404, "the worker withholding the photo again", local_stack)
 
 
 def test_takedown_removes_a_photo_for_good_and_a_late_event_cannot_republish_it(
     local_stack: Any, published: tuple[str, str], astronaut_path: Path
 ) -> None:
     job_id, photo_url = published
-    for address in ("127.0.0.5", "127.0.0.6", "127.0.0.7"):
+    for address in ("127.21.1.5", "127.21.2.6", "127.21.3.7"):  # three networks
         assert report_from(local_stack, address, job_id) == 202
     eventually(lambda: http_status(photo_url) == 404, "the worker withholding the photo", local_stack)
 
-    taken = admin(local_stack, "takedown", job_id)
+    taken = admin(local_stack, "takedown", "--yes", job_id)
 
     assert taken.returncode == 0, taken.stderr
     assert job_status(local_stack, job_id) == "deleted"
@@ -121,3 +140,26 @@ def test_takedown_removes_a_photo_for_good_and_a_late_event_cannot_republish_it(
         local_stack,
     )
     assert http_status(photo_url) == 404 and job_status(local_stack, job_id) == "deleted"
+
+
+def test_photoveil_admin_signs_with_exactly_the_operator_policy_the_docs_list(local_stack: Any) -> None:
+    # Every `photoveil admin` call of these tests runs as this user, with IAM enforced: the policy
+    # docs/deploy.md lists (the template's OperatorPolicy; a template test keeps the two equal) is enough.
+    iam = local_stack.client("iam")
+    (name,) = iam.list_user_policies(UserName=OPERATOR_USER)["PolicyNames"]
+    granted = iam.get_user_policy(UserName=OPERATOR_USER, PolicyName=name)["PolicyDocument"]
+    assert granted == read_operator_policy(REPO / "template.yaml")
+    operator = local_stack.state()["operatorCredentials"]
+    keys = iam.list_access_keys(UserName=OPERATOR_USER)["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [operator["accessKeyId"]]
+
+
+def test_takedown_from_a_script_without_yes_is_refused_and_changes_nothing(
+    local_stack: Any, published: tuple[str, str]
+) -> None:
+    job_id, photo_url = published
+
+    refused = admin(local_stack, "takedown", job_id)
+
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert job_status(local_stack, job_id) == "done" and http_status(photo_url) == 200

@@ -84,6 +84,26 @@ class FixedBoxDetector:
         return [Face(x1 * w, y1 * h, x2 * w, y2 * h, 0.99)]
 
 
+class RecordingClient:
+    """A boto3 client that keeps the parameters of every call to the operations it is told, and makes the
+    call all the same: a test asserts on what was really sent (a delay, a timeout), not on a constant."""
+
+    def __init__(self, client: Any, *operations: str) -> None:
+        self._client, self._operations = client, operations
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name not in self._operations:
+            return method
+
+        def recorded(**kwargs: Any) -> Any:
+            self.sent.append((name, copy.deepcopy(kwargs)))
+            return method(**kwargs)
+
+        return recorded
+
+
 @dataclass
 class Aws:
     """The mocked account: the admin's clients (the functions use their roles') and helpers for

@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 from photoveil.adapters.jobs import JobStore
 from photoveil.errors import DetectorError
 from photoveil.handlers import worker
+from photoveil.imaging.faces import Face
+from photoveil.imaging.pipeline import blur_photo
 from photoveil.local.events import LambdaContext
 from photoveil.observability import logger
 from photoveil.settings import get_settings
@@ -344,6 +346,42 @@ def test_email_failure_never_loses_the_photo(
     assert aws.sent_emails() == []
     assert any(line["message"] == "email not sent" and line.get("job_id") == job_id for line in logs())
     assert _metric_values(_json_lines(capsys.readouterr().out), "EmailFailed") == [1.0]
+
+
+class SesRefusing:
+    """SES as it answers for an unverified recipient in the sandbox: its message names the address."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "send_email":
+            return getattr(self._client, name)
+
+        def refuse(**kwargs: Any) -> Any:
+            (to,) = kwargs["Destination"]["ToAddresses"]
+            message = f"Email address is not verified. The following identities failed the check: {to}"
+            raise ClientError({"Error": {"Code": "MessageRejected", "Message": message}}, "SendEmail")
+
+        return refuse
+
+
+def test_no_email_address_reaches_a_log_line_not_even_in_ses_s_error(
+    aws: Aws, functions, context, astronaut_path, capsys, logs
+) -> None:
+    functions.worker.override(ses=SesRefusing(functions.worker.dependencies.ses_client))
+    job_id = create_job(functions, context, email="carol.secret@example.com")
+
+    assert upload_and_blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {
+        "batchItemFailures": []
+    }
+
+    assert job(aws, job_id)["status"] == "done" and aws.sent_emails() == []
+    (line,) = [line for line in logs() if line["message"] == "email not sent"]
+    assert (line["error"], line["code"]) == ("ClientError", "MessageRejected")
+    printed = capsys.readouterr()
+    everything = printed.out + printed.err + json.dumps(logs())
+    assert "carol.secret" not in everything
 
 
 def test_no_email_without_an_address(aws: Aws, functions, context, astronaut_path) -> None:
@@ -701,3 +739,48 @@ def test_the_default_detector_blurs_small_faces_rekognition_cannot_see(
     changes = [np.abs(published - original)[y : y + s, x : x + s].mean() for x, y, s in faces]
     assert changes[0] > 8  # the large face: both detectors see it
     assert all(bool(change > 8) is small_faces_blurred for change in changes[1:]), changes
+
+
+class LookingAgainDetector(FixedBoxDetector):
+    """Finds its one face, and looks again as the in-process detector does (detect_near): the first look
+    finds the blurred head still there (a head, larger than the face), later ones nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks: list[list[Face]] = []
+
+    def detect_near(self, image: np.ndarray, near: list[Face], *, exact: bool = False) -> list[Face]:
+        self.looks.append(list(near))
+        if len(self.looks) > 1:
+            return []
+        (face,) = near
+        cx, cy = (face.x1 + face.x2) / 2, (face.y1 + face.y2) / 2
+        half_w, half_h = 0.7 * face.width, 0.7 * face.height
+        return [Face(cx - half_w, cy - half_h, cx + half_w, cy + half_h, 0.9)]
+
+
+def test_the_worker_looks_again_at_the_photo_it_publishes_and_blurs_again_what_it_finds(
+    aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    detector = LookingAgainDetector()
+    functions.worker.override(detector=detector)
+    original = astronaut_path.read_bytes()
+    job_id = create_job(functions, context, email=None)
+
+    assert upload_and_blur(aws, functions, context, job_id, original) == {"batchItemFailures": []}
+
+    # It looked round the face it blurred, found the head again, blurred it, and looked again: clean.
+    (face,) = FixedBoxDetector().detect(np.zeros((512, 512, 3), np.uint8))
+    assert len(detector.looks) == 2 and detector.looks[0] == [face] and face in detector.looks[1]
+    jpeg = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")["Body"].read()
+    published = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    unverified = blur_photo(original, FixedBoxDetector(), verify=False).jpeg
+    once = cv2.imdecode(np.frombuffer(unverified, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    changed = np.abs(published - once).max(axis=2) > 12
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 500, "the head found again was blurred again"
+    # ... round the head found again (its box: 1.4x the face's, centred on it), and nowhere else.
+    head_x1, head_y1 = face.x1 - 0.2 * face.width, face.y1 - 0.2 * face.height
+    head_x2, head_y2 = face.x2 + 0.2 * face.width, face.y2 + 0.2 * face.height
+    assert head_x1 - 32 <= xs.min() and xs.max() <= head_x2 + 32
+    assert head_y1 - 32 <= ys.min() and ys.max() <= head_y2 + 32

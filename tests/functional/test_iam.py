@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from photoveil.local.events import sqs_batch_event
 from photoveil.local.iam import RoleSpec, function_roles
@@ -22,6 +23,7 @@ from photoveil.local.template import load_template
 from .helpers import (
     BLUR_QUEUE_URL,
     BLURRED_BUCKET,
+    GOOD_JOB,
     PARAMETERS,
     REGION,
     RESOURCE_NAMES,
@@ -46,6 +48,8 @@ def _statements(template: dict[str, Any], role: str, sid: str) -> tuple[list[dic
         for index, statement in enumerate(statements):
             if statement.get("Sid") == sid:
                 return statements, index
+            if "Fn::If" in statement and statement["Fn::If"][1].get("Sid") == sid:
+                return [statement["Fn::If"][1]], 0  # a conditional statement: its "true" branch
     raise AssertionError(f"{role} has no statement {sid}")
 
 
@@ -179,13 +183,49 @@ def test_an_upload_form_is_authorised_as_the_api_role_on_its_key(
     "roles", [without("VariantsRole", "Jobs", "dynamodb:UpdateItem")], ids=["VariantsRole"], indirect=True
 )
 def test_an_action_of_another_service_is_checked_too(aws: Aws, functions: Functions, context, logs) -> None:
-    # DynamoDB: moto checks the action only (the table's ARN is not compared).
     publish(aws)
 
     response = functions.variants.invoke(load_event("sqs_published_raw.json"), context)
 
     assert len(response["batchItemFailures"]) == 1
     assert denials(logs)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [elsewhere("ApiRole", "Jobs", {"Fn::GetAtt": ["QuotasTable", "Arn"]})],
+    ids=["ApiRole"],
+    indirect=True,
+)
+def test_the_api_s_job_statements_must_name_the_jobs_table(
+    aws: Aws, functions: Functions, context, logs
+) -> None:
+    # moto compares a DynamoDB request with the table's ARN here (photoveil.local.iam), as AWS does: the
+    # right actions on another table would fail every upload and status read once deployed.
+    response = functions.api.invoke(load_event("api_create_upload.json"), context)
+
+    assert response["statusCode"] == 500
+    assert denials(logs)
+
+
+@pytest.mark.parametrize(
+    "roles", [without("BlurRole", "MailAllowances", "dynamodb:UpdateItem")], ids=["BlurRole"], indirect=True
+)
+def test_the_worker_counts_a_recipient_s_email_in_the_quotas_table(
+    aws: Aws, functions: Functions, context, astronaut_path, logs
+) -> None:
+    # Issue 27: the recipient's daily allowance is spent when the email goes out; without the grant the
+    # photo is still published, and no email leaves uncounted.
+    event = load_event("api_create_upload.json")
+    event["body"] = json.dumps({"contentType": "image/png", "size": 1000, "email": "dora@example.com"})
+    job_id = json.loads(functions.api.invoke(event, context)["body"])["jobId"]
+
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+
+    assert aws.item(job_id)["status"] == {"S": "done"} and aws.sent_emails() == []
+    # moto answers DynamoDB's denial as a bare 403 (AWS: AccessDeniedException); either way, not sent.
+    (line,) = [line for line in logs() if line["message"] == "email not sent"]
+    assert line["refused"] in ("allowance_unknown:403", "allowance_unknown:AccessDeniedException")
 
 
 def _withdraw(functions: Functions, context: Any, job_id: str) -> list[int]:
@@ -229,3 +269,29 @@ def test_withholding_a_withdrawn_photo_needs_s3_put_under_withheld(
     assert len(response["batchItemFailures"]) == 1  # retried, then dead-lettered and alarmed
     assert aws.keys(BLURRED_BUCKET) == [f"p/{job_id}.jpg"]
     assert denials(logs)
+
+
+def as_written(template: dict[str, Any]) -> None:
+    """No change: the template's roles as they are."""
+
+
+@pytest.mark.parametrize("roles", [as_written], ids=["as written"], indirect=True)
+def test_the_variants_function_can_write_variants_but_no_full_size_photo(
+    aws: Aws, functions: Functions
+) -> None:
+    # Issue 27: VariantsRole could overwrite or delete any published photo (p/*); it writes and deletes
+    # only variants (p/{jobId}/{size}.jpeg), which the PhotoPublished topic never announces.
+    s3 = functions.variants.dependencies.s3_client  # its role's session
+    photo, variant = f"p/{GOOD_JOB}.jpg", f"p/{GOOD_JOB}/800x600.jpeg"
+    aws.s3.put_object(Bucket=BLURRED_BUCKET, Key=photo, Body=b"published")
+
+    s3.put_object(Bucket=BLURRED_BUCKET, Key=variant, Body=b"a variant")
+    s3.delete_object(Bucket=BLURRED_BUCKET, Key=variant)
+    for call in (
+        lambda: s3.put_object(Bucket=BLURRED_BUCKET, Key=photo, Body=b"replaced"),
+        lambda: s3.delete_object(Bucket=BLURRED_BUCKET, Key=photo),
+        lambda: s3.put_object(Bucket=BLURRED_BUCKET, Key=f"withheld/{variant}", Body=b"x"),
+    ):
+        with pytest.raises(ClientError, match="AccessDenied"):
+            call()
+    assert aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=photo)["Body"].read() == b"published"

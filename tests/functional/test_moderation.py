@@ -12,15 +12,17 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from photoveil.imaging.detectors.rekognition import MAX_BYTES, new_rekognition_client
+from photoveil.imaging.detectors.rekognition import LIMIT_SIDE, MAX_BYTES, MIN_SIDE, new_rekognition_client
 from photoveil.local.iam import RoleSpec, read_function_roles
 from photoveil.settings import get_settings
 
 from .helpers import BLURRED_BUCKET, PARAMETERS, RESOURCE_NAMES, TEMPLATE, UPLOADS_BUCKET, Aws, Functions
-from .test_blur import create_job, job, upload_and_blur
+from .test_blur import _json_lines, _metric_values, create_job, job, upload_and_blur
 
 EXPLICIT = [  # the shape of a real response: the L3 label comes with its L2 and L1 ancestors
     {"Confidence": 97.1, "Name": "Explicit", "ParentName": "", "TaxonomyLevel": 1},
@@ -47,16 +49,23 @@ class ModerationStandIn:
     """Stands in for Rekognition's DetectModerationLabels at its documented limits and response shape.
 
     Each request first goes to moto signed with the worker's role (IAM checked there); the image must be a
-    JPEG or PNG of at most 5 MB as bytes (else InvalidImageFormatException / ImageTooLargeException), and
-    labels under MinConfidence are not returned. ERRORS, if given, are raised by the first calls in turn.
+    JPEG or PNG of at most 5 MB as bytes (else InvalidImageFormatException / ImageTooLargeException) and
+    80 to 10,000 px a side (https://docs.aws.amazon.com/rekognition/latest/dg/limits.html; the code AWS
+    answers outside them is not documented: ImageTooLargeException here, a refusal either way), and labels
+    under MinConfidence are not returned. ERRORS, if given, are raised by the first calls in turn.
     """
 
     def __init__(
-        self, role_client: Any, labels: list[dict[str, Any]], errors: list[str] | None = None
+        self,
+        role_client: Any,
+        labels: list[dict[str, Any]],
+        errors: list[str] | None = None,
+        version: str = "7.0",
     ) -> None:
         self.role_client = role_client
         self.labels = labels
         self.errors = list(errors or [])
+        self.version = version  # the ModerationModelVersion it answers with
         self.images: list[bytes] = []
 
     def detect_moderation_labels(
@@ -71,13 +80,16 @@ class ModerationStandIn:
             raise _error("ImageTooLargeException", "Image size is too large.")
         if not (data.startswith(b"\xff\xd8\xff") or data.startswith(b"\x89PNG\r\n\x1a\n")):
             raise _error("InvalidImageFormatException", "Request has invalid image format")
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if not MIN_SIDE <= min(decoded.shape[:2]) <= max(decoded.shape[:2]) <= LIMIT_SIDE:
+            raise _error("ImageTooLargeException", "Image dimensions are out of range.")
         if not 0 <= MinConfidence <= 100:
             raise _error("InvalidParameterException", "MinConfidence out of range")
         if self.errors:
             raise _error(self.errors.pop(0), "stand-in failure")
         return {
             "ModerationLabels": [label for label in self.labels if label["Confidence"] >= MinConfidence],
-            "ModerationModelVersion": "7.0",
+            "ModerationModelVersion": self.version,
             "ContentTypes": [],
             "ResponseMetadata": {"HTTPStatusCode": 200},
         }
@@ -168,6 +180,97 @@ def test_a_moderation_error_retries_and_publishes_nothing(
     retry = functions.worker.invoke(_put_event(job_id, astronaut_path), context)
     assert retry == {"batchItemFailures": []}
     assert job(aws, job_id)["status"] == "done"
+
+
+def test_a_photo_too_long_and_thin_for_rekognition_is_refused_as_bad_input_before_any_call(
+    aws: Aws, functions: Functions, context: Any, moderating: Any
+) -> None:
+    rekognition = moderating(functions, [])
+    # 40x9000: 80 px wide (Rekognition's minimum) it would be 18,000 tall, over its 10,000.
+    strip = cv2.imencode(".png", np.full((9000, 40, 3), 128, np.uint8))[1].tobytes()
+
+    job_id, response = _blur(aws, functions, context, strip)
+
+    assert response == {"batchItemFailures": []}  # bad input: no retry, no DLQ
+    assert rekognition.images == []  # refused before the paid call
+    record = job(aws, job_id)
+    assert record["status"] == "failed" and record["errorCode"] == "image_too_narrow"
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []  # original deleted too
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"]
+)
+def test_an_image_rekognition_refuses_fails_the_photo_without_retries(
+    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, code: str
+) -> None:
+    rekognition = moderating(functions, [], errors=[code])
+
+    job_id, response = _blur(aws, functions, context, astronaut_path.read_bytes())
+
+    assert response == {"batchItemFailures": []}
+    assert len(rekognition.images) == 1  # one call: the same image would be refused again
+    record = job(aws, job_id)
+    assert record["status"] == "failed" and record["errorCode"] == "image_refused_by_detector"
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []
+
+
+def test_blocked_categories_are_read_ignoring_case(
+    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("MODERATION_BLOCKED", "explicit,VIOLENCE")
+    get_settings.cache_clear()
+    moderating(functions, EXPLICIT)
+
+    job_id, response = _blur(aws, functions, context, astronaut_path.read_bytes())
+
+    assert response == {"batchItemFailures": []}
+    assert job(aws, job_id)["errorCode"] == "content_refused"
+
+
+def _misconfigured(
+    aws: Aws, functions: Functions, context: Any, photo: bytes, capsys: Any
+) -> tuple[str, dict[str, Any]]:
+    """Blur PHOTO while moderation cannot judge; the job and the worker's answer, after checking what
+    must hold: nothing published or mailed, the original kept for a redrive, and the metric counted."""
+    capsys.readouterr()
+    job_id, response = _blur(aws, functions, context, photo)
+    assert len(response["batchItemFailures"]) == 1  # retried, then dead-lettered: redriven once fixed
+    assert job(aws, job_id)["status"] == "processing"
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.sent_emails() == []
+    assert aws.keys(UPLOADS_BUCKET) == [f"uploads/{job_id}"]
+    assert _metric_values(_json_lines(capsys.readouterr().out), "ModerationMisconfigured") == [1.0]
+    return job_id, response
+
+
+@pytest.mark.parametrize("blocked", ["Explict,Violence", "Suggestive,Violence"], ids=["typo", "v6.1 name"])
+def test_a_blocked_name_that_is_no_v7_category_publishes_nothing_and_alarms(
+    aws: Aws,
+    functions: Functions,
+    context: Any,
+    astronaut_path: Path,
+    moderating: Any,
+    monkeypatch: Any,
+    capsys: Any,
+    blocked: str,
+) -> None:
+    monkeypatch.setenv("MODERATION_BLOCKED", blocked)
+    get_settings.cache_clear()
+    rekognition = moderating(functions, SWIMWEAR)  # publishable, were it judged
+
+    _misconfigured(aws, functions, context, astronaut_path.read_bytes(), capsys)
+
+    assert rekognition.images == []  # no paid call that could not be judged
+
+
+def test_an_answer_from_another_model_version_publishes_nothing_and_alarms(
+    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, capsys: Any
+) -> None:
+    rekognition = moderating(functions, SWIMWEAR, version="6.1")
+
+    _misconfigured(aws, functions, context, astronaut_path.read_bytes(), capsys)
+
+    assert len(rekognition.images) == 1
 
 
 def test_moderation_off_makes_no_call(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from photoveil.observability import SERVICE_CEILING_METRIC
 from photoveil.settings import get_settings
 
 from .helpers import BLURRED_BUCKET, QUOTAS_TABLE, Aws, Functions, load_event
@@ -72,7 +73,7 @@ def test_the_service_wide_daily_ceiling_refuses_every_client(
 def test_counters_hold_no_address_and_expire(limits, aws: Aws, functions: Functions, context) -> None:
     upload(functions, context, ip="198.51.100.7", email="carol@example.com")
     items = aws.dynamodb.scan(TableName=QUOTAS_TABLE)["Items"]
-    assert len(items) == 4  # client hour, client day, service day, recipient day
+    assert len(items) == 4  # client hour, client day, service day, emails asked for by the client today
     text = json.dumps(items)
     assert "198.51.100.7" not in text and "carol" not in text
     assert all(int(item["ttl"]["N"]) > 0 for item in items)
@@ -97,6 +98,39 @@ def test_the_n_plus_first_email_to_one_address_is_not_sent_and_the_photo_still_p
     assert job(aws, second["jobId"])["status"] == "done"
     assert f"p/{second['jobId']}.jpg" in aws.keys(BLURRED_BUCKET)
     assert len(aws.sent_emails()) == 1  # not sent
+
+
+def test_one_address_can_have_only_a_few_emails_sent_a_day_whoever_they_go_to(
+    limits, aws: Aws, functions: Functions, context
+) -> None:
+    # Issue 27: the recipient limit alone let one address mail 100 strangers a day.
+    limits(EMAILS_PER_CLIENT_DAY=2)
+    answers = [upload(functions, context, ip="198.51.100.7", email=f"p{n}@example.com") for n in range(3)]
+
+    assert [a[0] for a in answers] == [201, 201, 201]
+    assert [a[2].get("emailRefused", {}).get("code") for a in answers] == [None, None, "email_rate_limited"]
+    assert "from your address" in answers[2][2]["emailRefused"]["message"]
+    assert "emailRefused" not in upload(functions, context, ip="198.51.100.8", email="p3@example.com")[2]
+
+
+def test_a_recipient_s_allowance_is_spent_when_mail_is_sent_not_when_an_upload_is_asked_for(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    # Issue 27: POST /uploads spent the recipient's allowance, so anyone could burn a victim's day of mail
+    # without uploading anything.
+    limits(EMAILS_PER_RECIPIENT_DAY=1)
+    asked = [upload(functions, context, ip=f"203.0.113.{n}", email="victim@example.com") for n in (1, 2, 3)]
+    assert all("emailRefused" not in body for _, _, body in asked)
+    data = astronaut_path.read_bytes()
+
+    for _, _, body in asked[:2]:  # two of them upload: the first email spends the day, the second waits
+        assert upload_and_blur(aws, functions, context, body["jobId"], data) == {"batchItemFailures": []}
+        assert job(aws, body["jobId"])["status"] == "done"
+
+    assert [m.destinations["ToAddresses"] for m in aws.sent_emails()] == [["victim@example.com"]]
+    status, _, later = upload(functions, context, ip="203.0.113.4", email="Victim@Example.com")
+    assert status == 201 and later["emailRefused"]["code"] == "email_rate_limited"
+    assert "to this address" in later["emailRefused"]["message"]
 
 
 def test_a_bounce_event_stops_mail_to_that_address_and_the_photo_still_publishes(
@@ -148,14 +182,101 @@ def test_complaints_stop_mail_and_transient_bounces_do_not(
     assert functions.mail_events.invoke(event, context) == {"stopped": stopped}
 
 
+def published_photo(aws: Aws, functions: Functions, context: Any, data: bytes, *, ip: str) -> tuple[str, str]:
+    """A done photo uploaded from IP: (jobId, ownerToken)."""
+    _, _, created = upload(functions, context, ip=ip)
+    assert upload_and_blur(aws, functions, context, created["jobId"], data) == {"batchItemFailures": []}
+    return created["jobId"], created["ownerToken"]
+
+
+def owner_call(functions: Functions, context: Any, event: dict[str, Any], ip: str) -> int:
+    event = copy.deepcopy(event)
+    event["requestContext"]["http"]["sourceIp"] = ip
+    return functions.api.invoke(event, context)["statusCode"]
+
+
 def test_the_service_wide_daily_ceiling_on_deletes_and_edits_refuses_every_client(
-    limits, aws: Aws, functions: Functions, context
+    limits, aws: Aws, functions: Functions, context, astronaut_path
 ) -> None:
     limits(OWNER_ACTIONS_PER_DAY=1)
-    _, _, created = upload(functions, context, ip="198.51.100.4")
-    event = owner_event("DELETE", created["jobId"], created["ownerToken"])
-    answers = []
-    for ip in ("198.51.100.4", "198.51.100.5"):
-        event["requestContext"]["http"]["sourceIp"] = ip
-        answers.append(functions.api.invoke(copy.deepcopy(event), context)["statusCode"])
-    assert answers == [204, 429]
+    data = astronaut_path.read_bytes()
+    first, first_token = published_photo(aws, functions, context, data, ip="198.51.100.4")
+    second, second_token = published_photo(aws, functions, context, data, ip="198.51.100.5")
+
+    assert owner_call(functions, context, owner_event("DELETE", first, first_token), "198.51.100.4") == 204
+    assert owner_call(functions, context, owner_event("DELETE", second, second_token), "198.51.100.5") == 429
+    # A repeated DELETE withdraws nothing, so it spends nothing and is not refused.
+    assert owner_call(functions, context, owner_event("DELETE", first, first_token), "198.51.100.4") == 204
+
+
+def test_wrong_tokens_from_one_address_do_not_spend_what_the_owners_need(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    # Issue 27: the ceiling was charged before the token was checked, so two wrong-token requests a day
+    # (or 34 addresses in an hour) stopped every owner's "Delete now" until midnight UTC.
+    limits(OWNER_ACTIONS_PER_DAY=1)
+    data = astronaut_path.read_bytes()
+    job_id, token = published_photo(aws, functions, context, data, ip="198.51.100.4")
+    edit = {"regions": [{"x": 0.1, "y": 0.1, "width": 0.2, "height": 0.2}]}
+    attacker = "203.0.113.66"
+
+    assert owner_call(functions, context, owner_event("DELETE", job_id, "wrong"), attacker) == 403
+    wrong_edit = owner_event("POST", job_id, "wrong", edit, "/regions")
+    assert owner_call(functions, context, wrong_edit, attacker) == 403
+    assert owner_call(functions, context, owner_event("DELETE", job_id, None), attacker) == 401
+    assert owner_call(functions, context, owner_event("DELETE", "e" * 32, token), attacker) == 404
+    # The owner's own mistake (a bad region) queues nothing and spends nothing either.
+    bad = owner_event("POST", job_id, token, {"regions": []}, "/regions")
+    assert owner_call(functions, context, bad, "198.51.100.4") == 400
+
+    assert owner_call(functions, context, owner_event("DELETE", job_id, token), "198.51.100.5") == 204
+    assert aws.keys(BLURRED_BUCKET) == []
+
+
+def test_every_owner_request_counts_against_its_address_whatever_its_token(
+    limits, aws: Aws, functions: Functions, context, astronaut_path
+) -> None:
+    limits(OWNER_ACTIONS_PER_CLIENT_HOUR=2)
+    job_id, token = published_photo(aws, functions, context, astronaut_path.read_bytes(), ip="198.51.100.4")
+    guesser = "203.0.113.66"
+    assert owner_call(functions, context, owner_event("DELETE", job_id, "guess-1"), guesser) == 403
+    assert owner_call(functions, context, owner_event("DELETE", job_id, "guess-2"), guesser) == 403
+
+    assert owner_call(functions, context, owner_event("DELETE", job_id, token), guesser) == 429
+    assert owner_call(functions, context, owner_event("DELETE", job_id, token), "198.51.100.9") == 204
+
+
+def _metrics(out: str) -> list[dict[str, Any]]:
+    """The EMF blobs printed (the metrics CloudWatch would make of the function's output)."""
+    blobs = []
+    for raw in out.splitlines():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "_aws" in value:
+            blobs.append(value)
+    return blobs
+
+
+def test_each_refusal_is_counted_per_limit_and_a_service_ceiling_also_as_reached(
+    limits, aws: Aws, functions: Functions, context, capsys
+) -> None:
+    limits(UPLOADS_PER_CLIENT_HOUR=1, UPLOADS_PER_DAY=2)
+    upload(functions, context, ip="198.51.100.1")
+    capsys.readouterr()
+    assert upload(functions, context, ip="198.51.100.1")[0] == 429  # its address's hour
+    per_client = _metrics(capsys.readouterr().out)
+    upload(functions, context, ip="198.51.100.2")
+    capsys.readouterr()
+    assert upload(functions, context, ip="198.51.100.3")[0] == 429  # the service's day
+    ceiling = _metrics(capsys.readouterr().out)
+
+    assert [(b["Limit"], b["RateLimited"]) for b in per_client if "RateLimited" in b] == [
+        ("uploads-client-hour", [1.0])
+    ]
+    assert not any(SERVICE_CEILING_METRIC in b for b in per_client)
+    assert [b["Limit"] for b in ceiling if "RateLimited" in b] == ["uploads-service-day"]
+    (reached,) = [b for b in ceiling if SERVICE_CEILING_METRIC in b]
+    dimensions = reached["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert dimensions == [["service"]] and reached["service"] == "photoveil"  # ServiceCeilingAlarm's

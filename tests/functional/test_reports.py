@@ -4,9 +4,11 @@ roles from template.yaml (IAM enforced), and photoveil.service.review with the t
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
@@ -15,8 +17,18 @@ from photoveil.dependencies import Dependencies
 from photoveil.service.review import ReviewError, reported_photos, restore, take_down
 
 from . import test_owner
-from .helpers import BLURRED_BUCKET, REGION, REPORTS_TOPIC_ARN, UPLOADS_BUCKET, Aws, Functions, s3_put_event
-from .test_owner import call, drain_blur_queue, owner_event, status
+from .helpers import (
+    BLURRED_BUCKET,
+    JOBS_TABLE,
+    REGION,
+    REPORTS_TOPIC_ARN,
+    UPLOADS_BUCKET,
+    Aws,
+    Functions,
+    s3_put_event,
+)
+from .test_owner import _published_event, call, drain_blur_queue, owner_event, status
+from .test_withdrawals import FailingOnce
 
 photo = test_owner.photo  # the fixture: a done photo uploaded through the API and the worker
 
@@ -73,6 +85,7 @@ def test_three_addresses_withdraw_a_photo_and_the_operator_is_told(
     assert job_id[:8] in subject and job_id in message and "hate x3" in message
     item = json.dumps(aws.item(job_id))
     assert not any(address in item for address in ADDRESSES), "addresses are kept only as hashes"
+    assert "203.0.113.0" not in item and "2001:db8:1::" not in item, "networks too"
 
 
 def test_two_addresses_do_not_and_a_repeated_report_counts_once(
@@ -84,9 +97,38 @@ def test_two_addresses_do_not_and_a_repeated_report_counts_once(
         assert report(functions, context, job_id, address)[0] == 202
 
     assert status(functions, job_id, context)["status"] == "done"
-    assert aws.item(job_id)["reportCount"] == {"N": "2"}
+    assert aws.item(job_id)["reportCount"] == {"N": "2"} and aws.item(job_id)["networkCount"] == {"N": "2"}
     assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"]
     assert operator_messages() == []
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ("203.0.113.7", "203.0.113.99", "203.0.113.250", "203.0.113.1"),  # one IPv4 /24
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:ffff::1", "2001:db8:1:4::9"),  # one IPv6 /48
+    ],
+    ids=["ipv4-24", "ipv6-48"],
+)
+def test_addresses_of_one_network_are_recorded_but_count_as_one(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, addresses: tuple[str, ...]
+) -> None:
+    # Issue 27: three IPv4 addresses cost nothing, so withdrawing a photo takes three networks.
+    job_id, _ = photo()
+    for address in addresses:
+        note = {"reason": "other", "note": address[-3:]}
+        assert report(functions, context, job_id, address, note)[0] == 202
+
+    assert status(functions, job_id, context)["status"] == "done"
+    assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"] and operator_messages() == []
+    (listed,) = reported_photos(admin)  # every report is recorded for the operator
+    assert (listed["status"], listed["reporters"], listed["networks"]) == ("done", 4, 1)
+    assert len(listed["notes"]) == 4
+
+    assert report(functions, context, job_id, "192.0.2.1")[0] == 202
+    assert report(functions, context, job_id, "198.51.100.1")[0] == 202  # the third network
+
+    assert status(functions, job_id, context)["status"] == "withdrawn"
 
 
 @pytest.mark.parametrize(
@@ -127,7 +169,26 @@ def test_the_owner_can_still_delete_a_withdrawn_photo(
     assert withheld_keys(aws, job_id) == [] and published_keys(aws, job_id) == []
 
 
-def test_restore_publishes_it_again_with_its_reports_cleared(
+def test_a_full_list_of_reports_does_not_stop_new_networks_from_withdrawing_it(
+    aws: Aws, functions: Functions, photo, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the stored reports' cap a report is not kept but still counts: otherwise many addresses of one
+    # or two networks could fill a photo's list and make it impossible to withdraw.
+    monkeypatch.setattr("photoveil.adapters.jobs.MAX_STORED_REPORTS", 3)
+    monkeypatch.setattr("photoveil.service.reports.MAX_STORED_REPORTS", 3)
+    job_id, _ = photo()
+    for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"):  # one network, list full
+        assert report(functions, context, job_id, address)[0] == 202
+    assert aws.item(job_id)["reportCount"] == {"N": "3"}
+
+    for address in ("198.51.100.1", "192.0.2.1"):
+        assert report(functions, context, job_id, address)[0] == 202
+
+    assert aws.item(job_id)["reportCount"] == {"N": "3"} and aws.item(job_id)["networkCount"] == {"N": "3"}
+    assert status(functions, job_id, context)["status"] == "withdrawn"
+
+
+def test_restore_publishes_it_again_and_only_new_networks_can_withdraw_it_again(
     aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
 ) -> None:
     job_id, _ = photo()
@@ -136,18 +197,29 @@ def test_restore_publishes_it_again_with_its_reports_cleared(
     drain_blur_queue(aws, functions, context)
     (listed,) = reported_photos(admin)
     assert listed["jobId"] == job_id and listed["status"] == "withdrawn"
-    assert listed["reporters"] == 3 and listed["reasons"] == {"my_face": 3}
+    assert (listed["reporters"], listed["networks"]) == (3, 3) and listed["reasons"] == {"my_face": 3}
     assert all(note.endswith("my_face: that is me") for note in listed["notes"])
 
     restore(job_id, admin)
 
     assert status(functions, job_id, context)["status"] == "done"
     assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"] and withheld_keys(aws, job_id) == []
-    assert reported_photos(admin) == []
-    assert report(functions, context, job_id, ADDRESSES[0])[0] == 202  # reports start again from zero
-    assert aws.item(job_id)["reportCount"] == {"N": "1"}
+    assert reported_photos(admin) == []  # its reports are reviewed
     with pytest.raises(ReviewError, match="not withdrawn"):
         restore(job_id, admin)
+    # Issue 27: the same three report again, and neighbours in their networks: recorded, but it stays up.
+    for address in (*ADDRESSES, "203.0.113.8", "198.51.100.21", "2001:db8:1:ffff::1"):
+        assert report(functions, context, job_id, address)[0] == 202
+    assert status(functions, job_id, context)["status"] == "done"
+    (listed,) = reported_photos(admin)
+    assert (listed["reporters"], listed["networks"], listed["reviewed"]) == (3, 0, 3)
+    # Networks that had not reported it before can withdraw it again.
+    for address in ("192.0.2.1", "100.64.0.1"):
+        assert report(functions, context, job_id, address)[0] == 202
+    assert status(functions, job_id, context)["status"] == "done"
+    assert report(functions, context, job_id, "2001:db8:2::1")[0] == 202
+    assert status(functions, job_id, context)["status"] == "withdrawn"
+    assert "networks" in aws.item(job_id) and "203.0.113" not in json.dumps(aws.item(job_id))
 
 
 def test_takedown_removes_it_for_good_and_no_late_event_republishes_it(
@@ -175,6 +247,73 @@ def test_takedown_removes_it_for_good_and_no_late_event_republishes_it(
         restore(job_id, admin)
     assert published_keys(aws, job_id) == [] and aws.keys(UPLOADS_BUCKET) == []
     assert aws.item(job_id)["status"] == {"S": "deleted"} and "takenDownAt" in aws.item(job_id)
+
+
+def _withdrawn_with_variants(aws: Aws, functions: Functions, photo, context: Any) -> str:
+    job_id, _ = photo()
+    assert functions.variants.invoke(_published_event(job_id), context) == {"batchItemFailures": []}
+    for address in ADDRESSES:
+        report(functions, context, job_id, address)
+    drain_blur_queue(aws, functions, context)
+    assert len(withheld_keys(aws, job_id)) == 4 and published_keys(aws, job_id) == []
+    return job_id
+
+
+def test_an_expired_photo_is_not_restored(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    # Issue 27: a restore of an expired job published its JPEG past expiresAt.
+    job_id = _withdrawn_with_variants(aws, functions, photo, context)
+    past = int(time.time()) - 60
+    aws.dynamodb.update_item(
+        TableName=JOBS_TABLE,
+        Key={"jobId": {"S": job_id}},
+        UpdateExpression="SET #ttl = :past",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues={":past": {"N": str(past)}},
+    )
+
+    with pytest.raises(ReviewError, match="expired"):
+        restore(job_id, admin)
+
+    assert published_keys(aws, job_id) == [] and aws.item(job_id)["status"] == {"S": "withdrawn"}
+
+
+def test_a_restore_that_stopped_half_way_can_be_run_again(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    # Issue 27: it used to say "not withdrawn (it is done)" while the photo stayed in withheld/.
+    job_id = _withdrawn_with_variants(aws, functions, photo, context)
+    failing = FailingOnce(aws.s3, "copy_object", "InternalError", key_prefix=f"p/{job_id}/")
+
+    with pytest.raises(ClientError):
+        restore(job_id, admin.replaced(s3=failing))  # the photo is back; its sizes are not
+
+    assert aws.item(job_id)["status"] == {"S": "done"} and published_keys(aws, job_id) == [f"p/{job_id}.jpg"]
+    restore(job_id, admin)
+
+    assert len(published_keys(aws, job_id)) == 4 and withheld_keys(aws, job_id) == []
+    assert "restoring" not in aws.item(job_id)
+    with pytest.raises(ReviewError, match="not withdrawn"):
+        restore(job_id, admin)
+
+
+@pytest.mark.parametrize("withdrawn", [True, False], ids=["withdrawn", "published"])
+def test_takedown_removes_the_variants_too(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, withdrawn: bool
+) -> None:
+    job_id, _ = photo()
+    assert functions.variants.invoke(_published_event(job_id), context) == {"batchItemFailures": []}
+    assert len(published_keys(aws, job_id)) == 4  # the photo and its three sizes
+    if withdrawn:
+        for address in ADDRESSES:
+            report(functions, context, job_id, address)
+        drain_blur_queue(aws, functions, context)
+        assert len(withheld_keys(aws, job_id)) == 4 and published_keys(aws, job_id) == []
+
+    take_down(job_id, admin)
+
+    assert [key for key in aws.keys(BLURRED_BUCKET) if job_id in key] == []
 
 
 def test_a_photo_withdrawn_during_an_edit_is_not_republished_by_it(

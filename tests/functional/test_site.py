@@ -20,6 +20,9 @@ from .helpers import SITE_BUCKET, Aws, Functions
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com"
+PAGE_POLICY = (
+    f"connect-src 'self' {API_URL} https://up.s3.amazonaws.com\n  https://up.s3.us-east-1.amazonaws.com"
+)
 
 
 class CloudFormationEndpoint:
@@ -88,6 +91,7 @@ def event(request_type: str, response_url: str, distribution_id: str) -> dict[st
             "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:site",
             "BucketName": SITE_BUCKET,
             "ApiUrl": API_URL,
+            "PagePolicy": PAGE_POLICY,
             "DistributionId": distribution_id,
             "SiteVersion": "3",
         },
@@ -111,7 +115,20 @@ def test_create_publishes_the_page_and_its_config(
     assert config["CacheControl"] == "no-cache"
     page = aws.s3.get_object(Bucket=SITE_BUCKET, Key="index.html")
     assert page["ContentType"] == "text/html; charset=utf-8"
-    assert page["Body"].read() == (FRONTEND / "index.html").read_bytes()
+    # Issue 27: each page carries a policy naming this stack's API (the header's cannot), first in <head>.
+    meta = (
+        '<meta http-equiv="Content-Security-Policy" content="connect-src &#x27;self&#x27; '
+        f'{API_URL} https://up.s3.amazonaws.com https://up.s3.us-east-1.amazonaws.com">'
+    )
+    for name in ("index.html", "view.html"):
+        html = aws.s3.get_object(Bucket=SITE_BUCKET, Key=name)["Body"].read().decode()
+        head = html.index("<head>") + len("<head>")
+        assert html[head:].lstrip().startswith(meta) and html.index(meta) < html.index("<script")
+        assert html.replace(meta, "").replace("<head>\n  ", "<head>", 1) == (FRONTEND / name).read_text()
+    assert (
+        aws.s3.get_object(Bucket=SITE_BUCKET, Key="app.js")["Body"].read()
+        == (FRONTEND / "app.js").read_bytes()
+    )
 
 
 def test_update_invalidates_the_cached_site(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 
 from photoveil.adapters.jobs import JobStore
-from photoveil.handlers.variants import RETRY_SOON_S
 from photoveil.imaging.sizes import VARIANT_NAMES
 from photoveil.local.events import sqs_batch_event
 
@@ -27,6 +25,7 @@ from .helpers import (
     VARIANTS_QUEUE,
     Aws,
     Functions,
+    RecordingClient,
     load_event,
 )
 
@@ -251,10 +250,15 @@ def test_a_photo_announced_before_its_job_recorded_it_comes_back_in_seconds(
     sqs.send_message(QueueUrl=queue["QueueUrl"], MessageBody=load_event(SHAPES[0])["Records"][0]["body"])
     (message,) = sqs.receive_message(QueueUrl=queue["QueueUrl"])["Messages"]
     event = sqs_batch_event([message], queue_arn=arn, region=REGION)
+    sent = RecordingClient(functions.variants.dependencies.sqs_client, "change_message_visibility")
+    functions.variants.override(sqs=sent)
 
     response = functions.variants.invoke(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     assert variant_keys(aws) == []
-    time.sleep(RETRY_SOON_S + 0.5)  # not the queue's 180 s visibility timeout
-    assert len(sqs.receive_message(QueueUrl=queue["QueueUrl"]).get("Messages", [])) == 1
+    # Back in 2 s (what the README promises), not the queue's 180 s visibility timeout.
+    ((operation, asked),) = sent.sent
+    assert operation == "change_message_visibility"
+    assert (asked["ReceiptHandle"], asked["VisibilityTimeout"]) == (message["ReceiptHandle"], 2)
+    assert sqs.receive_message(QueueUrl=queue["QueueUrl"]).get("Messages", []) == []  # not before

@@ -12,7 +12,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from photoveil.local.events import sqs_batch_event
-from photoveil.service import owner
 from photoveil.settings import get_settings
 
 from .helpers import (
@@ -23,6 +22,7 @@ from .helpers import (
     UPLOADS_BUCKET,
     Aws,
     Functions,
+    RecordingClient,
     load_event,
     s3_put_event,
 )
@@ -130,21 +130,27 @@ def exact_paths(key: str) -> list[str]:
 
 
 def test_a_busy_cdn_is_retried_through_the_queue_and_the_delete_still_answers_204(
-    aws: Aws, functions: Functions, photo, context, cdn: str, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, functions: Functions, photo, context, cdn: str
 ) -> None:
-    monkeypatch.setattr(owner, "WITHDRAW_RETRY_DELAY_S", 0)
     job_id, token = photo()
     functions.variants.invoke(_published_event(job_id), context)
     busy = FailingOnce(
         functions.api.dependencies.cloudfront_client, "create_invalidation", "TooManyInvalidationsInProgress"
     )
-    functions.api.override(cloudfront=busy)
+    sent = RecordingClient(functions.api.dependencies.sqs_client, "send_message")
+    functions.api.override(cloudfront=busy, sqs=sent)
 
     code, _, _ = call(functions, owner_event("DELETE", job_id, token), context)
 
     assert code == 204 and busy.failed == 1
     assert aws.keys(BLURRED_BUCKET) == []  # deleted before CloudFront was asked
     assert invalidated(aws, cdn) == []
+    # Queued to come back in a minute (CloudFront's busy spells are short), not at once, not in 20.
+    ((operation, queued),) = sent.sent
+    assert operation == "send_message" and queued["QueueUrl"] == BLUR_QUEUE_URL
+    assert queued["DelaySeconds"] == 60
+    assert drain_blur_queue(aws, functions, context) == []  # not before its delay
+    aws.sqs.send_message(QueueUrl=BLUR_QUEUE_URL, MessageBody=queued["MessageBody"])  # its minute is over
     assert len(drain_blur_queue(aws, functions, context)) == 1  # the worker finishes the withdrawal
     assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")]
     assert "withdraw" not in (aws.item(job_id) or {})

@@ -6,14 +6,18 @@ the test says which promise broke.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from samtranslator.model.exceptions import InvalidDocumentException
 
 from photoveil import settings as settings_module
+from photoveil.local.iam import translate
 
 from .conftest import REPO
 
@@ -145,6 +149,18 @@ def test_owner_routes_are_throttled_apart_and_cors_lets_the_page_use_them(transl
     cors = translated["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
     for branch in cors["Fn::If"][1:]:
         assert "DELETE" in branch["allowMethods"] and "authorization" in branch["allowHeaders"]
+
+
+def test_the_api_is_ipv4_only_because_sam_does_not_pass_ip_address_type(template: dict[str, Any]) -> None:
+    # Issue 27: a dual-stack HTTP API (IpAddressType: dualstack) would let IPv6 clients in, and reports
+    # and quotas are ready for them (/48, /64), but SAM's HttpApi refuses the property (aws-sam-translator
+    # 1.115). When this fails, SAM takes it: enable it, and update
+    # docs/decisions/safety-0002-attacks-priced-in-addresses.md.
+    dual = copy.deepcopy(template)
+    dual["Resources"]["HttpApi"]["Properties"]["IpAddressType"] = "dualstack"
+    with pytest.raises(InvalidDocumentException, match="IpAddressType"):
+        translate(dual)
+    assert "IpAddressType" not in template["Resources"]["HttpApi"]["Properties"]
 
 
 def test_api_is_throttled_and_cors_is_limited_to_the_site(translated: dict[str, Any]) -> None:
@@ -446,11 +462,37 @@ def test_site_csp_allows_only_self_the_api_and_the_uploads_bucket(resources: dic
     assert directives["default-src"] == ["'self'"]
     assert directives["script-src"] == ["'self'"]  # no inline script, no third party
     assert directives["img-src"] == ["'self'", "data:", "blob:"]
-    assert "https://${UploadsBucketName}.s3.${AWS::Region}.amazonaws.com" in directives["connect-src"]
-    assert "https://*.execute-api.${AWS::Region}.amazonaws.com" in directives["connect-src"]
+    uploads = [
+        "https://${UploadsBucketName}.s3.${AWS::URLSuffix}",
+        "https://${UploadsBucketName}.s3.${AWS::Region}.${AWS::URLSuffix}",
+    ]
+    # The header cannot name the API (a dependency cycle): execute-api of this region, in this partition.
+    assert directives["connect-src"] == [
+        "'self'",
+        "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+        *uploads,
+    ]
+    assert directives["form-action"] == ["'self'", *uploads]
     assert directives["frame-ancestors"] == ["'none'"]
-    assert "unsafe" not in text
+    assert "unsafe" not in text and "amazonaws.com" not in text  # ${AWS::URLSuffix}: China's too
     # The CSP names the very bucket the template creates.
+    assert variables["UploadsBucketName"] == resources["UploadsBucket"]["Properties"]["BucketName"]
+
+
+def test_every_page_s_own_policy_names_this_stack_s_api(resources: dict[str, Any]) -> None:
+    # Issue 27: the site publisher writes it into each page (photoveil.service.site.with_page_policy);
+    # a browser enforces it and the header's together, so the page may connect to this API only.
+    content = resources["SiteContent"]["Properties"]
+    text, variables = content["PagePolicy"]["Fn::Sub"]
+    (directive,) = " ".join(text.split()).split("; ")
+    assert directive.split() == [
+        "connect-src",
+        "'self'",
+        "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+        "https://${UploadsBucketName}.s3.${AWS::URLSuffix}",
+        "https://${UploadsBucketName}.s3.${AWS::Region}.${AWS::URLSuffix}",
+    ]
+    assert content["ApiUrl"] == {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
     assert variables["UploadsBucketName"] == resources["UploadsBucket"]["Properties"]["BucketName"]
     behaviors = resources["SiteDistribution"]["Properties"]["DistributionConfig"]
     assert behaviors["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == {"Ref": "SiteHeadersPolicy"}
@@ -535,16 +577,20 @@ def test_worker_role_is_scoped_to_named_resources(resources: dict[str, Any]) -> 
         for action in _as_list(statement["Action"]):
             by_action.setdefault(action, []).extend(_as_list(statement["Resource"]))
     uploads, blurred = {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"}, {"Fn::Sub": "${BlurredBucket.Arn}/p/*"}
-    assert by_action["s3:GetObject"] == [
-        uploads,
-        blurred,
-    ]  # originals, and the published photo an edit starts from
+    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
+    # Originals, the published photo an edit starts from, and a withheld photo a racing restore copies back
+    # (CopyObject reads its source: issue 26).
+    assert by_action["s3:GetObject"] == [uploads, blurred, withheld]
+    # Without ListBucket S3 answers 403 for a key that is gone: the worker could not tell it from a denial.
+    buckets = [{"Fn::GetAtt": ["UploadsBucket", "Arn"]}, {"Fn::GetAtt": ["BlurredBucket", "Arn"]}]
+    assert by_action["s3:ListBucket"] == buckets
     # Deletes originals, and withdraws a photo it published when another worker refused it meanwhile;
     # moves a photo reports withdrew to withheld/ (issue 20).
-    withheld = {"Fn::Sub": "${BlurredBucket.Arn}/withheld/*"}
     assert by_action["s3:DeleteObject"] == [uploads, blurred, withheld]
     assert by_action["s3:PutObject"] == [blurred, withheld]
-    assert by_action["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
+    # The jobs, and (issue 27) a recipient's daily emails, counted when one is sent.
+    tables = [{"Fn::GetAtt": ["JobsTable", "Arn"]}, {"Fn::GetAtt": ["QuotasTable", "Arn"]}]
+    assert by_action["dynamodb:UpdateItem"] == tables
     assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["BlurQueue", "Arn"]}]
     assert "dynamodb:PutItem" not in by_action and "dynamodb:DeleteItem" not in by_action
 
@@ -618,6 +664,79 @@ def test_alarms_watch_the_dlq_the_queue_age_and_the_worker(resources: dict[str, 
         _alarm(resources, metric, {"Ref": "BlurFunction"})
     for alarm in _of_type(resources, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
+
+
+def test_an_alarm_hears_when_a_service_wide_ceiling_refuses_anyone(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    # Issue 27: what photoveil.observability.count_rate_limited emits for a service-wide limit.
+    from photoveil.observability import NAMESPACE, SERVICE, SERVICE_CEILING_METRIC
+
+    (alarm,) = [
+        a["Properties"]
+        for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == SERVICE_CEILING_METRIC
+    ]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert alarm["Namespace"] == NAMESPACE == variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == SERVICE
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+
+
+def test_the_operator_policy_docs_list_is_the_template_s_and_names_only_the_stack_s_resources(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    # Issue 27: `photoveil admin`'s permissions were written nowhere. docs/deploy.md lists them; the local
+    # stack's operator signs with exactly the template's (photoveil.local.iam.read_operator_policy).
+    from cfnlint.decode import cfn_yaml
+
+    policy = resources["OperatorPolicy"]["Properties"]["PolicyDocument"]
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text[text.index("**The permissions `photoveil admin` needs.**") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("\n```\n")]
+    assert json.loads(json.dumps(cfn_yaml.loads(block))) == {"PolicyDocument": policy}
+    actions = sorted(a for st in policy["Statement"] for a in _as_list(st["Action"]))
+    assert actions == [
+        "cloudformation:DescribeStacks",
+        "cloudfront:CreateInvalidation",
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "s3:DeleteObject",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+    ]
+    assert all(r != "*" for st in policy["Statement"] for r in _as_list(st["Resource"]))
+    assert template["Outputs"]["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}
+
+
+def test_a_moderation_that_cannot_judge_alarms_at_once(resources: dict[str, Any]) -> None:
+    # The metric the worker counts for every photo moderation cannot judge (issue 26); the DLQ alarm would
+    # fire too, but only after five receives, and without saying why.
+    from photoveil.observability import NAMESPACE, SERVICE
+    from photoveil.service.jobflow import MODERATION_MISCONFIGURED
+
+    (name,) = [
+        n
+        for n, a in _of_type(resources, "AWS::CloudWatch::Alarm").items()
+        if a["Properties"]["MetricName"] == MODERATION_MISCONFIGURED
+    ]
+    alarm = resources[name]
+    assert alarm["Condition"] == "Moderates"
+    props = alarm["Properties"]
+    assert props["Namespace"] == NAMESPACE and props["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
 
 
 # ---------------------------------------------------------------- outputs and build
@@ -740,6 +859,7 @@ def test_every_limit_is_a_parameter_passed_to_the_functions(template: dict[str, 
         "OwnerActionsPerClientHour": "OWNER_ACTIONS_PER_CLIENT_HOUR",
         "OwnerActionsPerDay": "OWNER_ACTIONS_PER_DAY",
         "EmailsPerRecipientDay": "EMAILS_PER_RECIPIENT_DAY",
+        "EmailsPerClientDay": "EMAILS_PER_CLIENT_DAY",
         "UploadsPerDay": "UPLOADS_PER_DAY",
     }
     for parameter, variable in limits.items():

@@ -12,11 +12,18 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from photoveil.deadline import time_budget
-from photoveil.errors import DetectorError
-from photoveil.imaging.detectors import UnionDetector, get_detector
+from photoveil.errors import (
+    DetectorError,
+    ImageRefusedError,
+    ImageTooLargeError,
+    ImageTooNarrowError,
+)
+from photoveil.imaging.detectors import UnionDetector, get_detector, rekognition
 from photoveil.imaging.detectors.rekognition import (
     ATTEMPT_TIMEOUT_S,
+    LIMIT_SIDE,
     MAX_BYTES,
+    MIN_SIDE,
     RekognitionDetector,
     faces_from_response,
 )
@@ -145,6 +152,60 @@ def test_a_tiny_photo_is_enlarged_to_the_minimum_side(client, sent) -> None:
     assert min(decoded.shape[:2]) >= 80
 
 
+# Rekognition's limits on an image passed as bytes: 80 to 10,000 px a side (DetectModerationLabels gets the
+# same JPEG as DetectFaces), 5 MB (https://docs.aws.amazon.com/rekognition/latest/dg/limits.html).
+@pytest.mark.parametrize(
+    ("height", "width"), [(9000, 100), (9000, 72), (40, 5000), (10000, 80), (80, 10000), (12000, 200)]
+)
+def test_a_long_thin_photo_that_can_fit_is_sent_within_both_side_limits(client, sent, height, width) -> None:
+    with Stubber(client) as stub:
+        stub.add_response("detect_faces", {"FaceDetails": []}, {"Image": {"Bytes": ANY}, "Attributes": ANY})
+        assert _detector(client).detect(np.full((height, width, 3), 128, np.uint8)) == []
+    decoded = cv2.imdecode(np.frombuffer(sent[0], np.uint8), cv2.IMREAD_COLOR)
+    assert min(decoded.shape[:2]) >= MIN_SIDE and max(decoded.shape[:2]) <= LIMIT_SIDE
+    assert len(sent[0]) <= MAX_BYTES
+
+
+@pytest.mark.parametrize(("height", "width"), [(9000, 40), (40, 9000), (10001, 80), (12000, 80)])
+def test_a_photo_too_long_and_thin_for_rekognition_is_bad_input_and_never_sent(
+    client, sent, height, width
+) -> None:
+    # 40x9000: enlarging its short side to 80 px makes its long side 18,000, over 10,000.
+    with Stubber(client) as stub:  # no response queued: a call would fail the test
+        with pytest.raises(ImageTooNarrowError) as refused:
+            _detector(client).detect(np.full((height, width, 3), 128, np.uint8))
+        stub.assert_no_pending_responses()
+    assert sent == []
+    assert refused.value.code == "image_too_narrow" and refused.value.permanent
+    assert f"{width}x{height}" in refused.value.message
+
+
+def test_an_image_that_fits_the_bytes_only_under_80_px_is_bad_input(
+    client, sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Noise 300x100 fits 5 MB easily; with the limit at 8,000 bytes it fits only if its short side went
+    # under 80 px (80x240 at q70 is 11 KB here), which Rekognition would refuse.
+    monkeypatch.setattr(rekognition, "MAX_BYTES", 8_000)
+    noise = np.random.default_rng(3).integers(0, 256, (300, 100, 3), dtype=np.uint8)
+    with Stubber(client), pytest.raises(ImageTooLargeError):
+        _detector(client).detect(noise)
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"]
+)
+def test_an_image_rekognition_refuses_is_bad_input_and_not_retried(client, code: str) -> None:
+    sleeps = Sleeps()
+    with Stubber(client) as stub:
+        stub.add_client_error("detect_faces", code, "refused", 400)
+        with pytest.raises(ImageRefusedError) as refused:
+            _detector(client, sleeps).detect(np.zeros((100, 100, 3), np.uint8))
+        stub.assert_no_pending_responses()
+    assert sleeps.delays == []
+    assert refused.value.code == "image_refused_by_detector" and refused.value.permanent
+
+
 def test_throttling_is_retried_with_backoff_then_succeeds(client) -> None:
     sleeps = Sleeps()
     with Stubber(client) as stub:
@@ -242,6 +303,14 @@ def test_both_is_the_union_of_the_two_detectors(client, astronaut_path: Path) ->
     assert len(faces) == len(centerface_faces) + 1  # the shared face merged, the extra one added
     extra = [f for f in faces if f.x1 >= 0.8 * 512 - 1 and f.y1 >= 0.8 * 512 - 1]
     assert len(extra) == 1 and extra[0].score == pytest.approx(0.95)
+
+
+def test_both_passes_an_image_rekognition_refuses_through_as_bad_input(client, astronaut_path: Path) -> None:
+    image = cv2.imread(str(astronaut_path), cv2.IMREAD_COLOR)
+    with Stubber(client) as stub:
+        stub.add_client_error("detect_faces", "InvalidImageFormatException", "refused", 400)
+        with pytest.raises(ImageRefusedError):  # not a DetectorError: the photo fails, it is not retried
+            get_detector("both", rekognition_client=client).detect(image)
 
 
 def test_both_fails_closed_when_rekognition_fails(client, astronaut_path: Path) -> None:

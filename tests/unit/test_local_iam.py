@@ -53,10 +53,19 @@ def test_the_template_s_parameters_decide_its_conditional_statements(roles: dict
 def test_other_services_are_checked_by_action_against_any_resource() -> None:
     statement = {
         "Effect": "Allow",
+        "Action": ["ses:SendEmail"],
+        "Resource": "arn:aws:ses:us-east-1:123456789012:identity/*",
+    }
+    assert local_statements(statement) == [statement | {"Resource": "*"}]
+
+
+def test_dynamodb_statements_keep_their_table_arns() -> None:
+    statement = {
+        "Effect": "Allow",
         "Action": ["dynamodb:GetItem"],
         "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/jobs",
     }
-    assert local_statements(statement) == [statement | {"Resource": "*"}]
+    assert local_statements(statement) == [statement | {"Action": ["dynamodb:GetItem"]}]
 
 
 def test_conditions_are_left_out() -> None:

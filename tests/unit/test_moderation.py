@@ -3,6 +3,7 @@ documented shape (botocore Stubber: a real client that validates each request ag
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -12,13 +13,16 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from photoveil import settings
-from photoveil.errors import ContentRefusedError, DetectorError
+from photoveil.errors import ContentRefusedError, DetectorError, ImageTooNarrowError
 from photoveil.imaging.detectors.moderation import (
     DEFAULT_BLOCKED,
+    V7_CATEGORIES,
     ModeratedDetector,
+    ModerationConfigError,
     ModerationLabel,
     ModerationPolicy,
     RekognitionModerator,
+    blocked_categories,
     blocked_labels,
     labels_from_response,
     moderated,
@@ -63,6 +67,7 @@ def _label(name: str, parent: str, level: int, confidence: float = 90.0) -> Mode
 def test_the_defaults_are_the_same_everywhere() -> None:
     assert settings.DEFAULT_BLOCKED_CATEGORIES == DEFAULT_BLOCKED
     assert ModerationPolicy().blocked == frozenset(DEFAULT_BLOCKED)
+    assert blocked_categories(DEFAULT_BLOCKED) == frozenset(DEFAULT_BLOCKED)  # all version 7 categories
 
 
 def test_an_l3_label_is_blocked_by_its_l1_category_through_its_parents() -> None:
@@ -84,10 +89,58 @@ def test_under_the_minimum_confidence_or_outside_the_blocked_categories_passes()
     policy = ModerationPolicy(min_confidence=80)
     assert blocked_labels([_label("Violence", "", 1, confidence=79.9)], policy) == []
     assert blocked_labels(labels_from_response(ALCOHOL), policy) == []
-    # An operator may block an L2 name too.
-    assert blocked_labels(
-        labels_from_response(ALCOHOL), ModerationPolicy(blocked=frozenset({"Alcoholic Beverages"}))
-    )
+
+
+def test_blocked_names_match_the_labels_ignoring_case() -> None:
+    policy = ModerationPolicy(blocked=frozenset({"alcohol"}))
+    assert [b.name for b in blocked_labels(labels_from_response(ALCOHOL), policy)] == [
+        "Alcohol",
+        "Alcoholic Beverages",
+    ]
+
+
+def test_blocked_names_are_version_7_top_level_categories_in_any_case() -> None:
+    assert blocked_categories(["explicit", "HATE SYMBOLS", "Drugs & tobacco"]) == {
+        "Explicit",
+        "Hate Symbols",
+        "Drugs & Tobacco",
+    }
+    assert len(V7_CATEGORIES) == 10
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Explict",  # a typo
+        "Suggestive",  # a version 6.1 top-level category, gone in version 7
+        "Explicit Nudity",  # a version 7 level-2 label
+        "Violence ",  # a stray space
+    ],
+)
+def test_any_other_blocked_name_stops_the_moderator_before_any_call(name: str) -> None:
+    rekognition = Recording(VIOLENCE)  # would wait for a second call: none may be made
+    with pytest.raises(ModerationConfigError, match=repr(name)) as stopped:
+        RekognitionModerator(rekognition, policy=ModerationPolicy(blocked=frozenset({"Violence", name})))
+    assert stopped.value.code == "moderation_misconfigured" and not stopped.value.permanent  # retried
+    assert isinstance(stopped.value, DetectorError) and rekognition.images == {}
+
+
+@pytest.mark.parametrize("version", ["7.0", "7.1"])
+def test_an_answer_from_a_version_7_model_is_judged(client: Any, version: str) -> None:
+    with Stubber(client) as stub:
+        stub.add_response("detect_moderation_labels", VIOLENCE | {"ModerationModelVersion": version})
+        assert RekognitionModerator(client).blocked(_image())
+
+
+@pytest.mark.parametrize("version", ["6.1", "8.0", None])
+def test_an_answer_from_another_model_fails_closed(client: Any, version: str | None) -> None:
+    answer = {k: v for k, v in VIOLENCE.items() if k != "ModerationModelVersion"}
+    if version:
+        answer["ModerationModelVersion"] = version
+    with Stubber(client) as stub:
+        stub.add_response("detect_moderation_labels", answer)
+        with pytest.raises(ModerationConfigError, match=re.escape(f"moderation model {version or '(none)'}")):
+            RekognitionModerator(client).blocked(_image())
 
 
 def test_the_moderator_sends_a_valid_request_and_reads_the_response(client: Any) -> None:
@@ -173,6 +226,14 @@ class OneFace:
 def test_a_moderation_bug_fails_closed_as_a_detector_error() -> None:
     with pytest.raises(DetectorError, match="moderation failed: a bug"):
         ModeratedDetector(OneFace(), Failing()).detect(_image())
+
+
+def test_an_image_rekognition_cannot_take_fails_moderation_as_bad_input_before_any_call() -> None:
+    rekognition = Recording(ALCOHOL)  # would wait for a second call: none may be made
+    strip = np.full((9000, 40, 3), 128, np.uint8)  # 80 px wide would make it 18,000 tall, over 10,000
+    with pytest.raises(ImageTooNarrowError):  # not a DetectorError: the photo fails, it is not retried
+        ModeratedDetector(OneFace(), RekognitionModerator(rekognition)).detect(strip)
+    assert rekognition.images == {}
 
 
 def test_moderation_off_leaves_the_detector_alone() -> None:

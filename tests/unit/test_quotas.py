@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,12 +13,15 @@ from photoveil.service.quotas import (
     HOUR,
     RATE_LIMITED,
     Limit,
+    Limits,
     QuotaExceededError,
     allow,
     charge,
+    client_block,
     client_key,
     recipient_key,
 )
+from photoveil.settings import Settings
 
 
 class FakeCounters:
@@ -83,8 +88,31 @@ def test_clients_are_addresses_and_ipv6_counts_per_64(one: str, other: str, same
     assert (client_key(one) == client_key(other)) is same
 
 
+@pytest.mark.parametrize(
+    ("address", "block"),
+    [
+        ("192.0.2.77", "192.0.2.0/24"),
+        ("::ffff:192.0.2.77", "192.0.2.0/24"),  # IPv4-mapped is the IPv4 client's network
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"),
+        ("2001:db8:1:ffff::1", "2001:db8:1::/48"),
+        ("2001:db8:2::1", "2001:db8:2::/48"),
+        ("garbage", "unparsed:garbage"),
+    ],
+)
+def test_networks_are_ipv4_24s_and_ipv6_48s(address: str, block: str) -> None:
+    assert client_block(address) == block
+
+
 def test_keys_are_hashed_never_the_address() -> None:
     assert "192.0.2.1" not in client_key("192.0.2.1")
     key = recipient_key("Alice@Example.com")
     assert "alice" not in key.lower() and key == recipient_key(" alice@example.COM ")
     assert client_key("not an address") != client_key("192.0.2.1")
+
+
+def test_the_ceilings_charged_for_the_whole_service_are_flagged_for_the_alarm() -> None:
+    # A refusal by a flagged limit is counted as ServiceCeilingReached, which ServiceCeilingAlarm watches.
+    numbers = SimpleNamespace(**{f.name: 1 for f in dataclasses.fields(Settings) if f.type in ("int", int)})
+    limits = Limits.from_settings(numbers)  # type: ignore[arg-type]
+    flagged = {limit.name for limit in vars(limits).values() if limit.service_wide}
+    assert flagged == {"uploads-service-day", "owner-service-day", "reports-service-day"}

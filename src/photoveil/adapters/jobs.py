@@ -20,9 +20,19 @@ Item schema (attribute names are part of the template contract)::
     withdraw     SS photo keys no longer published whose objects and CDN copies are still to be dropped:
                     added by the write that unpublishes them (a delete, an edit), removed once done
     ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
-    reporters    SS hashes of the client addresses that reported the photo (one report each counts)
-    reportCount  N  distinct reporters;  reports L [{reason S, note S?, at S}] what they said
+    reporters    SS hashes of the client addresses that reported the photo (one report each counts), kept
+                    across the operator's review, so an address reports a photo once for good
+    networks     SS hashes of the networks (IPv4 /24, IPv6 /48) those addresses are in, also kept
+    networkCount N  networks counted since the last review: a network counts once for good, so after a
+                    restore only networks that had not reported the photo can withdraw it again
+    reportCount  N  reports stored;  reports L [{reason S, note S?, at S}] what they said (the first
+                    MAX_STORED_REPORTS; later ones still count their address and network)
+    reviewedReports N  how many of ``reports`` the operator has reviewed (a restore reviews them all)
     withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
+    restoring    S  the photo key a restore is publishing again, until its objects are back in p/ (a
+                    restore that stopped half-way is finished by running it again)
+    invalidatePending S  the photo key that withdrawal took offline, while its CloudFront copies are still
+                    to be dropped: set by the write that withdraws it, removed once the worker invalidated
     takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -119,12 +129,23 @@ class Job:
     withdraw: frozenset[str] = frozenset()
     report_count: int = 0
     reports: tuple[Report, ...] = ()
+    reporter_hashes: frozenset[str] = frozenset()
+    network_hashes: frozenset[str] = frozenset()
+    network_count: int = 0
+    reviewed_reports: int = 0
     withdrawn_at: str | None = None
+    invalidate_pending: str | None = None
     taken_down_at: str | None = None
+    restoring: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def new_reports(self) -> tuple[Report, ...]:
+        """The reports the operator has not reviewed yet (those since the last restore)."""
+        return self.reports[self.reviewed_reports :]
 
     @property
     def variants_ready(self) -> bool:
@@ -183,8 +204,14 @@ class Job:
             withdraw=frozenset(item["withdraw"]["SS"]) if "withdraw" in item else frozenset(),
             report_count=n("reportCount") or 0,
             reports=tuple(Report.from_attribute(r) for r in item.get("reports", {}).get("L", [])),
+            reporter_hashes=frozenset(item.get("reporters", {}).get("SS", [])),
+            network_hashes=frozenset(item.get("networks", {}).get("SS", [])),
+            network_count=n("networkCount") or 0,
+            reviewed_reports=n("reviewedReports") or 0,
             withdrawn_at=s("withdrawnAt"),
+            invalidate_pending=s("invalidatePending"),
             taken_down_at=s("takenDownAt"),
+            restoring=s("restoring"),
         )
 
 
@@ -382,45 +409,75 @@ class JobStore:
             values={":keys": {"SS": photo_keys}},
         )
 
-    def add_report(self, job_id: str, *, reporter: str, reason: str, note: str, now: datetime) -> Job | None:
-        """Count a report from REPORTER (a hashed client address) on a published photo, once per
-        reporter; the job as it is now, or None if this reporter already counted or nothing is published."""
+    def add_report(
+        self,
+        job_id: str,
+        *,
+        reporter: str,
+        network: str,
+        reason: str,
+        note: str,
+        now: datetime,
+        new_network: bool,
+        stored: bool,
+    ) -> Job | None:
+        """Count a report from REPORTER (a hashed client address) in NETWORK (its hashed network) on a
+        published photo, once per reporter. ``new_network``: the network has not counted for this photo
+        yet, and counts now; ``stored``: the report itself is kept (under MAX_STORED_REPORTS). The write
+        is conditional on both being so; the job as it is now, or None if this reporter already counted,
+        nothing is published, or the network or the store changed meanwhile (read and decide again)."""
         entry: dict[str, Any] = {"reason": {"S": reason}, "at": {"S": iso(now)}}
         if note:
             entry["note"] = {"S": note}
+        adds = ["reporters :reporters"]
+        sets = ["lastReportAt = :now"]
+        conditions = [
+            "#status IN (:done, :processing, :withdrawn) AND attribute_exists(photoKey)",
+            "NOT contains(reporters, :reporter)",
+            "NOT contains(networks, :network)" if new_network else "contains(networks, :network)",
+        ]
+        values: dict[str, Any] = {
+            ":reporters": {"SS": [reporter]},
+            ":reporter": {"S": reporter},
+            ":network": {"S": network},
+            ":now": {"S": iso(now)},
+            ":done": {"S": DONE},
+            ":processing": {"S": PROCESSING},
+            ":withdrawn": {"S": WITHDRAWN},
+            ":max": {"N": str(MAX_STORED_REPORTS)},
+        }
+        if new_network:
+            adds += ["networks :networks", "networkCount :one"]
+            values[":networks"] = {"SS": [network]}
+        if stored:
+            adds.append("reportCount :one")
+            sets.append("reports = list_append(if_not_exists(reports, :none), :entry)")
+            conditions.append("(attribute_not_exists(reportCount) OR reportCount < :max)")
+            values |= {":none": {"L": []}, ":entry": {"L": [{"M": entry}]}}
+        else:
+            conditions.append("reportCount >= :max")
+        if new_network or stored:
+            values[":one"] = {"N": "1"}
         return self._update(
             job_id,
-            update=(
-                "ADD reporters :reporters, reportCount :one "
-                "SET reports = list_append(if_not_exists(reports, :none), :entry), lastReportAt = :now"
-            ),
-            condition=(
-                "#status IN (:done, :processing, :withdrawn) AND attribute_exists(photoKey) "
-                "AND NOT contains(reporters, :reporter) "
-                "AND (attribute_not_exists(reportCount) OR reportCount < :max)"
-            ),
-            values={
-                ":reporters": {"SS": [reporter]},
-                ":reporter": {"S": reporter},
-                ":one": {"N": "1"},
-                ":none": {"L": []},
-                ":entry": {"L": [{"M": entry}]},
-                ":now": {"S": iso(now)},
-                ":done": {"S": DONE},
-                ":processing": {"S": PROCESSING},
-                ":withdrawn": {"S": WITHDRAWN},
-                ":max": {"N": str(MAX_STORED_REPORTS)},
-            },
+            update=f"ADD {', '.join(adds)} SET {', '.join(sets)}",
+            condition=" AND ".join(conditions),
+            values=values,
         )
 
     def mark_withdrawn(self, job_id: str, *, threshold: int, now: datetime) -> Job | None:
-        """Take a published photo with at least THRESHOLD reporters offline pending review: the job as it is
-        now if this call did it (exactly once), else None. A pending edit is dropped: it cannot publish."""
+        """Take a published photo reported from at least THRESHOLD networks since its last review offline
+        pending review: the job as it is now if this call did it (exactly once), else None. A pending edit
+        is dropped: it cannot publish. The photo is recorded to invalidate in the same write (cleared by
+        clear_invalidation)."""
         return self._update(
             job_id,
-            update="SET #status = :withdrawn, withdrawnAt = :now REMOVE pendingEdit",
+            update=(
+                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = photoKey "
+                "REMOVE pendingEdit"
+            ),
             condition=(
-                "#status IN (:done, :processing) AND attribute_exists(photoKey) AND reportCount >= :min"
+                "#status IN (:done, :processing) AND attribute_exists(photoKey) AND networkCount >= :min"
             ),
             values={
                 ":withdrawn": {"S": WITHDRAWN},
@@ -431,16 +488,45 @@ class JobStore:
             },
         )
 
+    def clear_invalidation(self, job_id: str, *, photo_key: str) -> None:
+        """Note that the withdrawn ``photo_key``'s CloudFront copies are dropped (nothing if the job records
+        another key, or none)."""
+        self._update(
+            job_id,
+            update="REMOVE invalidatePending",
+            condition="attribute_exists(#status) AND invalidatePending = :key",
+            values={":key": {"S": photo_key}},
+        )
+
     def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:
-        """Publish a withdrawn photo again with its reports cleared; None if it is not withdrawn."""
+        """Publish a withdrawn, unexpired photo again, its reports marked reviewed: its reporters and their
+        networks are kept (they counted once for good) and no network counts towards the threshold any
+        more; ``restoring`` records the photo key until finish_restore. None if it is not withdrawn (or
+        has expired)."""
         return self._update(
             job_id,
             update=(
-                "SET #status = :done, restoredAt = :now "
-                "REMOVE reporters, reports, reportCount, withdrawnAt, lastReportAt"
+                "SET #status = :done, restoredAt = :now, networkCount = :zero, restoring = photoKey, "
+                "reviewedReports = if_not_exists(reportCount, :zero) REMOVE withdrawnAt"
             ),
-            condition="#status = :withdrawn",
-            values={":done": {"S": DONE}, ":withdrawn": {"S": WITHDRAWN}, ":now": {"S": iso(now)}},
+            condition="#status = :withdrawn AND attribute_exists(photoKey) AND #ttl > :epoch",
+            values={
+                ":done": {"S": DONE},
+                ":withdrawn": {"S": WITHDRAWN},
+                ":now": {"S": iso(now)},
+                ":zero": {"N": "0"},
+                ":epoch": {"N": str(int(now.timestamp()))},
+            },
+            names={"#ttl": "ttl"},
+        )
+
+    def finish_restore(self, job_id: str, *, photo_key: str) -> None:
+        """Note that a restore's objects are back in p/ (nothing if the job changed meanwhile)."""
+        self._update(
+            job_id,
+            update="REMOVE restoring",
+            condition="attribute_exists(#status) AND restoring = :key",
+            values={":key": {"S": photo_key}},
         )
 
     def mark_taken_down(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:
@@ -459,10 +545,14 @@ class JobStore:
         )
 
     def reported(self) -> list[Job]:
-        """Every job with reports or withdrawn (a Scan: the operator's tool, not a request path)."""
+        """Every job withdrawn or with reports the operator has not reviewed (a Scan: the operator's tool,
+        not a request path)."""
         pages = self._client.get_paginator("scan").paginate(
             TableName=self.table_name,
-            FilterExpression="attribute_exists(reportCount) OR #status = :withdrawn",
+            FilterExpression=(
+                "#status = :withdrawn OR (attribute_exists(reportCount) AND "
+                "(attribute_not_exists(reviewedReports) OR reportCount > reviewedReports))"
+            ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":withdrawn": {"S": WITHDRAWN}},
         )

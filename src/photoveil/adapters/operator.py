@@ -15,13 +15,13 @@ class OperatorAlerts:
         self.topic_arn = topic_arn
         self._client = client
 
-    def photo_withdrawn(self, job_id: str, *, reporters: int, reasons: dict[str, int]) -> str | None:
+    def photo_withdrawn(self, job_id: str, *, networks: int, reasons: dict[str, int]) -> str | None:
         """Say which photo was withdrawn and why; the SNS message id (None without a topic)."""
         if not self.topic_arn:
             return None
         summary = ", ".join(f"{reason} x{count}" for reason, count in sorted(reasons.items()))
         text = (
-            f"Photo {job_id} was taken offline after reports from {reporters} different addresses "
+            f"Photo {job_id} was taken offline after reports from {networks} different networks "
             f"({summary}). Review it: photoveil admin reports; then photoveil admin restore {job_id} "
             f"or photoveil admin takedown {job_id}."
         )

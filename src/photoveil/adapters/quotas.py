@@ -49,6 +49,13 @@ class QuotaCounters:
             raise
         return True
 
+    def used(self, key: str) -> int:
+        """How many actions are counted under ``key`` (0 when none, or its item expired and is gone)."""
+        item = self._client.get_item(
+            TableName=self.table_name, Key={"key": {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        return int(item["used"]["N"]) if item and "used" in item else 0
+
     def suppress(self, recipient: str, *, reason: str, now: datetime) -> None:
         """Stop mail to RECIPIENT (a service.quotas.recipient_key) for SUPPRESSION_DAYS."""
         self._client.put_item(

@@ -17,6 +17,17 @@ from photoveil.imaging.sizes import VARIANT_NAMES
 BLURRED_CACHE_CONTROL = "public, max-age=86400, immutable"
 
 
+# S3's answer for a key that is not there, to a caller with s3:ListBucket on the bucket (every role that
+# reads or copies keys that may be gone has it). Without it S3 answers 403 AccessDenied instead; that stays
+# an error here, never "gone": it is a missing permission. S3 API reference, GetObject / HeadObject /
+# CopyObject, "Permissions": https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+_GONE = frozenset({"NoSuchKey", "404"})
+
+
+def _gone(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _GONE
+
+
 class UploadMissingError(PhotoVeilError):
     """The uploaded object is gone although its job never finished (e.g. the 1-day lifecycle ran)."""
 
@@ -97,7 +108,7 @@ class PhotoStorage:
         try:
             response = self._client.get_object(Bucket=self.uploads_bucket, Key=upload_key(job_id))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if _gone(error):
                 raise UploadMissingError("the uploaded photo is no longer there") from None
             raise
         body = response["Body"]
@@ -179,7 +190,7 @@ class PhotoStorage:
                 MetadataDirective="COPY",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if _gone(error):
                 return False
             raise
         self._client.delete_object(Bucket=self.blurred_bucket, Key=source)

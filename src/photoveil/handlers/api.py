@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photoveil.dependencies import get_dependencies
 from photoveil.errors import RequestError
-from photoveil.observability import MetricUnit, logger, metrics, tracer
-from photoveil.service.owner import charge_owner_action, delete_photo, owned_job, request_edit
+from photoveil.observability import count_rate_limited, logger, metrics, tracer
+from photoveil.service.owner import charge_owner_request, delete_photo, owned_job, request_edit
 from photoveil.service.quotas import QuotaExceededError
 from photoveil.service.reports import parse_report, report_photo
 from photoveil.service.status import job_status
@@ -92,7 +92,7 @@ def get_job(job_id: str) -> Response:
 @app.delete("/jobs/<job_id>")
 def delete_job(job_id: str) -> Response:
     deps = get_dependencies()
-    charge_owner_action(_source_ip(), deps)
+    charge_owner_request(_source_ip(), deps)
     delete_photo(owned_job(job_id, app.current_event.headers.get("authorization"), deps), deps)
     return Response(status_code=HTTPStatus.NO_CONTENT.value, headers={"Cache-Control": "no-store"})
 
@@ -100,7 +100,7 @@ def delete_job(job_id: str) -> Response:
 @app.post("/jobs/<job_id>/regions")
 def post_regions(job_id: str) -> Response:
     deps = get_dependencies()
-    charge_owner_action(_source_ip(), deps)
+    charge_owner_request(_source_ip(), deps)
     job = owned_job(job_id, app.current_event.headers.get("authorization"), deps)
     edit = request_edit(job, _raw_body(app.current_event), deps)
     body = {
@@ -131,7 +131,7 @@ def request_error(error: RequestError) -> Response:
     logger.info("request rejected", extra={"code": error.code, "status": int(error.status)})
     headers = None
     if isinstance(error, QuotaExceededError):
-        metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
+        count_rate_limited(error.limit, service_wide=error.service_wide)
         headers = {"Retry-After": str(error.retry_after)}
     return _error(error.status, error.code, error.message, headers)
 

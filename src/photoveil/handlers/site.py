@@ -39,7 +39,9 @@ def apply(event: CloudFormationCustomResourceEvent) -> dict[str, Any]:
     s3, cloudfront = dependencies.s3_client, dependencies.cloudfront_client
     if event.request_type == "Delete":
         return {"Deleted": empty_bucket(s3, props["BucketName"])}
-    written = publish_site(s3, props["BucketName"], site_dir(), api_url=props["ApiUrl"])
+    written = publish_site(
+        s3, props["BucketName"], site_dir(), api_url=props["ApiUrl"], page_policy=props.get("PagePolicy", "")
+    )
     invalidation = invalidate(cloudfront, props["DistributionId"]) if event.request_type == "Update" else ""
     return {"Files": len(written), "InvalidationId": invalidation}
 

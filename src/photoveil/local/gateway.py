@@ -30,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 from photoveil.local.events import http_api_event, http_api_response
 from photoveil.local.faults import Fault, FaultLayer, SimulatedCrash
 from photoveil.local.specs import CdnBehaviour, CdnSpec, HttpApiSpec, RouteSpec
+from photoveil.service.site import with_page_policy
 
 log = logging.getLogger("photoveil.local")
 
@@ -152,12 +153,16 @@ class Gateway:
 
     # --- CloudFront -------------------------------------------------------------------------------
     def _site_file(self, request: Request, path: str) -> Response:
+        name = unquote(path) or "index.html"
         try:
-            response = send_from_directory(
-                self.config.site_dir, unquote(path) or "index.html", request.environ
-            )
+            response = send_from_directory(self.config.site_dir, name, request.environ)
         except NotFound:
             return _not_found_text()
+        if name.endswith(".html") and self.config.cdn.page_policy and response.status_code == 200:
+            # As the site publisher writes the pages into the bucket (service.site.publish_site).
+            response.direct_passthrough = False
+            page = with_page_policy(response.get_data(), self.config.cdn.page_policy)
+            response = Response(page, response.status_code, mimetype="text/html")
         response.headers.update(self.config.cdn.headers)
         return response
 

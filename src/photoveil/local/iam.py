@@ -24,21 +24,25 @@ from typing import Any
 
 import boto3
 from moto.core.authorization import enable_iam_authentication
+from moto.dynamodb.responses import DynamoHandler
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from photoveil.local.account import REGION, STACK_NAME, Credentials
 from photoveil.local.intrinsics import Resolver
+from photoveil.local.s3answers import s3_answers_as_s3
 from photoveil.local.specs import TemplateError
 from photoveil.local.template import load_template, referenced_id, resolver
 
 SAM_CODE_URI = "s3://photoveil-artifacts/code.zip"  # the shape `sam package` leaves; never fetched
 ADMIN_USER = f"{STACK_NAME}-local-admin"
+OPERATOR_USER = f"{STACK_NAME}-local-operator"
+OPERATOR_POLICY = "OperatorPolicy"  # the template's policy for `photoveil admin`
 ALLOW_EVERYTHING = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-_CHECKED_BY_RESOURCE = ("s3:", "sqs:")
+_CHECKED_BY_RESOURCE = ("s3:", "sqs:", "dynamodb:")
 _BATCH_ACTIONS = {
     "sqs:SendMessage": "sqs:SendMessageBatch",
     "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
@@ -104,6 +108,19 @@ def function_roles(
     return roles
 
 
+def read_operator_policy(
+    path: Path, parameters: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The template's OperatorPolicy document (what `photoveil admin` needs), as moto can check it."""
+    translated = translate(load_template(path), parameters)
+    resource = translated["Resources"].get(OPERATOR_POLICY) or {}
+    if resource.get("Type") != "AWS::IAM::ManagedPolicy":
+        raise TemplateError(f"the template has no AWS::IAM::ManagedPolicy {OPERATOR_POLICY}")
+    document = resolver(translated, parameters, names)(resource["Properties"]["PolicyDocument"])
+    statements = [local for s in _as_list(document["Statement"]) for local in local_statements(s)]
+    return document | {"Statement": statements}
+
+
 def _role_spec(logical_id: str, props: dict[str, Any], function: str, resolve: Resolver) -> RoleSpec:
     if props.get("ManagedPolicyArns"):
         raise TemplateError(
@@ -158,6 +175,14 @@ def create_admin(iam: Any) -> Credentials:
     return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
 
+def create_operator(iam: Any, policy: dict[str, Any]) -> Credentials:
+    """An IAM user with exactly POLICY (read_operator_policy): whom `photoveil admin` signs as locally."""
+    iam.create_user(UserName=OPERATOR_USER)
+    iam.put_user_policy(UserName=OPERATOR_USER, PolicyName=OPERATOR_POLICY, PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
 def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
     """Make ROLE and assume it, as Lambda does for each of the function's execution environments.
 
@@ -175,6 +200,25 @@ def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
 
 @contextmanager
 def iam_enforced() -> Iterator[None]:
-    """moto checks every request against the caller's IAM policies while this lasts (process-wide)."""
-    with enable_iam_authentication():
+    """moto checks every request against the caller's IAM policies while this lasts (process-wide), a
+    DynamoDB request against its table's ARN as AWS does, and its S3 answers a missing key and checks a
+    copy's source as S3 does (photoveil.local.s3answers)."""
+    DynamoHandler._determine_resource = _dynamodb_table_arn  # type: ignore[attr-defined]
+    with enable_iam_authentication(), s3_answers_as_s3():
         yield
+
+
+def _dynamodb_table_arn(handler: DynamoHandler) -> str:
+    """The ARN of the table a DynamoDB request names, as moto's SQS handler names its queue's; "*" for a
+    request naming none (ListTables; batch and transaction calls name several, and the app makes none).
+
+    moto authorises a request against the resource its handler's ``_determine_resource`` gives, and its
+    DynamoDB handler has none, so without this any table's statement would allow every table.
+    """
+    params = handler.body if isinstance(handler.body, dict) else {}
+    name = params.get("TableName")
+    if not isinstance(name, str) or not name:
+        return "*"
+    if name.startswith("arn:"):  # DynamoDB takes a table's ARN in place of its name
+        return name
+    return f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{name}"

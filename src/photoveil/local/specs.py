@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 SITE_DOMAIN = "{site_domain}"
 SITE_ORIGIN = f"https://{SITE_DOMAIN}"
 EMULATOR_ORIGIN = "{emulator_origin}"
+LOCAL_API_ID = "localapi"  # what Ref of the HTTP API gives locally (its id; the gateway serves the API)
 SQS_DEFAULT_VISIBILITY_TIMEOUT_S = 30  # AWS's, for a queue that does not set one
 
 
@@ -127,6 +128,7 @@ class CdnSpec:
     headers: dict[str, str]
     behaviours: tuple[CdnBehaviour, ...]
     not_found_page: str | None = None  # the site's page CloudFront shows for a 403/404 (CustomErrorResponses)
+    page_policy: str = ""  # the CSP the site publisher writes into every page (service.site.with_page_policy)
 
 
 T = TypeVar("T")

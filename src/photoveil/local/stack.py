@@ -39,7 +39,15 @@ from photoveil.local.faults import Fault, FaultLayer
 from photoveil.local.formpost import FormPostAuthoriser
 from photoveil.local.functions import LocalFunction
 from photoveil.local.gateway import Gateway, GatewayConfig, RequestLog
-from photoveil.local.iam import RoleSpec, create_admin, create_role, iam_enforced, read_function_roles
+from photoveil.local.iam import (
+    RoleSpec,
+    create_admin,
+    create_operator,
+    create_role,
+    iam_enforced,
+    read_function_roles,
+    read_operator_policy,
+)
 from photoveil.local.poller import Poller
 from photoveil.local.serving import ServerThread, listen, origin
 from photoveil.local.specs import StackSpec
@@ -126,7 +134,9 @@ class LocalStack:
             spec = spec.with_visibility_timeout(self.options.visibility_timeout_s)
         self.spec: StackSpec = spec
         self.roles: dict[str, RoleSpec] = read_function_roles(self.options.template, parameters)
+        self.operator_policy = read_operator_policy(self.options.template, parameters)
         self.admin: Credentials | None = None
+        self.operator: Credentials | None = None  # `photoveil admin` signs as it: exactly OperatorPolicy
         # Made now, before start() points every AWS client at moto.
         self._rekognition = own_rekognition_client() if self.options.moderation == "rekognition" else None
         self.faults = FaultLayer()
@@ -233,6 +243,7 @@ class LocalStack:
         assert self.urls is not None
         iam, sts = client("iam", self.urls.moto), client("sts", self.urls.moto)
         admin = create_admin(iam)
+        self.operator = create_operator(iam, self.operator_policy)
         role_keys = {function: create_role(iam, sts, role) for function, role in self.roles.items()}
         if self.options.iam:
             self._enforcement.enter_context(iam_enforced())  # moto runs in this process
@@ -334,6 +345,7 @@ class LocalStack:
             "blurredBucket": self.spec.photos_bucket,
             "jobsTable": self.spec.jobs_table.name,
             "credentials": self.admin.as_json() if self.admin else None,  # the admin's, for scripts
+            "operatorCredentials": self.operator.as_json() if self.operator else None,  # photoveil admin
         }
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
         (self.options.data_dir / "stack.json").write_text(json.dumps(state, indent=2))

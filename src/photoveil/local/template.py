@@ -19,6 +19,7 @@ from photoveil.local.account import ACCOUNT_ID, REGION, STACK_NAME
 from photoveil.local.intrinsics import Resolver
 from photoveil.local.specs import (
     EMULATOR_ORIGIN,
+    LOCAL_API_ID,
     SITE_DOMAIN,
     BucketSpec,
     CdnBehaviour,
@@ -156,6 +157,8 @@ def resolver(
         kind = resource.get("Type")
         if kind == "AWS::CloudFront::Distribution":
             attributes[f"{lid}.DomainName"] = SITE_DOMAIN
+        if kind in ("AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"):
+            refs[lid] = LOCAL_API_ID  # the gateway: its id only ever ends up in an https:// origin
         if naming := _NAMING.get(kind):
             generated = f"{STACK_NAME}-{lid}"
             generated = generated.lower() if naming.lower_case else generated
@@ -355,7 +358,20 @@ def _read_cdn(resources: dict[str, Any], buckets: dict[str, BucketSpec], resolve
         headers=headers(config["DefaultCacheBehavior"]),
         behaviours=behaviours,
         not_found_page=pages.get(403) or pages.get(404),
+        page_policy=_page_policy(resources, resolve),
     )
+
+
+def _page_policy(resources: dict[str, Any], resolve: Resolver) -> str:
+    """The policy the site publisher writes into every page (its PagePolicy), as the gateway serves it:
+    its https:// origins (the API, S3) swapped for the local ones, as the header policy's are."""
+    for resource in resources.values():
+        if resource.get("Type") == "Custom::SiteContent" and "PagePolicy" in resource.get("Properties", {}):
+            policy = resolve(resource["Properties"]["PagePolicy"])
+            if not isinstance(policy, str):
+                raise TemplateError("SiteContent's PagePolicy did not resolve locally")
+            return _local_csp(policy)
+    return ""
 
 
 def _security_headers(policy: dict[str, Any], resolve: Resolver) -> dict[str, str]:

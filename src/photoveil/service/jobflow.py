@@ -22,9 +22,10 @@ from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
 from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
-from photoveil.imaging.detectors.moderation import moderated
+from photoveil.imaging.detectors.moderation import ModerationConfigError, moderated
 from photoveil.imaging.pipeline import BlurResult, blur_more
 from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
+from photoveil.service.mail import refusal_at_send
 from photoveil.service.notifications import ObjectCreated
 from photoveil.service.owner_tokens import new_owner_token
 from photoveil.service.status import viewer_url
@@ -34,6 +35,8 @@ UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
 FAILED_JOB_TTL = timedelta(days=1)
 STAGE_METRICS = {"decode": "DecodeTime", "detect": "DetectTime", "blur": "BlurTime", "encode": "EncodeTime"}
+# Counted for each photo moderation could not judge as configured (template: ModerationMisconfiguredAlarm).
+MODERATION_MISCONFIGURED = "ModerationMisconfigured"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
     try:
         published = _blur_and_publish(job_id, upload.size, deps)
     except PhotoVeilError as error:
+        if isinstance(error, ModerationConfigError):  # retried like any detector error, and alarmed
+            metrics.add_metric(name=MODERATION_MISCONFIGURED, unit=MetricUnit.Count, value=1)
         if not error.permanent:
             raise
         _fail(job_id, error, deps)
@@ -169,9 +174,20 @@ def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
 
 
 def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
-    """Send the link once. A failed email is logged and counted; it never fails or re-blurs the photo."""
+    """Send the link once, if the recipient may still get mail today (its allowance is spent here, when
+    mail goes out). A refused or failed email is logged (never the address) and counted; it never fails
+    or re-blurs the photo."""
     assert deps.mailer is not None and job.email
     base = deps.settings.public_base_url
+    try:
+        refused = refusal_at_send(job.email, deps)
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        refused = f"allowance_unknown:{code or type(error).__name__}"  # not counted, so not sent either
+    if refused:
+        logger.info("email not sent", extra={"refused": refused})
+        metrics.add_metric(name="EmailRefused", unit=MetricUnit.Count, value=1)
+        return
     try:
         message_id = deps.mailer.send_photo_ready(
             job.email,
@@ -182,7 +198,9 @@ def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencie
             expires_at=expires_at.strftime("%Y-%m-%d %H:%M"),
         )
     except (ClientError, BotoCoreError, ValueError) as error:
-        logger.warning("email not sent", extra={"error": type(error).__name__, "detail": str(error)[:300]})
+        # Only the error's code: SES's message names the recipient ("... failed the check ...: a@b.c").
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        logger.warning("email not sent", extra={"error": type(error).__name__, "code": code})
         metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
         return
     logger.info("email sent", extra={"ses_message_id": message_id})

@@ -32,15 +32,19 @@ DELETED_JOB_TTL = timedelta(days=1)
 WITHDRAW_RETRY_DELAY_S = 60
 
 
-def charge_owner_action(source_ip: str, deps: Dependencies) -> None:
-    """Count a delete or an edit against its client's hourly allowance and the service's daily one (also
-    when the token is wrong: the limit bounds guessing too); QuotaExceededError (429) when one is spent."""
-    limits = Limits.from_settings(deps.settings)
-    charges = [
-        (limits.owner_actions_per_client_hour, client_key(source_ip)),
-        (limits.owner_actions_per_day, SERVICE),
-    ]
-    charge(deps.quotas, deps.clock(), charges)
+def charge_owner_request(source_ip: str, deps: Dependencies) -> None:
+    """Count a delete or an edit request against its client's hourly allowance, before its token is
+    looked at (a wrong token counts: the limit bounds guessing); QuotaExceededError (429) when spent."""
+    limit = Limits.from_settings(deps.settings).owner_actions_per_client_hour
+    charge(deps.quotas, deps.clock(), [(limit, client_key(source_ip))])
+
+
+def _charge_service_day(deps: Dependencies) -> None:
+    """Count an owner's action that withdraws or queues something against the service's daily ceiling.
+    Only a request whose token matched gets here: wrong tokens from a few addresses must not spend the
+    ceiling every owner needs (docs/decisions/safety-0002-attacks-priced-in-addresses.md)."""
+    limit = Limits.from_settings(deps.settings).owner_actions_per_day
+    charge(deps.quotas, deps.clock(), [(limit, SERVICE)])
 
 
 def owned_job(job_id: str, authorization: str | None, deps: Dependencies) -> Job:
@@ -68,8 +72,11 @@ def _bearer_token(authorization: str | None) -> str:
 
 def delete_photo(job: Job, deps: Dependencies) -> None:
     """Withdraw the photo and its variants, everywhere, for good. Repeating it costs nothing: once the
-    photo is withdrawn, a DELETE changes nothing, deletes nothing and invalidates nothing."""
+    photo is withdrawn, a DELETE changes nothing, deletes nothing, invalidates nothing and spends none of
+    the service's daily ceiling."""
     with job_context(job.job_id):
+        if job.status != DELETED and job.photo_key is not None:  # a published version to withdraw
+            _charge_service_day(deps)
         deleted, by_this_call = _mark_deleted(job, deps)
         if by_this_call:
             metrics.add_metric(name="PhotosDeleted", unit=MetricUnit.Count, value=1)
@@ -109,6 +116,7 @@ def request_edit(job: Job, body: bytes, deps: Dependencies) -> PendingEdit:
         raise RequestError(HTTPStatus.CONFLICT, "too_many_edits", f"a photo takes at most {MAX_EDITS} edits")
     edit = PendingEdit(number=job.edit_count + 1, version=secrets.token_hex(8), regions=regions)
     with job_context(job.job_id):
+        _charge_service_day(deps)
         if deps.jobs.request_edit(job.job_id, edit=edit, now=deps.clock(), stale=stale) is None:
             raise RequestError(HTTPStatus.CONFLICT, "not_ready", "the photo changed meanwhile; try again")
         deps.queue.send_edit(job.job_id, edit.number)

@@ -8,6 +8,7 @@ HTTP APIs take neither AWS WAF nor per-client throttling, so the limits live her
         -> None, or raises QuotaExceededError (an HTTP 429 RequestError, code ``rate_limited``, with
            ``retry_after`` seconds for the ``Retry-After`` header)
     allow(deps.quotas, deps.clock(), limit, subject) -> bool   (when a refusal must not fail the request)
+    spent(deps.quotas, deps.clock(), limit, subject) -> bool   (is it full? counts nothing)
 
 - A ``Limit`` is a name, a fixed window (an hour or a day, aligned on UTC) and how many actions it allows.
 - A subject is who is counted: ``client_key(sourceIp)`` (IPv6 per /64, the block one subscriber usually
@@ -18,7 +19,7 @@ HTTP APIs take neither AWS WAF nor per-client throttling, so the limits live her
   request refused by a later limit still used the earlier ones (a few actions at most, in the client's
   disfavour).
 - The counter store is anything with ``take(key, *, allowed, expires_at) -> bool`` (one conditional
-  increment); its items expire with their window.
+  increment) and ``used(key) -> int``; its items expire with their window.
 
 To add a limit (say reports per client per hour): a setting, a template parameter, a field of Limits
 and a ``charge`` where the action happens. Why counters in DynamoDB and not WAF or usage plans:
@@ -50,6 +51,9 @@ class CounterStore(Protocol):
     def take(self, key: str, *, allowed: int, expires_at: int) -> bool:
         """Count one more action under ``key`` if fewer than ``allowed`` were counted; False if not."""
 
+    def used(self, key: str) -> int:
+        """How many actions are counted under ``key`` (0 for none)."""
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -57,6 +61,7 @@ class Limit:
     window_s: int  # HOUR or DAY
     allowed: int
     refusal: str  # what the refused client is told (what was refused, not who)
+    service_wide: bool = False  # counted for the whole service (SERVICE): reaching it refuses everyone
 
     def counter_key(self, subject: str, now: datetime) -> str:
         return f"{self.name}#{subject}#{_window_start(now, self.window_s)}"
@@ -87,6 +92,7 @@ class Limits:
     uploads_per_day: Limit
     reports_per_client_hour: Limit
     reports_per_day: Limit
+    emails_per_client_day: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -114,6 +120,7 @@ class Limits:
                 DAY,
                 settings.owner_actions_per_day,
                 "the service has taken all the deletes and edits it can today",
+                service_wide=True,
             ),
             emails_per_recipient_day=Limit(
                 "emails-recipient-day",
@@ -126,6 +133,7 @@ class Limits:
                 DAY,
                 settings.uploads_per_day,
                 "the service has taken all the photos it can today",
+                service_wide=True,
             ),
             reports_per_client_hour=Limit(
                 "reports-client-hour",
@@ -138,6 +146,13 @@ class Limits:
                 DAY,
                 settings.reports_per_day,
                 "the service has taken all the reports it can today; write to the operator",
+                service_wide=True,
+            ),
+            emails_per_client_day=Limit(
+                "emails-client-day",
+                DAY,
+                settings.emails_per_client_day,
+                "too many emails asked for from your address today",
             ),
         )
 
@@ -148,6 +163,7 @@ class QuotaExceededError(RequestError):
     def __init__(self, limit: Limit, now: datetime) -> None:
         self.retry_after = limit.retry_after(now)
         self.limit = limit.name
+        self.service_wide = limit.service_wide
         super().__init__(
             HTTPStatus.TOO_MANY_REQUESTS,
             RATE_LIMITED,
@@ -181,6 +197,20 @@ def client_network(source_ip: str) -> str:
     return str(address)
 
 
+def client_block(source_ip: str) -> str:
+    """The network a client address is in, in clear, for what must take many networks (withdrawing a
+    photo): IPv4 /24, IPv6 /48 (a /48 is what one site is given: one address there holds 65,536 /64s).
+    Callers store only a hash of it."""
+    try:
+        address = ipaddress.ip_address(source_ip.strip())
+    except ValueError:
+        return f"unparsed:{source_ip.strip()[:64]}"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network(f"{address}/48", strict=False))
+    ipv4 = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address
+    return str(ipaddress.IPv4Network(f"{ipv4}/24", strict=False))
+
+
 def recipient_key(email: str) -> str:
     """An email recipient, hashed (case-insensitively): the same address always counts as one."""
     return "r:" + _digest(email.strip().lower())
@@ -195,6 +225,11 @@ def charge(store: CounterStore, now: datetime, charges: Iterable[tuple[Limit, st
     for limit, subject in charges:
         if not allow(store, now, limit, subject):
             raise QuotaExceededError(limit, now)
+
+
+def spent(store: CounterStore, now: datetime, limit: Limit, subject: str) -> bool:
+    """Whether SUBJECT has no room left under LIMIT in this window; counts nothing."""
+    return store.used(limit.counter_key(subject, now)) >= limit.allowed
 
 
 def allow(store: CounterStore, now: datetime, limit: Limit, subject: str) -> bool:

@@ -1,10 +1,13 @@
 """Visitors' reports of a published photo (``POST /jobs/{jobId}/report``), and what enough of them do.
 
-No token: anyone who has the link may report. One report per client address per photo counts (the
-address is kept only as a hash, per photo); when ``REPORT_THRESHOLD`` distinct addresses have reported
-it, the photo is withdrawn pending review: moved out of ``p/`` (so neither CloudFront nor the origin
-serves it), its status says ``withdrawn``, and the operator is told on the reports topic. The operator
-then restores it or takes it down (photoveil.service.review). The owner can still delete it.
+No token: anyone who has the link may report. One report per client address (IPv6: per /64) per photo
+counts, and every one is recorded for the operator; the photo is withdrawn pending review when reports
+have come from ``REPORT_THRESHOLD`` distinct networks (IPv4 /24, IPv6 /48: addresses are cheap, networks
+less so): moved out of ``p/`` (so neither CloudFront nor the origin serves it), its status says
+``withdrawn``, and the operator is told on the reports topic. The operator then restores it or takes it
+down (photoveil.service.review); a restore keeps the reporters and their networks, so only networks that
+had not reported the photo before can withdraw it again. Addresses and networks are kept only as hashes
+salted with the photo. The owner can still delete it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from http import HTTPStatus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from photoveil.adapters.jobs import DONE, PROCESSING, WITHDRAWN, Job
+from photoveil.adapters.jobs import DONE, MAX_STORED_REPORTS, PROCESSING, WITHDRAWN, Job
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
-from photoveil.service.quotas import SERVICE, Limits, charge, client_key, client_network
+from photoveil.service.quotas import SERVICE, Limits, charge, client_block, client_key, client_network
 from photoveil.service.status import JOB_ID_RE
 from photoveil.service.uploads import bad_request, json_object
 from photoveil.service.withdrawals import cdn_paths
@@ -62,6 +65,12 @@ def reporter_id(job_id: str, source_ip: str) -> str:
     return hashlib.sha256(f"photoveil-report:{job_id}:{network}".encode()).hexdigest()[:32]
 
 
+def network_id(job_id: str, source_ip: str) -> str:
+    """The reporter's network as stored (IPv4 /24, IPv6 /48), hashed and salted with the photo too."""
+    block = client_block(source_ip)
+    return hashlib.sha256(f"photoveil-report-network:{job_id}:{block}".encode()).hexdigest()[:32]
+
+
 def report_photo(job_id: str, request: ReportRequest, source_ip: str, deps: Dependencies) -> None:
     """Record the report (once per address) and withdraw the photo at the threshold. 404 for no photo."""
     if not JOB_ID_RE.fullmatch(job_id):
@@ -80,17 +89,40 @@ def report_photo(job_id: str, request: ReportRequest, source_ip: str, deps: Depe
             raise RequestError(
                 HTTPStatus.NOT_FOUND, "job_not_found", "no such photo (or it is no longer online)"
             )
-        reporter = reporter_id(job_id, source_ip)
-        counted = deps.jobs.add_report(
-            job_id, reporter=reporter, reason=request.reason, note=request.note, now=now
-        )
+        counted = _record_report(job, request, source_ip, deps)
         # A repeat from the same address is answered the same way: nothing tells it apart.
         logger.info("photo reported", extra={"reason": request.reason, "counted": counted is not None})
         if counted is not None:
             metrics.add_metric(name="PhotosReported", unit=MetricUnit.Count, value=1)
-        current = counted or job
-        if counted is not None and current.report_count >= deps.settings.report_threshold:
-            withdraw(current, deps)
+        if counted is not None and counted.network_count >= deps.settings.report_threshold:
+            withdraw(counted, deps)
+
+
+def _record_report(job: Job, request: ReportRequest, source_ip: str, deps: Dependencies) -> Job | None:
+    """Record the report once per address, its network counted once per network; the job as it is now,
+    or None for a repeat (or a photo gone meanwhile). Decided on the job as read, written on condition
+    that it is still so: a report racing another from the same network is decided again."""
+    reporter, network = reporter_id(job.job_id, source_ip), network_id(job.job_id, source_ip)
+    for _ in range(3):
+        if reporter in job.reporter_hashes:
+            return None
+        recorded = deps.jobs.add_report(
+            job.job_id,
+            reporter=reporter,
+            network=network,
+            reason=request.reason,
+            note=request.note,
+            now=deps.clock(),
+            new_network=network not in job.network_hashes,
+            stored=job.report_count < MAX_STORED_REPORTS,
+        )
+        if recorded is not None:
+            return recorded
+        current = deps.jobs.get(job.job_id)
+        if current is None or current.status not in REPORTABLE or current.photo_key is None:
+            return None
+        job = current
+    return None
 
 
 def withdraw(job: Job, deps: Dependencies) -> None:
@@ -104,28 +136,33 @@ def withdraw(job: Job, deps: Dependencies) -> None:
     deps.queue.send_withhold(job.job_id)
     if withdrawn is None:
         return
-    reasons = dict(Counter(report.reason for report in withdrawn.reports))
+    reasons = dict(Counter(report.reason for report in withdrawn.new_reports))
     metrics.add_metric(name="PhotosWithdrawn", unit=MetricUnit.Count, value=1)
     try:
-        deps.operator_alerts.photo_withdrawn(job.job_id, reporters=withdrawn.report_count, reasons=reasons)
+        deps.operator_alerts.photo_withdrawn(job.job_id, networks=withdrawn.network_count, reasons=reasons)
     except (ClientError, BotoCoreError) as error:
         # The photo is offline either way and `photoveil admin reports` lists it; the reporter's request
         # must not fail for it (a retry would not count again, so it would not alert again either).
         logger.exception("operator not told of a withdrawn photo", extra={"error": type(error).__name__})
         metrics.add_metric(name="OperatorAlertFailed", unit=MetricUnit.Count, value=1)
-    logger.warning("photo withdrawn pending review", extra={"reporters": withdrawn.report_count})
+    logger.warning("photo withdrawn pending review", extra={"networks": withdrawn.network_count})
 
 
 def withhold_photo(job_id: str, deps: Dependencies) -> None:
-    """The worker's part: move a withdrawn photo and its variants to withheld/ and drop cached copies.
-    Nothing if the operator restored it (or it was deleted) meanwhile."""
+    """The worker's part: move a withdrawn photo and its variants to withheld/ and drop cached copies, on
+    every attempt until both are done. Nothing if the operator restored it (or it was deleted) meanwhile."""
     job = deps.jobs.get(job_id)
     if job is None or job.status != WITHDRAWN or job.photo_key is None:
         logger.info("photo no longer withdrawn; nothing to withhold", extra={"status": job and job.status})
         return
     moved = deps.storage.withhold(job.photo_key)
-    if moved:
+    # The withdrawal recorded the photo to invalidate and only a done invalidation clears it: a retry after
+    # CreateInvalidation failed (TooManyInvalidationsInProgress) moves nothing and still invalidates, and a
+    # later report's repeat of the move costs no invalidation.
+    if moved or job.invalidate_pending == job.photo_key:
         deps.cdn.invalidate(cdn_paths(job.photo_key))
+        if job.invalidate_pending:
+            deps.jobs.clear_invalidation(job_id, photo_key=job.photo_key)
     after = deps.jobs.get(job_id)
     if after is not None and after.status == DONE and after.photo_key == job.photo_key:
         # The operator restored it while we moved it (their copy back may have come first): undo ours.

@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from photoveil.adapters.jobs import Job
+from photoveil.adapters.jobs import DONE, Job
 from photoveil.dependencies import Dependencies
 from photoveil.observability import job_context, logger
 from photoveil.service.withdrawals import cdn_paths
@@ -24,18 +24,25 @@ class ReviewError(Exception):
 
 
 def reported_photos(deps: Dependencies) -> list[dict[str, Any]]:
-    """Withdrawn and reported photos, withdrawn first then by reports: reasons counted, notes listed."""
-    jobs = sorted(deps.jobs.reported(), key=lambda j: (j.status != "withdrawn", -j.report_count, j.job_id))
+    """Withdrawn photos and photos with reports not yet reviewed, withdrawn first then by networks and
+    reports: the new reports' reasons counted and notes listed (a restore reviewed the earlier ones)."""
+    jobs = sorted(
+        deps.jobs.reported(),
+        key=lambda j: (j.status != "withdrawn", -j.network_count, -len(j.new_reports), j.job_id),
+    )
     return [_summary(job) for job in jobs]
 
 
 def _summary(job: Job) -> dict[str, Any]:
+    new = job.new_reports
     return {
         "jobId": job.job_id,
         "status": job.status,
-        "reporters": job.report_count,
-        "reasons": dict(Counter(report.reason for report in job.reports)),
-        "notes": [f"{report.at} {report.reason}: {report.note}" for report in job.reports if report.note],
+        "reporters": len(new),  # each report is a distinct address's
+        "networks": job.network_count,  # what withdraws a photo, counted since the last review
+        "reviewed": job.reviewed_reports,
+        "reasons": dict(Counter(report.reason for report in new)),
+        "notes": [f"{report.at} {report.reason}: {report.note}" for report in new if report.note],
         "withdrawnAt": job.withdrawn_at,
         "expiresAt": job.expires_at,
         "photoKey": job.photo_key,
@@ -65,15 +72,27 @@ def take_down(job_id: str, deps: Dependencies) -> Job:
 
 
 def restore(job_id: str, deps: Dependencies) -> Job:
-    """Publish a withdrawn photo again, its reports cleared. ReviewError if it is not withdrawn."""
+    """Publish a withdrawn photo again, its reports reviewed; or finish a restore that stopped half-way
+    (run it again). ReviewError if it is not withdrawn, or has expired (its link is over: it stays down)."""
     with job_context(job_id):
-        restored = deps.jobs.mark_restored(job_id, now=deps.clock())
+        now = deps.clock()
+        job = deps.jobs.get(job_id)
+        if job is not None and job.expired(now):
+            raise ReviewError(
+                f"photo {job_id} expired at {job.expires_at or 'its end'}: it cannot be published again "
+                "(take it down, or let the bucket's lifecycle delete it)"
+            )
+        restored = deps.jobs.mark_restored(job_id, now=now)
         if restored is None:
-            job = deps.jobs.get(job_id)
-            state = job.status if job else "gone"
-            raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
-        moved = deps.storage.release(restored.photo_key) if restored.photo_key else 0
-        if restored.photo_key:  # edges may hold the 404s of the withdrawn time
-            deps.cdn.invalidate(cdn_paths(restored.photo_key))
+            current = deps.jobs.get(job_id)
+            if current is None or current.status != DONE or current.restoring != current.photo_key:
+                state = current.status if current else "gone"
+                raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
+            restored = current  # restored before, and its objects not all back: finish it
+            logger.info("finishing a restore that stopped half-way")
+        assert restored.photo_key is not None  # withdrawn photos are published ones
+        moved = deps.storage.release(restored.photo_key)
+        deps.cdn.invalidate(cdn_paths(restored.photo_key))  # edges may hold the withdrawn time's 404s
+        deps.jobs.finish_restore(job_id, photo_key=restored.photo_key)
         logger.warning("photo restored by the operator", extra={"objects_moved": moved})
         return restored

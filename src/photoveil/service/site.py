@@ -6,8 +6,10 @@ site, and emptied again on stack deletion so CloudFormation can delete the bucke
 
 from __future__ import annotations
 
+import html
 import json
 import mimetypes
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -31,17 +33,38 @@ def site_files(site_dir: Path) -> dict[str, Path]:
     return files
 
 
-def publish_site(s3: Any, bucket: str, site_dir: Path, *, api_url: str) -> list[str]:
-    """Write the site and its config.json; delete what an older version left. Returns the keys written."""
+def publish_site(s3: Any, bucket: str, site_dir: Path, *, api_url: str, page_policy: str = "") -> list[str]:
+    """Write the site and its config.json; delete what an older version left. Returns the keys written.
+    ``page_policy``: a Content-Security-Policy written into every page (with_page_policy)."""
     written = []
     for key, path in site_files(site_dir).items():
-        _put(s3, bucket, key, path.read_bytes())
+        body = path.read_bytes()
+        if page_policy and key.endswith(".html"):
+            body = with_page_policy(body, page_policy)
+        _put(s3, bucket, key, body)
         written.append(key)
     _put(s3, bucket, CONFIG_KEY, json.dumps({"apiUrl": api_url}).encode())
     written.append(CONFIG_KEY)
     stale = [key for key in _keys(s3, bucket) if key not in written]
     _delete(s3, bucket, stale)
     return written
+
+
+_HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
+
+
+def with_page_policy(page: bytes, policy: str) -> bytes:
+    """PAGE with POLICY as a <meta http-equiv="Content-Security-Policy"> first in its <head>, before any
+    script: the browser enforces it as well as the response's header (each must allow a request). It
+    names what only exists once the stack does (its API), which the header policy cannot
+    (docs/decisions/safety-0003-csp-names-the-stack-s-api.md). ValueError for a page without <head>."""
+    head = _HEAD.search(page)
+    if head is None:
+        raise ValueError("a page without <head> cannot carry its policy")
+    meta = (
+        f'\n  <meta http-equiv="Content-Security-Policy" content="{html.escape(" ".join(policy.split()))}">'
+    )
+    return page[: head.end()] + meta.encode() + page[head.end() :]
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:

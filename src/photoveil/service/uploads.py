@@ -13,8 +13,9 @@ from photoveil.adapters.storage import too_large_message
 from photoveil.dependencies import Dependencies, new_job_id
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
+from photoveil.service.mail import refusal_at_upload
 from photoveil.service.owner_tokens import new_owner_token
-from photoveil.service.quotas import SERVICE, Limits, allow, charge, client_key, recipient_key
+from photoveil.service.quotas import SERVICE, Limits, charge, client_key
 from photoveil.settings import ALLOWED_CONTENT_TYPES, Settings
 
 MAX_BODY_BYTES = 4096
@@ -98,18 +99,6 @@ def charge_upload(source_ip: str, deps: Dependencies) -> None:
     charge(deps.quotas, deps.clock(), charges)
 
 
-def email_refusal(email: str, deps: Dependencies) -> dict[str, str] | None:
-    """Why no email may go to EMAIL (it bounced or complained, or had its day's emails), else None, having
-    counted this one. A refused email never costs the photo: the upload goes on without it."""
-    recipient, now = recipient_key(email), deps.clock()
-    if deps.quotas.is_suppressed(recipient, now=now):
-        return {"code": "email_suppressed", "message": "mail to this address bounced or was marked as spam"}
-    limit = Limits.from_settings(deps.settings).emails_per_recipient_day
-    if not allow(deps.quotas, now, limit, recipient):
-        return {"code": "email_rate_limited", "message": f"{limit.refusal}; the photo is still blurred"}
-    return None
-
-
 def create_upload(
     request: UploadRequest, deps: Dependencies, *, api_url: str, source_ip: str
 ) -> dict[str, Any]:
@@ -117,7 +106,7 @@ def create_upload(
     the ``201`` body (with ``emailRefused`` when the email will not be sent)."""
     settings = deps.settings
     charge_upload(source_ip, deps)
-    refused = email_refusal(request.email, deps) if request.email else None
+    refused = refusal_at_upload(request.email, source_ip, deps) if request.email else None
     email = None if refused else request.email
     job_id = new_job_id()
     token, token_hash = new_owner_token()

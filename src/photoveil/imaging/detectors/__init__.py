@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from photoveil.errors import DetectorError
+from photoveil.errors import DetectorError, PhotoVeilError
 from photoveil.imaging.detectors.nms import merge_faces
 from photoveil.imaging.faces import LOOK_AGAIN_METHODS, Detector, Face
 
@@ -35,7 +35,8 @@ class UnionDetector:
                     setattr(self, method, getattr(lookers[0], method))
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Union of every detector's faces, overlaps merged; DetectorError if any detector fails."""
+        """Union of every detector's faces, overlaps merged; DetectorError if any detector fails (its own
+        PhotoVeilError if it has one: an image Rekognition cannot take fails as bad input)."""
         # Imported here: only `both` runs a pool, and concurrent.futures brings logging and threading.
         from concurrent.futures import ThreadPoolExecutor
 
@@ -46,7 +47,7 @@ class UnionDetector:
             for detector, future in zip(self.detectors, futures, strict=True):
                 try:
                     faces.extend(future.result())
-                except DetectorError:
+                except PhotoVeilError:
                     raise
                 except Exception as exc:
                     # A bug in one branch must still fail the photo, never publish a partial result.

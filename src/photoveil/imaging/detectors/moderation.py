@@ -5,7 +5,8 @@
 
 Both calls run at once on the same oriented, downscaled JPEG (rekognition.sharing_encoding), so
 moderation adds a paid call but no latency. Fail closed: a moderation error is a DetectorError, retried
-like one, and nothing is published until both halves succeeded.
+like one, and nothing is published until both halves succeeded. So is a policy that cannot judge: blocked
+names that are not version 7's top-level categories, or an answer from a model that is not version 7.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,18 +22,64 @@ from typing import Any, Protocol
 import numpy as np
 
 from photoveil import deadline
-from photoveil.errors import ContentRefusedError, DetectorError
+from photoveil.errors import ContentRefusedError, DetectorError, PhotoVeilError
 from photoveil.imaging.detectors.rekognition import RekognitionCalls, rekognition_jpeg, sharing_encoding
 from photoveil.imaging.faces import LOOK_AGAIN_METHODS, Detector, Face
 
-# Top-level (L1) categories of Rekognition's moderation taxonomy (version 7) refused by default:
-# docs/deploy.md says why each, and why the others (swimwear, alcohol, gestures...) are published.
+# The top-level (L1) categories of Rekognition's moderation taxonomy, version 7 ("Label Categories",
+# https://docs.aws.amazon.com/rekognition/latest/dg/moderation-api.html). AWS moved every account from
+# model 6.1 to 7 in 2024 and renamed labels on the way (moderation-response-transform.html): a name that is
+# not here would never match, and a photo would pass unjudged, so only these may be blocked.
+V7_CATEGORIES = (
+    "Explicit",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Swimwear or Underwear",
+    "Violence",
+    "Visually Disturbing",
+    "Drugs & Tobacco",
+    "Alcohol",
+    "Rude Gestures",
+    "Gambling",
+    "Hate Symbols",
+)
+MODEL_VERSION = "7"  # the major version of ModerationModelVersion these names belong to
+# Refused by default: docs/deploy.md says why each, and why the others (swimwear, alcohol...) are published.
 DEFAULT_BLOCKED = ("Explicit", "Violence", "Visually Disturbing", "Hate Symbols")
 DEFAULT_MIN_CONFIDENCE = 80.0
 REFUSED_MESSAGE = (
     "This photo was not published: it appears to contain content PhotoVeil does not publish "
     "(explicit, violent, disturbing or hateful). It has been deleted."
 )
+
+
+class ModerationConfigError(DetectorError):
+    """Moderation cannot judge as configured (blocked names, or the model Rekognition answers with): nothing
+    is published, and the photo is retried like any detector error, so it can be redriven once fixed."""
+
+    code = "moderation_misconfigured"
+
+
+def blocked_categories(names: Iterable[str]) -> frozenset[str]:
+    """NAMES as version 7 top-level categories, matched ignoring case; ModerationConfigError names any that
+    is not one."""
+    by_folded = {category.casefold(): category for category in V7_CATEGORIES}
+    unknown = sorted({name for name in names if name.casefold() not in by_folded})
+    if unknown:
+        raise ModerationConfigError(
+            f"blocked moderation categories {', '.join(map(repr, unknown))} are not top-level categories of "
+            f"Rekognition's moderation taxonomy (version 7): {', '.join(V7_CATEGORIES)}"
+        )
+    return frozenset(by_folded[name.casefold()] for name in names)
+
+
+def check_model_version(response: dict[str, Any]) -> None:
+    """ModerationConfigError unless RESPONSE comes from a version 7 model (the names above are its)."""
+    version = str(response.get("ModerationModelVersion") or "")
+    if version.split(".")[0] != MODEL_VERSION:
+        raise ModerationConfigError(
+            f"Rekognition answered with moderation model {version or '(none)'}; the blocked categories are "
+            f"version {MODEL_VERSION}'s, so its labels cannot be judged"
+        )
 
 
 @dataclass(frozen=True)
@@ -78,18 +125,21 @@ def categories(label: ModerationLabel, labels: list[ModerationLabel]) -> list[st
 
 
 def blocked_labels(labels: list[ModerationLabel], policy: ModerationPolicy) -> list[ModerationLabel]:
-    """The labels that refuse a photo under POLICY (a blocked name at any level of their chain)."""
+    """The labels that refuse a photo under POLICY (a blocked name at any level of their chain, ignoring
+    case)."""
+    blocked = {name.casefold() for name in policy.blocked}
     return [
         label
         for label in labels
         if label.confidence >= policy.min_confidence
-        and policy.blocked.intersection(categories(label, labels))
+        and blocked.intersection(name.casefold() for name in categories(label, labels))
     ]
 
 
 class RekognitionModerator:
     """DetectModerationLabels on the JPEG made for Rekognition; transient errors retried, then
-    DetectorError."""
+    DetectorError. Built once per execution environment: a policy that names something other than version
+    7's top-level categories raises ModerationConfigError there (and so for every photo, unjudged)."""
 
     name = "rekognition"
 
@@ -102,11 +152,13 @@ class RekognitionModerator:
         rng: Callable[[], float] = random.random,
         seconds_left: Callable[[], float] = deadline.seconds_left,
     ) -> None:
-        self.policy = policy or ModerationPolicy()
+        policy = policy or ModerationPolicy()
+        self.policy = ModerationPolicy(policy.min_confidence, blocked_categories(policy.blocked))
         self._calls = RekognitionCalls(client, sleep=sleep, rng=rng, seconds_left=seconds_left)
 
     def blocked(self, image: np.ndarray) -> list[ModerationLabel]:
-        """The blocked labels found in a BGR uint8 image (empty: publishable). Raises DetectorError."""
+        """The blocked labels found in a BGR uint8 image (empty: publishable). Raises DetectorError
+        (ModerationConfigError if the answer is not version 7's)."""
         jpeg, _ = rekognition_jpeg(image)
         response = self._calls.call(
             "detect_moderation_labels",
@@ -114,6 +166,7 @@ class RekognitionModerator:
             Image={"Bytes": jpeg},
             MinConfidence=self.policy.min_confidence,
         )
+        check_model_version(response)
         return blocked_labels(labels_from_response(response), self.policy)
 
 
@@ -154,8 +207,8 @@ class ModeratedDetector:
 def _moderation_result(future: Future[list[ModerationLabel]]) -> list[ModerationLabel]:
     try:
         return future.result()
-    except DetectorError:
-        raise
+    except PhotoVeilError:
+        raise  # DetectorError (retried), or an image Rekognition cannot take (bad input): neither publishes
     except Exception as exc:
         # A bug in moderation must still stop the photo, never let it through unjudged.
         raise DetectorError(f"moderation failed: {exc}") from exc

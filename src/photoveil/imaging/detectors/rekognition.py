@@ -23,12 +23,17 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photoveil import deadline
-from photoveil.errors import DetectorError
+from photoveil.errors import DetectorError, ImageRefusedError, ImageTooLargeError, ImageTooNarrowError
 from photoveil.imaging.faces import Face
 from photoveil.imaging.image import encode_jpeg
 
-MAX_BYTES = 5 * 1024 * 1024  # DetectFaces limit for image bytes
-MIN_SIDE = 80  # DetectFaces refuses smaller images
+# Rekognition's set quotas for an image passed as bytes (https://docs.aws.amazon.com/rekognition/latest/dg/
+# limits.html): at most 5 MB, each side at least 80 px, and for DetectModerationLabels, which gets the same
+# JPEG as DetectFaces, each side at most 10,000 px. So no JPEG can be sent for an image whose long side is
+# more than 125 times its short side.
+MAX_BYTES = 5 * 1024 * 1024
+MIN_SIDE = 80
+LIMIT_SIDE = 10_000
 # Faces under 40 px in a 1920x1080 image are not found anyway, so a larger upload buys nothing but bytes.
 MAX_SIDE = 1920
 JPEG_QUALITIES = (90, 80, 70)
@@ -41,6 +46,10 @@ RETRYABLE_CODES = frozenset(
         "InternalServerError",
         "LimitExceededException",
     }
+)
+# The image itself is refused: the same bytes would be refused again, so the photo fails as bad input.
+REFUSED_IMAGE_CODES = frozenset(
+    {"InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"}
 )
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.25
@@ -75,19 +84,32 @@ def new_rekognition_client(session: Any = None) -> Any:
     return (session or boto3).client("rekognition", config=_CLIENT_CONFIG)
 
 
-def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
-    """JPEG bytes for DetectFaces and the scale from image pixels to the JPEG's pixels.
+def rekognition_scale(width: int, height: int) -> float:
+    """The scale from an image's pixels to the JPEG Rekognition gets: the long side down to MAX_SIDE, the
+    short side up to MIN_SIDE, never past LIMIT_SIDE. ImageTooNarrowError if no scale fits both sides."""
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side * MIN_SIDE > short_side * LIMIT_SIDE:
+        raise ImageTooNarrowError(
+            f"the image is {width}x{height}: too long and narrow to be checked for faces "
+            f"(its longer side may be at most {LIMIT_SIDE // MIN_SIDE} times its shorter side)"
+        )
+    return max(min(1.0, MAX_SIDE / long_side), MIN_SIDE / short_side)
 
-    Downscaled to MAX_SIDE (or enlarged to MIN_SIDE), no metadata (image.encode_jpeg writes none), under
-    MAX_BYTES; the boxes come back as ratios, so the scale is only informative.
+
+def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
+    """JPEG bytes for DetectFaces and DetectModerationLabels and the scale from image pixels to the JPEG's.
+
+    Within Rekognition's limits (rekognition_scale, then under MAX_BYTES), no metadata (image.encode_jpeg
+    writes none); the boxes come back as ratios, so the scale is only informative. Raises a permanent
+    PhotoVeilError (ImageTooNarrowError, ImageTooLargeError) for an image no JPEG within the limits can show.
     """
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     elif image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     h, w = image.shape[:2]
-    scale = min(1.0, MAX_SIDE / max(h, w))
-    scale = max(scale, MIN_SIDE / min(h, w))
+    scale = rekognition_scale(w, h)
+    smallest = MIN_SIDE / min(h, w)  # the short side may not go under MIN_SIDE
     side = MAX_SIDE
     while True:
         if abs(scale - 1.0) > 1e-6:
@@ -100,9 +122,11 @@ def encode_for_rekognition(image: np.ndarray) -> tuple[bytes, float]:
             jpeg = encode_jpeg(copy, quality)
             if len(jpeg) <= MAX_BYTES:
                 return jpeg, scale
+        if scale <= smallest:
+            raise ImageTooLargeError("the image cannot be made small enough to be checked for faces")
         # Only a pathological (noise-like) photo gets here: shrink until it fits.
         side = int(side * 0.75)
-        scale = min(scale, side / max(h, w))
+        scale = max(smallest, min(scale, side / max(h, w)))
 
 
 def faces_from_response(
@@ -127,7 +151,8 @@ class RekognitionCalls:
     """Rekognition operations with bounded, jittered retries that fit in the invocation's time left.
 
     Shared by face detection and moderation (photoveil.imaging.detectors.moderation): both are paid calls
-    under the same account quota, so both back off the same way. Failures raise DetectorError (fail closed).
+    under the same account quota, so both back off the same way. Failures raise DetectorError (fail closed),
+    or ImageRefusedError when Rekognition refuses the image itself (bad input: retrying cannot help).
     """
 
     def __init__(
@@ -160,6 +185,10 @@ class RekognitionCalls:
                 return getattr(self.client, operation)(**params)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
+                if code in REFUSED_IMAGE_CODES:
+                    raise ImageRefusedError(
+                        f"the photo could not be checked: Rekognition {name} refused it ({code})"
+                    ) from exc
                 if code not in RETRYABLE_CODES:
                     raise DetectorError(f"Rekognition {name} failed: {code or exc}") from exc
                 last = exc
@@ -236,7 +265,8 @@ class RekognitionDetector:
         return self._calls.client
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in a BGR uint8 image (its pixel frame). Raises DetectorError."""
+        """Faces in a BGR uint8 image (its pixel frame). Raises DetectorError, or a permanent PhotoVeilError
+        for an image Rekognition cannot take."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             raise DetectorError("expected an HxWx3 uint8 image")
         jpeg, _ = rekognition_jpeg(image)

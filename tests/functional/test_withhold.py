@@ -1,0 +1,195 @@
+"""The worker's move of a photo reports withdrew (issue 20), and the variants' read of a photo that may be
+gone, against S3's answers as AWS gives them (issue 26): the local stack's S3 answers 403 for a key that is
+gone to a role that may not list the bucket, and checks a copy's source (photoveil.local.s3answers). Each
+path runs with the roles as template.yaml gives them, then with the one grant it needs taken away: it must
+then fail with AccessDenied, as it would on AWS.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from photoveil.dependencies import Dependencies
+from photoveil.local.iam import RoleSpec, function_roles
+from photoveil.local.template import load_template
+from photoveil.service.review import restore
+
+from .helpers import (
+    BLUR_QUEUE_URL,
+    BLURRED_BUCKET,
+    PARAMETERS,
+    RESOURCE_NAMES,
+    TEMPLATE,
+    Aws,
+    Functions,
+    load_event,
+)
+from .test_iam import denials, without
+from .test_owner import _published_event, status
+from .test_reports import ADDRESSES, published_keys, report, withheld_keys
+from .test_variants import PHOTO_KEY, publish
+from .test_withdrawals import BeforeStep, FailingOnce, exact_paths, invalidated, sqs_event
+from .test_withdrawals import cdn as cdn
+from .test_withdrawals import photo as photo
+
+WITHOUT_LIST = without("BlurRole", "MissingPhotoIs404", "s3:ListBucket")
+WITHOUT_READING_WITHHELD = without("BlurRole", "WithholdReportedPhotos", "s3:GetObject")
+WITHOUT_VARIANTS_LIST = without("VariantsRole", "MissingPhotoIs404", "s3:ListBucket")
+
+
+@pytest.fixture
+def roles(request: pytest.FixtureRequest, template_roles: dict[str, RoleSpec]) -> dict[str, RoleSpec]:
+    """The template's roles, or (parametrized, indirect) those of a copy with one grant taken away."""
+    change = getattr(request, "param", None)
+    if change is None:
+        return template_roles
+    template = copy.deepcopy(load_template(TEMPLATE))
+    change(template)
+    return function_roles(template, PARAMETERS, RESOURCE_NAMES)
+
+
+@pytest.fixture
+def admin(aws: Aws) -> Dependencies:
+    """The operator's dependencies (`photoveil admin` with the test account's admin)."""
+    return Dependencies(s3=aws.s3, dynamodb=aws.dynamodb, cloudfront=aws.cloudfront, sqs=aws.sqs)
+
+
+def withdrawn(aws: Aws, functions: Functions, context: Any, job_id: str) -> dict[str, Any]:
+    """Report the photo from ADDRESSES, which withdraws it; the withhold message the API queued."""
+    assert [report(functions, context, job_id, address)[0] for address in ADDRESSES] == [202] * 3
+    (message,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    return message
+
+
+def report_after_the_withdrawal(aws: Aws, functions: Functions, context: Any, job_id: str) -> dict[str, Any]:
+    """Withhold the photo (and its variants), then report it from one more address, as a visitor whose page
+    was open before the withdrawal does: the worker's answer to the withhold that report queues again."""
+    functions.variants.invoke(_published_event(job_id), context)  # all four objects exist: the first
+    first = withdrawn(aws, functions, context, job_id)  # move finds every key it copies
+    assert functions.worker.invoke(sqs_event(first), context) == {"batchItemFailures": []}
+    assert report(functions, context, job_id, "192.0.2.99")[0] == 202
+    (again,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    return functions.worker.invoke(sqs_event(again), context)
+
+
+def test_a_report_after_the_withdrawal_moves_nothing_and_ends_cleanly(
+    aws: Aws, functions: Functions, photo, context: Any, logs
+) -> None:
+    job_id, _ = photo()
+
+    assert report_after_the_withdrawal(aws, functions, context, job_id) == {"batchItemFailures": []}
+
+    assert published_keys(aws, job_id) == []
+    assert len(withheld_keys(aws, job_id)) == 4  # the photo and its three variants, moved once
+    assert denials(logs) == []
+
+
+@pytest.mark.parametrize("roles", [WITHOUT_LIST], ids=["BlurRole"], indirect=True)
+def test_without_s3_list_a_report_after_the_withdrawal_fails_into_the_dlq(
+    aws: Aws, functions: Functions, photo, context: Any, logs
+) -> None:
+    job_id, _ = photo()
+
+    response = report_after_the_withdrawal(aws, functions, context, job_id)
+
+    assert len(response["batchItemFailures"]) == 1  # S3 answers 403 for the keys moved already: retried
+    assert denials(logs)
+
+
+def test_an_invalidation_failing_once_after_the_move_is_made_by_the_retry(
+    aws: Aws, functions: Functions, photo, context: Any, cdn: str
+) -> None:
+    job_id, _ = photo()
+    message = withdrawn(aws, functions, context, job_id)
+    busy = FailingOnce(
+        functions.worker.dependencies.cloudfront_client,
+        "create_invalidation",
+        "TooManyInvalidationsInProgress",
+    )
+    functions.worker.override(cloudfront=busy)
+
+    assert len(functions.worker.invoke(sqs_event(message), context)["batchItemFailures"]) == 1
+    assert busy.failed == 1 and published_keys(aws, job_id) == []  # moved before CloudFront was asked
+    assert invalidated(aws, cdn) == []
+    assert functions.worker.invoke(sqs_event(message), context) == {"batchItemFailures": []}  # the retry
+
+    assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")]
+    assert "invalidatePending" not in (aws.item(job_id) or {})
+    # A later report queues the move again: nothing left to move, nothing more to invalidate.
+    assert report(functions, context, job_id, "192.0.2.99")[0] == 202
+    (again,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    assert functions.worker.invoke(sqs_event(again), context) == {"batchItemFailures": []}
+    assert len(invalidated(aws, cdn)) == 1
+
+
+def withhold_while_restored(
+    functions: Functions, context: Any, message: dict[str, Any], job_id: str, admin: Dependencies
+) -> dict[str, Any]:
+    """The worker takes the withhold; the operator restores the photo just after the worker read the job
+    and before its first copy, so the worker moves the photo out after the restore moved nothing back."""
+    hook = BeforeStep(2, lambda: restore(job_id, admin))  # 1: the worker's read of the job
+    deps = functions.worker.dependencies
+    functions.worker.override(s3=hook.wrap(deps.s3_client), dynamodb=hook.wrap(deps.dynamodb_client))
+    return functions.worker.invoke(sqs_event(message), context)
+
+
+def test_a_restore_racing_the_withhold_ends_published(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, logs
+) -> None:
+    job_id, _ = photo()
+    message = withdrawn(aws, functions, context, job_id)
+
+    assert withhold_while_restored(functions, context, message, job_id, admin) == {"batchItemFailures": []}
+
+    assert status(functions, job_id, context)["status"] == "done"
+    assert published_keys(aws, job_id) == [f"p/{job_id}.jpg"] and withheld_keys(aws, job_id) == []
+    served = aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=f"p/{job_id}.jpg")
+    assert served["Body"].read()[:3] == b"\xff\xd8\xff"  # what CloudFront's /p/ serves
+    assert denials(logs) == []
+
+
+@pytest.mark.parametrize("roles", [WITHOUT_READING_WITHHELD], ids=["BlurRole"], indirect=True)
+def test_without_s3_get_on_withheld_a_racing_restore_is_undone(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, logs
+) -> None:
+    job_id, _ = photo()
+    message = withdrawn(aws, functions, context, job_id)
+
+    response = withhold_while_restored(functions, context, message, job_id, admin)
+
+    assert len(response["batchItemFailures"]) == 1  # the copy back from withheld/ is refused
+    assert denials(logs)
+    # The retry finds the photo restored and does nothing: the job says done, the photo is not served.
+    assert functions.worker.invoke(sqs_event(message), context) == {"batchItemFailures": []}
+    assert status(functions, job_id, context)["status"] == "done"
+    assert published_keys(aws, job_id) == []
+
+
+def variants_of_a_photo_gone_meanwhile(aws: Aws, functions: Functions, context: Any) -> dict[str, Any]:
+    """VariantsFunction on a photo its job still publishes, deleted from S3 after the function read the job
+    (an owner's delete or a withdrawal lands between the two reads)."""
+    publish(aws)
+    aws.s3.delete_object(Bucket=BLURRED_BUCKET, Key=PHOTO_KEY)
+    return functions.variants.invoke(load_event("sqs_published_raw.json"), context)
+
+
+def test_the_variants_of_a_photo_gone_meanwhile_read_it_as_missing(
+    aws: Aws, functions: Functions, context: Any, logs
+) -> None:
+    response = variants_of_a_photo_gone_meanwhile(aws, functions, context)
+
+    assert len(response["batchItemFailures"]) == 1  # retried: the next try finds the job changed too
+    assert "NoSuchKey" in str(logs()) and denials(logs) == []  # no false alarm of a missing permission
+
+
+@pytest.mark.parametrize("roles", [WITHOUT_VARIANTS_LIST], ids=["VariantsRole"], indirect=True)
+def test_without_s3_list_the_variants_of_a_photo_gone_meanwhile_are_denied(
+    aws: Aws, functions: Functions, context: Any, logs
+) -> None:
+    response = variants_of_a_photo_gone_meanwhile(aws, functions, context)
+
+    assert len(response["batchItemFailures"]) == 1
+    assert denials(logs) and "NoSuchKey" not in str(logs())

@@ -166,7 +166,7 @@ def test_the_job_status_shows_what_the_service_can_show(document: dict[str, Any]
     shown = {status_view.NOT_FINISHED, status_view.EDIT_NOT_APPLIED, jobs.WITHDRAWN, "internal_error"}
     documented = set(view["error"]["properties"]["code"]["enum"])
     assert documented == permanent | shown, (
-        f"undocumented: {sorted(permanent | shown - documented)}; "
+        f"undocumented: {sorted((permanent | shown) - documented)}; "
         f"documented, never shown: {sorted(documented - permanent - shown)}"
     )
 

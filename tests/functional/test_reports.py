@@ -136,6 +136,9 @@ def test_addresses_of_one_network_are_recorded_but_count_as_one(
     [
         ({"reason": "ugly"}, "invalid_report"),
         ({"reason": "other", "note": "x" * 501}, "note_too_long"),
+        # Measured as sent, as the document's maxLength: what cleaning would shorten is no exception.
+        ({"reason": "other", "note": "x" + " " * 500}, "note_too_long"),
+        ({"reason": "other", "note": "x" + "\x07" * 500}, "note_too_long"),
         ({"reason": "other", "extra": 1}, "invalid_report"),
         ("not json", "invalid_json"),
     ],

@@ -46,7 +46,7 @@ def presign(stack: RunningStack, body: Any = None, raw: bytes | None = None) -> 
         ({"contentType": "image/jpeg\r\nx-amz-acl: public-read", "size": 10}, "unsupported_content_type"),
         ({"contentType": None, "size": 10}, "unsupported_content_type"),
         ({"contentType": "image/jpeg", "size": 10**30}, "file_too_large"),
-        ({"contentType": "image/jpeg", "size": 1e3}, "invalid_size"),
+        ({"contentType": "image/jpeg", "size": 1e3 + 0.5}, "invalid_size"),
         ({"contentType": "image/jpeg", "size": None}, "invalid_size"),
         ({"contentType": "image/jpeg", "size": [10]}, "invalid_size"),
         ({"contentType": "image/jpeg", "size": 10, "email": "a@b.com, c@d.com"}, "invalid_email"),

@@ -51,10 +51,11 @@ def parse_report(body: bytes) -> ReportRequest:
     note = data.get("note", "")
     if not isinstance(note, str):
         raise bad_request("invalid_report", "the note must be text")
-    # Control characters are dropped: the note ends up in the operator's terminal and email.
-    note = "".join(c for c in note if unicodedata.category(c)[0] != "C" or c in "\n").strip()
+    # Measured as sent (what openapi.yaml's maxLength says), then control characters are dropped: the
+    # note ends up in the operator's terminal and email.
     if len(note) > MAX_NOTE_CHARS:
         raise bad_request("note_too_long", f"the note takes at most {MAX_NOTE_CHARS} characters")
+    note = "".join(c for c in note if unicodedata.category(c)[0] != "C" or c in "\n").strip()
     return ReportRequest(reason=data["reason"], note=note)
 
 

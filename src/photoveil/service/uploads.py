@@ -55,6 +55,10 @@ def parse_upload_request(body: bytes, settings: Settings) -> UploadRequest:
             "unsupported_content_type", f"contentType must be one of {', '.join(ALLOWED_CONTENT_TYPES)}"
         )
     size = data["size"]
+    # JSON has one number type: 1000.0 is the whole number 1000 (and an integer to JSON Schema, so to
+    # openapi.yaml); 1000.5, NaN and Infinity are not.
+    if isinstance(size, float) and size.is_integer():
+        size = int(size)
     # bool is an int in Python; `true` is not a size.
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise bad_request("invalid_size", "size must be a positive whole number of bytes")

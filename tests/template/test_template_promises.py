@@ -17,6 +17,7 @@ import pytest
 from samtranslator.model.exceptions import InvalidDocumentException
 
 from photoveil import settings as settings_module
+from photoveil.adapters import clients
 from photoveil.local.iam import translate
 from photoveil.local.template import resolver
 
@@ -96,8 +97,11 @@ def test_handlers_are_the_documented_entry_points(resources: dict[str, Any]) -> 
     assert resources["BlurFunction"]["Properties"]["Handler"] == "photoveil.handlers.worker.lambda_handler"
 
 
-def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], monkeypatch) -> None:
-    # Record every variable Settings.from_env() looks up, by running it against a recording environment.
+def test_environment_is_exactly_what_settings_and_the_clients_read(
+    template: dict[str, Any], monkeypatch
+) -> None:
+    # Record every variable Settings.from_env() and the clients' endpoint look up, by running them against a
+    # recording environment.
     resolve = resolver(template)
 
     def value(v: Any) -> str:  # as the local stack resolves it, or a stand-in for what only AWS knows
@@ -122,6 +126,7 @@ def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], mo
     recording = RecordingEnviron(env)
     monkeypatch.setattr(os, "environ", recording)
     settings_module.Settings.from_env()  # also proves the template's literal values parse
+    clients.endpoint_url()
     powertools = {k for k in env if k.startswith("POWERTOOLS_")}
     assert set(env) - powertools == recording.read
     assert env["POWERTOOLS_SERVICE_NAME"] == "photoveil"

@@ -20,9 +20,6 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 # SigV4 presigned POST works in every region. Addressing stays "auto": virtual-host URLs on AWS,
 # path-style on a local endpoint (an IP address cannot carry a bucket sub-domain).
 _SERVICE_CONFIGS = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
-# The local stack's endpoint may be a host name (a container reaches its host by one): path-style, since a
-# bucket sub-domain of it would resolve nowhere.
-_LOCAL_ENDPOINT_CONFIG = Config(s3={"addressing_style": "path"})
 ENDPOINT_VARIABLE = "PHOTOVEIL_ENDPOINT_URL"
 
 
@@ -38,10 +35,7 @@ def new_client(service: str, session: boto3.session.Session | None = None) -> An
     The local stack and the functional tests give each function a session signing as its own role.
     """
     config = _SERVICE_CONFIGS.get(service, _CONFIG)
-    endpoint = endpoint_url()
-    if endpoint is not None:
-        config = config.merge(_LOCAL_ENDPOINT_CONFIG)
-    return (session or boto3).client(service, config=config, endpoint_url=endpoint)
+    return (session or boto3).client(service, config=config, endpoint_url=endpoint_url())
 
 
 @cache

@@ -58,7 +58,13 @@ install_packages() {  # the Docker engine, and debootstrap for the stand-in's ro
 }
 
 start_dockerd() {
-  docker info >/dev/null 2>&1 && return
+  docker info >/dev/null 2>&1 || launch_dockerd
+  # Containers reach this machine (the local stack, through scripts/invoke.sh's forward) and nothing else.
+  iptables -C DOCKER-USER -i docker0 ! -o docker0 -j DROP 2>/dev/null ||
+    iptables -I DOCKER-USER -i docker0 ! -o docker0 -j DROP
+}
+
+launch_dockerd() {
   mkdir -p "$CACHE"
   # --userland-proxy=false: the proxy accepts SAM's connection before the emulated runtime listens, and
   # SAM gives up after three tries ("No response from invoke container").
@@ -70,9 +76,6 @@ start_dockerd() {
     sleep 0.5
   done
   docker info >/dev/null 2>&1 || { echo "dockerd did not answer in 30 s ($CACHE/dockerd.log)" >&2; exit 1; }
-  # Containers reach this machine (the local stack, through scripts/invoke.sh's forward) and nothing else.
-  iptables -C DOCKER-USER -i docker0 ! -o docker0 -j DROP 2>/dev/null ||
-    iptables -I DOCKER-USER -i docker0 ! -o docker0 -j DROP
 }
 
 stop_dockerd() {

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from photoveil.local.template import load_template
 from photoveil_dev.invoke.cases import CASES, SAME_JOB_EVENTS, case_for, load_event, small_photo
-from photoveil_dev.invoke.network import container_endpoint
+from photoveil_dev.invoke.network import NetworkError, container_endpoint
 from photoveil_dev.invoke.runner import Runner, emulated, sam_parameters
 from photoveil_dev.invoke.sam import (
     BUILT_TEMPLATE,
@@ -173,6 +173,14 @@ def main(argv: list[str]) -> int:
     if not BUILT_TEMPLATE.is_file():
         print(f"{BUILT_TEMPLATE} is missing: run `make build`", file=sys.stderr)
         return 2
+    try:
+        return _invoke(args)
+    except (StackNotRunningError, NetworkError) as error:
+        print(f"invoke: {error}", file=sys.stderr)
+        return 2
+
+
+def _invoke(args: argparse.Namespace) -> int:
     started = time.monotonic()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     with local_stack(args.data_dir) as stack, container_endpoint(stack.moto) as endpoint:

@@ -108,7 +108,6 @@ class SamInvoker:
     parameters: dict[str, str]  # --parameter-overrides (e.g. the worker's emulated timeout)
     log_dir: Path
     template: Path = BUILT_TEMPLATE
-    skip_pull: bool = False  # the stand-in image: there is no registry to pull from
 
     def command(self, function: str, event_file: Path) -> list[str]:
         command = [str(SAM), "local", "invoke", function, "--template", str(self.template)]
@@ -124,9 +123,8 @@ class SamInvoker:
         with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.log_dir, delete=False) as file:
             json.dump(event, file)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # SAM_SKIP_PULL_IMAGE comes from scripts/invoke.sh when the image is the stand-in.
         env |= credentials_environment(keys) | {"SAM_CLI_TELEMETRY": "0"}
-        if self.skip_pull:
-            env["SAM_SKIP_PULL_IMAGE"] = "1"
         started = time.monotonic()
         done = subprocess.run(
             self.command(function, Path(file.name)), cwd=REPO, env=env, capture_output=True, text=True

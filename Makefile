@@ -34,7 +34,7 @@ $(TEST_IMAGES): scripts/fetch_test_images.py | $(STAMP)
 install: $(STAMP) $(MODEL) $(TEST_IMAGES) ## Create .venv and install everything, including the face model
 
 run: install ## Start the whole product on this machine: http://127.0.0.1:3000 (PORT=N to change)
-	$(BIN)/photoveil local --port $(PORT)
+	$(BIN)/photoveil local --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 test: install ## Install everything and run the whole test suite
 	@bash scripts/ensure_chromium.sh
@@ -63,8 +63,15 @@ build: install ## sam build (no Docker): arm64 artifacts for the template's Pyth
 deploy: build ## sam deploy --guided, then publish the website with the stack's outputs
 	bash scripts/deploy.sh
 
-invoke: install ## sam local invoke (needs Docker): make invoke FN=BlurFunction EVENT=events/sqs_s3_put.json
+invoke: install ## sam local invoke of an events/ file against the local stack, checked: make invoke FN=BlurFunction EVENT=events/sqs_s3_put.json
 	bash scripts/invoke.sh $(FN) $(EVENT)
+
+.PHONY: invoke-photo invoke-check
+invoke-photo: install ## A photo end to end, each function in its Lambda container (PHOTO=path to choose it)
+	bash scripts/invoke.sh photo $(PHOTO)
+
+invoke-check: install ## Every events/ file and a photo end to end in arm64 Lambda containers, each outcome checked (CI)
+	bash scripts/invoke.sh check
 
 redrive: install ## Move photos from BlurDLQ back to BlurQueue (local stack; TARGET=aws STACK=name for AWS)
 	bash scripts/redrive.sh $(if $(filter aws,$(TARGET)),aws $(STACK),local)

@@ -24,8 +24,8 @@ from photoveil.local.functions import LocalFunction
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "us-east-1"
-UPLOADS_BUCKET = "photoveil-uploads-123456789012-us-east-1"  # the name used in events/
-BLURRED_BUCKET = "photoveil-blurred-123456789012-us-east-1"
+UPLOADS_BUCKET = "photoveil-uploads-123456789012-10ca1000"  # the name used in events/
+BLURRED_BUCKET = "photoveil-blurred-123456789012-10ca1000"
 JOBS_TABLE = "photoveil-JobsTable-TEST"
 QUOTAS_TABLE = "photoveil-QuotasTable-TEST"
 BLUR_QUEUE = "photoveil-BlurQueue-TEST"

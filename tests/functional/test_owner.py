@@ -169,7 +169,7 @@ def test_late_events_cannot_bring_a_deleted_photo_back(
     }
     assert functions.variants.invoke(_published_event(job_id), context) == {"batchItemFailures": []}
 
-    assert aws.keys(BLURRED_BUCKET) == [] and aws.keys("photoveil-uploads-123456789012-us-east-1") == []
+    assert aws.keys(BLURRED_BUCKET) == [] and aws.keys("photoveil-uploads-123456789012-10ca1000") == []
     assert status(functions, job_id, context)["status"] == "deleted"
 
 
@@ -391,7 +391,7 @@ def _email_token(body: str, job_id: str) -> str:
 def _published_event(job_id: str) -> dict[str, Any]:
     event = load_event("sqs_published_raw.json")
     body = event["Records"][0]["body"].replace("3f1c0a5e9b7d4c2a8e6f1b3d5a7c9e0f", job_id)
-    body = body.replace("photoveil-blurred-123456789012-us-east-1", BLURRED_BUCKET)
+    body = body.replace("photoveil-blurred-123456789012-10ca1000", BLURRED_BUCKET)
     event["Records"][0]["body"] = body
     return event
 

@@ -17,7 +17,9 @@ import pytest
 from samtranslator.model.exceptions import InvalidDocumentException
 
 from photoveil import settings as settings_module
+from photoveil.adapters import clients
 from photoveil.local.iam import translate
+from photoveil.local.template import resolver
 
 from .conftest import REPO
 
@@ -95,14 +97,16 @@ def test_handlers_are_the_documented_entry_points(resources: dict[str, Any]) -> 
     assert resources["BlurFunction"]["Properties"]["Handler"] == "photoveil.handlers.worker.lambda_handler"
 
 
-def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], monkeypatch) -> None:
-    # Record every variable Settings.from_env() looks up, by running it against a recording environment.
-    parameters = template["Parameters"]
+def test_environment_is_exactly_what_settings_and_the_clients_read(
+    template: dict[str, Any], monkeypatch
+) -> None:
+    # Record every variable Settings.from_env() and the clients' endpoint look up, by running them against a
+    # recording environment.
+    resolve = resolver(template)
 
-    def value(v: Any) -> str:  # a parameter's default, or a stand-in for a resource name / URL
-        if isinstance(v, dict):
-            return str(parameters[v["Ref"]]["Default"]) if v.get("Ref") in parameters else "resolved-by-aws"
-        return str(v)
+    def value(v: Any) -> str:  # as the local stack resolves it, or a stand-in for what only AWS knows
+        got = resolve(v)
+        return "resolved-by-aws" if got is None else str(got)
 
     env = {k: value(v) for k, v in template["Globals"]["Function"]["Environment"]["Variables"].items()}
     # A function may add its own (the worker's mail configuration set): still read by Settings.
@@ -122,6 +126,7 @@ def test_environment_is_exactly_what_settings_reads(template: dict[str, Any], mo
     recording = RecordingEnviron(env)
     monkeypatch.setattr(os, "environ", recording)
     settings_module.Settings.from_env()  # also proves the template's literal values parse
+    clients.endpoint_url()
     powertools = {k for k in env if k.startswith("POWERTOOLS_")}
     assert set(env) - powertools == recording.read
     assert env["POWERTOOLS_SERVICE_NAME"] == "photoveil"
@@ -200,17 +205,28 @@ def test_extra_origins_are_refused_unless_exact(
 CONSUMERS = [("BlurFunction", "BlurQueue", "BlurDLQ"), ("VariantsFunction", "VariantsQueue", "VariantsDLQ")]
 
 
+def _worker_timeouts(template: dict[str, Any]) -> list[dict[str, str]]:
+    """Parameter overrides for every WorkerTimeout the template allows (a deploy may choose any)."""
+    return [
+        {"WorkerTimeout": str(value)} for value in template["Parameters"]["WorkerTimeout"]["AllowedValues"]
+    ]
+
+
 @pytest.mark.parametrize(("fn", "queue", "dlq"), CONSUMERS)
 def test_visibility_timeout_is_at_least_six_function_timeouts(template, resources, fn, queue, dlq) -> None:
-    timeout = _function_prop(template, fn, "Timeout")
     (event,) = resources[fn]["Properties"]["Events"].values()
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
     window = event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
-    assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout + window
+    for parameters in _worker_timeouts(template):
+        resolve = resolver(template, parameters)
+        timeout = int(resolve(_function_prop(template, fn, "Timeout")))
+        visibility = int(resolve(resources[queue]["Properties"]["VisibilityTimeout"]))
+        assert visibility >= 6 * timeout + window, parameters
 
 
 def test_worker_timeout_leaves_room_for_the_one_minute_promise(template: dict[str, Any]) -> None:
-    assert _function_prop(template, "BlurFunction", "Timeout") <= 60
+    # The deployed default; the longer allowed values are for `sam local invoke` under emulation.
+    assert int(resolver(template)(_function_prop(template, "BlurFunction", "Timeout"))) <= 60
 
 
 @pytest.mark.parametrize(("fn", "queue", "dlq"), CONSUMERS)
@@ -226,7 +242,9 @@ def test_the_status_api_knows_the_queues_retry_rhythm(template: dict[str, Any], 
     # than the queue's it would give up on a photo still being retried, or wait for one in the DLQ.
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     queue = resources["BlurQueue"]["Properties"]
-    assert int(variables["QUEUE_VISIBILITY_TIMEOUT"]) == queue["VisibilityTimeout"]
+    for parameters in _worker_timeouts(template):
+        resolve = resolver(template, parameters)
+        assert int(resolve(variables["QUEUE_VISIBILITY_TIMEOUT"])) == int(resolve(queue["VisibilityTimeout"]))
     assert int(variables["QUEUE_MAX_RECEIVE_COUNT"]) == queue["RedrivePolicy"]["maxReceiveCount"]
 
 

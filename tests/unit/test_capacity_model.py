@@ -160,9 +160,12 @@ def test_settings_come_from_the_template_and_take_overrides() -> None:
     defaults = from_template()
     assert defaults.max_concurrency == template["Parameters"]["WorkerMaxConcurrency"]["Default"]
     assert defaults.batch_size == template["Parameters"]["WorkerBatchSize"]["Default"]
-    assert (
-        defaults.visibility_timeout_s == template["Resources"]["BlurQueue"]["Properties"]["VisibilityTimeout"]
-    )
+    timeouts = template["Mappings"]["WorkerTimeouts"]  # the queue's visibility for each worker timeout
+    default_timeout = template["Parameters"]["WorkerTimeout"]["Default"]
+    assert defaults.function_timeout_s == default_timeout
+    assert defaults.visibility_timeout_s == timeouts[str(default_timeout)]["QueueVisibilityTimeout"]
+    longer = from_template(overrides={"WorkerTimeout": "300"})
+    assert (longer.function_timeout_s, longer.visibility_timeout_s) == (300, 1800)
     assert defaults.moderation == (template["Parameters"]["Moderation"]["Default"] != "off")
     assert not from_template(overrides={"Moderation": "off"}).moderation
     raised = from_template(overrides={"WorkerMaxConcurrency": "300", "faces_tps": "250"})

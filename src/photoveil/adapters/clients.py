@@ -1,10 +1,14 @@
 """boto3 clients, created once per process on first use (never at import time, so tests can patch first).
 
-``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (read by boto3 itself) point them at a local stand-in.
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (read by boto3 itself) point them at a local stand-in,
+and so does ``PHOTOVEIL_ENDPOINT_URL``, which the template declares (empty on AWS): `sam local invoke
+--env-vars` can set only the variables a template declares, so that is how an invoked function reaches the
+local stack (scripts/invoke.sh).
 """
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -16,6 +20,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 # SigV4 presigned POST works in every region. Addressing stays "auto": virtual-host URLs on AWS,
 # path-style on a local endpoint (an IP address cannot carry a bucket sub-domain).
 _SERVICE_CONFIGS = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
+ENDPOINT_VARIABLE = "PHOTOVEIL_ENDPOINT_URL"
+
+
+def endpoint_url() -> str | None:
+    """The endpoint every client is made for: PHOTOVEIL_ENDPOINT_URL if set and not empty, else None (AWS's,
+    or AWS_ENDPOINT_URL's)."""
+    return os.environ.get(ENDPOINT_VARIABLE, "").strip() or None
 
 
 def new_client(service: str, session: boto3.session.Session | None = None) -> Any:
@@ -23,7 +34,8 @@ def new_client(service: str, session: boto3.session.Session | None = None) -> An
 
     The local stack and the functional tests give each function a session signing as its own role.
     """
-    return (session or boto3).client(service, config=_SERVICE_CONFIGS.get(service, _CONFIG))
+    config = _SERVICE_CONFIGS.get(service, _CONFIG)
+    return (session or boto3).client(service, config=config, endpoint_url=endpoint_url())
 
 
 @cache

@@ -37,12 +37,13 @@ class Credentials:
         return arguments
 
     def as_json(self) -> dict[str, str]:
-        return {"accessKeyId": self.access_key_id, "secretAccessKey": self.secret_access_key}
+        keys = {"accessKeyId": self.access_key_id, "secretAccessKey": self.secret_access_key}
+        return keys | ({"sessionToken": self.session_token} if self.session_token else {})
 
     @classmethod
     def from_json(cls, value: dict[str, str]) -> Credentials:
-        """What :meth:`as_json` wrote (stack.json holds the admin's keys)."""
-        return cls(value["accessKeyId"], value["secretAccessKey"])
+        """What :meth:`as_json` wrote (stack.json holds the admin's keys and the roles' sessions)."""
+        return cls(value["accessKeyId"], value["secretAccessKey"], value.get("sessionToken"))
 
 
 FAKE = Credentials(FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])

@@ -41,6 +41,7 @@ class Resolver:
         self.refs |= PSEUDO_PARAMETERS | {"AWS::NoValue": _NO_VALUE} | refs
         self.attributes = attributes or {}
         self.conditions = template.get("Conditions") or {}
+        self.mappings = template.get("Mappings") or {}
         self._functions: dict[str, Callable[[Any], Any]] = {
             "Ref": lambda name: self.refs.get(name),
             "Fn::GetAtt": self._get_att,
@@ -49,6 +50,7 @@ class Resolver:
             "Fn::Split": lambda arg: _split(*self(arg)),
             "Fn::Select": lambda arg: _select(*self(arg)),
             "Fn::If": self._if,
+            "Fn::FindInMap": self._find_in_map,
             "Fn::Equals": lambda arg: _equals(*self(arg)),
             "Fn::Not": lambda arg: not self(arg[0]),
             "Fn::And": lambda arg: all(self(arg)),
@@ -80,6 +82,10 @@ class Resolver:
     def _get_att(self, arg: Any) -> Any:
         target = arg if isinstance(arg, str) else ".".join(str(part) for part in self(arg))
         return self.attributes.get(target)
+
+    def _find_in_map(self, arg: list[Any]) -> Any:
+        mapping, key, name = (str(part) for part in self(arg))
+        return self.mappings[mapping][key][name]
 
     def _if(self, arg: list[Any]) -> Any:
         name, if_true, if_false = arg

@@ -137,6 +137,7 @@ class LocalStack:
         self.operator_policy = read_operator_policy(self.options.template, parameters)
         self.admin: Credentials | None = None
         self.operator: Credentials | None = None  # `photoveil admin` signs as it: exactly OperatorPolicy
+        self.role_keys: dict[str, Credentials] = {}  # each function's role session, by function
         # Made now, before start() points every AWS client at moto.
         self._rekognition = own_rekognition_client() if self.options.moderation == "rekognition" else None
         self.faults = FaultLayer()
@@ -168,6 +169,7 @@ class LocalStack:
         self._moto = _serve(uploads, moto_socket, "moto", QuietMotoRequestHandler)
         self._set_environment()
         self.admin, role_keys = self._create_identities()
+        self.role_keys = role_keys
         uploads.identities = {keys.access_key_id: keys for keys in (self.admin, *role_keys.values())}
         uploads.forward_as = self.admin
         self.queue_urls = create_resources(
@@ -346,6 +348,11 @@ class LocalStack:
             "jobsTable": self.spec.jobs_table.name,
             "credentials": self.admin.as_json() if self.admin else None,  # the admin's, for scripts
             "operatorCredentials": self.operator.as_json() if self.operator else None,  # photoveil admin
+            # What a function run elsewhere needs to act as the stack's own (`sam local invoke`, through
+            # photoveil_dev.invoke): its role's keys, and the environment the template gives it here.
+            "roles": {function: keys.as_json() for function, keys in self.role_keys.items()},
+            "environment": {name: os.environ[name] for name in self.spec.env},
+            "workers": self.options.workers,
         }
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
         (self.options.data_dir / "stack.json").write_text(json.dumps(state, indent=2))

@@ -81,8 +81,12 @@ def _moderates(value: Any) -> bool:
     return str(value).strip().lower() not in ("off", "false", "no", "0", "")
 
 
-def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
-    """A property's value: a literal, or {"Ref": Parameter} read from the parameters."""
+def _resolve(value: Any, parameters: dict[str, Any], mappings: dict[str, Any] | None = None) -> Any:
+    """A property's value: a literal, {"Ref": Parameter} read from the parameters, or a FindInMap in
+    MAPPINGS (the template's) whose keys are either."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        mapping, key, name = (str(_resolve(part, parameters)) for part in value["Fn::FindInMap"])
+        return (mappings or {})[mapping][key][name]
     if isinstance(value, dict) and set(value) == {"Ref"}:
         name = value["Ref"]
         if name not in parameters:
@@ -120,7 +124,9 @@ def from_template(path: Path = TEMPLATE, overrides: dict[str, str] | None = None
         reserved_concurrency=int(_resolve(worker.get("ReservedConcurrentExecutions", 0), values) or 0),
         function_timeout_s=float(_resolve(worker.get("Timeout", 3), values)),
         memory_mb=int(_resolve(worker.get("MemorySize", 128), values)),
-        visibility_timeout_s=float(_resolve(queue.get("VisibilityTimeout", 30), values)),
+        visibility_timeout_s=float(
+            _resolve(queue.get("VisibilityTimeout", 30), values, template.get("Mappings"))
+        ),
         max_receive_count=int(_resolve(queue["RedrivePolicy"]["maxReceiveCount"], values)),
         detector=str(values.get("Detector", "centerface")),
         moderation=_moderates(values.get("Moderation", "off")),

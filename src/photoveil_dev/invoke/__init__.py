@@ -1,0 +1,1 @@
+"""`sam local invoke` of the template's functions in Lambda containers, against the local stack."""

@@ -81,7 +81,15 @@ class Identity:
 def aws_environment() -> Iterator[None]:
     """Fake default credentials (refused once IAM is enforced: every call must be some identity's)."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+        # PHOTOVEIL_ENDPOINT_URL too: a developer who exported it for `make invoke` must not send the
+        # tests' clients to a stack of their own.
+        for name in (
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "PHOTOVEIL_ENDPOINT_URL",
+        ):
             mp.delenv(name, raising=False)
         mp.setenv("AWS_DEFAULT_REGION", REGION)
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -43,7 +43,8 @@ UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
 FAILED_JOB_TTL = timedelta(days=1)
 STAGE_METRICS = {"decode": "DecodeTime", "detect": "DetectTime", "blur": "BlurTime", "encode": "EncodeTime"}
-# Counted for each photo moderation could not judge as configured (template: ModerationMisconfiguredAlarm).
+# Counted on each attempt moderation could not judge as configured, so up to 5 a photo (BlurQueue's
+# maxReceiveCount), then the DLQ (template: ModerationMisconfiguredAlarm).
 MODERATION_MISCONFIGURED = "ModerationMisconfigured"
 
 

@@ -11,6 +11,7 @@ What it found and why some checks are off: docs/decisions/api-0001-the-contract-
 from __future__ import annotations
 
 import copy
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import schemathesis
 from recorder import Sent
 from schemathesis.core.failures import FailureGroup
 
+from photoveil.local.gateway import MAX_PAYLOAD_BYTES
 from photoveil_dev.contract import DOCUMENT, load_document
 from photoveil_dev.launcher import LaunchedStack
 
@@ -85,6 +87,22 @@ def test_a_server_error_fails(contract_stack: LaunchedStack, sent: Sent) -> None
             case.call_and_validate(base_url=contract_stack.url, session=sent.session("harness"))
     finally:
         requests.delete(faults, timeout=10)  # unspent, it must not fail a later request
+
+
+def test_a_body_over_api_gateways_quota_is_its_413(contract_stack: LaunchedStack, sent: Sent) -> None:
+    """A body over 10 MB never reaches the function: the gateway answers it, as openapi.yaml documents."""
+    session = sent.session("harness")
+    operation = schema["/uploads"]["POST"]
+    envelope = len(json.dumps({"contentType": "image/jpeg", "size": 10, "email": ""}))
+    answers = {}
+    for size in (MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES + 1):  # the quota itself, then one byte over it
+        email = "a" * (size - envelope)
+        case = operation.Case(body={"contentType": "image/jpeg", "size": 10, "email": email})
+        response = case.call_and_validate(base_url=contract_stack.url, session=session)
+        assert len(response.request.body) == size
+        answers[size] = response.status_code, response.json()
+    assert answers[MAX_PAYLOAD_BYTES][0] == 400  # the function's own limit (4,096 bytes) answers this one
+    assert answers[MAX_PAYLOAD_BYTES + 1] == (413, {"message": "Request Too Large"})
 
 
 _JSON = "application/json"

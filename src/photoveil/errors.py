@@ -76,10 +76,14 @@ class ImageTooNarrowError(PhotoVeilError):
 
 class ImageRefusedError(PhotoVeilError):
     """Rekognition (face detection or moderation) refused the image itself (its format, size or a parameter):
-    retrying the same image cannot help."""
+    retrying the same image cannot help. ``operation`` is the API that refused it (DetectFaces, ...)."""
 
     code = "image_refused_by_detector"
     permanent = True
+
+    def __init__(self, message: str, *, operation: str = "") -> None:
+        super().__init__(message)
+        self.operation = operation
 
 
 class ContentRefusedError(PhotoVeilError):

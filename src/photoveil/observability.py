@@ -17,6 +17,9 @@ SERVICE = "photoveil"
 NAMESPACE = "PhotoVeil"
 # The metric ServiceCeilingAlarm (template.yaml) watches: a service-wide daily ceiling refused someone.
 SERVICE_CEILING_METRIC = "ServiceCeilingReached"
+# The metric ImageRefusedByDetectorAlarm watches: Rekognition refused an image PhotoVeil had fitted to its
+# documented limits, so a photo failed for good (its original deleted) for what may be a mistake of ours.
+IMAGE_REFUSED_METRIC = "ImageRefusedByDetector"
 
 # Many invocations legitimately record nothing (a status poll, an s3:TestEvent); Powertools would warn
 # on every one of them.
@@ -30,6 +33,7 @@ __all__ = [
     "NAMESPACE",
     "SERVICE",
     "MetricUnit",
+    "count_detector_refusal",
     "count_failure",
     "count_rate_limited",
     "job_context",
@@ -48,6 +52,17 @@ def job_context(job_id: str) -> Iterator[None]:
         yield
     finally:
         logger.remove_keys(["job_id"])
+
+
+def count_detector_refusal(operation: str) -> None:
+    """Count an image the detector refused: a total (``ImageRefusedByDetector``, for one alarm) and once
+    more with an ``Operation`` dimension (DetectFaces, DetectModerationLabels) to say which call."""
+    metrics.add_metric(name=IMAGE_REFUSED_METRIC, unit=MetricUnit.Count, value=1)
+    with single_metric(
+        name=IMAGE_REFUSED_METRIC, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name="Operation", value=operation or "unknown")
 
 
 def count_failure(reason: str) -> None:

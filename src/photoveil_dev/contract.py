@@ -163,12 +163,12 @@ def error_codes(document: dict[str, Any], schema: Any) -> set[str]:
     return codes
 
 
-def documented_error_codes(document: dict[str, Any]) -> dict[int, set[str]]:
-    """Every error code the document allows, by HTTP status, across all operations."""
+def documented_error_codes(document: dict[str, Any], op: Operation) -> dict[int, set[str]]:
+    """The error codes OP's answers allow, by HTTP status (statuses whose bodies have no code left out)."""
     by_status: dict[int, set[str]] = {}
-    for op in operations(document):
-        for status in (s for s in op.spec["responses"] if int(s) >= 400):
-            schema = response_schema(document, op, int(status))
-            if schema is not None:
-                by_status.setdefault(int(status), set()).update(error_codes(document, schema))
-    return {status: codes for status, codes in by_status.items() if codes}
+    for status in (s for s in op.spec["responses"] if int(s) >= 400):
+        schema = response_schema(document, op, int(status))
+        codes = error_codes(document, schema) if schema is not None else set()
+        if codes:
+            by_status[int(status)] = codes
+    return by_status

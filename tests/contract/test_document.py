@@ -28,6 +28,7 @@ from photoveil.dependencies import new_job_id
 from photoveil.errors import PhotoVeilError
 from photoveil.imaging.sizes import VARIANT_NAMES
 from photoveil.local.template import read_stack_spec
+from photoveil.service import mail
 from photoveil.service import status as status_view
 from photoveil.service.owner import MAX_EDITS, MAX_REGIONS, MIN_REGION_SIDE
 from photoveil.service.owner_tokens import new_owner_token
@@ -35,6 +36,7 @@ from photoveil.service.reports import MAX_NOTE_CHARS, REASONS
 from photoveil.service.status import JOB_ID_RE
 from photoveil.service.uploads import MAX_BODY_BYTES, UPLOAD_FIELDS
 from photoveil.settings import ALLOWED_CONTENT_TYPES
+from photoveil_dev.answers import Answer, Route, answering_modules, route, route_answers, unreached_answers
 from photoveil_dev.contract import (
     DOCUMENT,
     REPO,
@@ -51,12 +53,6 @@ from photoveil_dev.contract import (
     template_routes,
     validator,
 )
-
-SRC = REPO / "src" / "photoveil"
-# The modules whose RequestErrors reach an HTTP client (the API function and the domain it calls).
-ANSWERING = sorted([SRC / "handlers" / "api.py", *(SRC / "service").glob("*.py")])
-# Answered only to an event API Gateway never sends (a direct invoke of another route): not the API's.
-NOT_THE_APIS = {(HTTPStatus.NOT_FOUND, "not_found")}
 
 
 @pytest.fixture(scope="module")
@@ -175,66 +171,92 @@ def _subclasses(cls: type) -> list[type]:
     return [sub for child in cls.__subclasses__() for sub in (child, *_subclasses(child))]
 
 
-# ---------------------------------------------------------------- error codes
-def test_every_error_code_the_code_answers_is_documented_and_no_other(document: dict[str, Any]) -> None:
-    in_code: dict[int, set[str]] = {}
-    for status, code in _answered_codes():
-        if (status, code) not in NOT_THE_APIS:
+# ---------------------------------------------------------------- error codes, operation by operation
+def test_each_operation_documents_exactly_the_error_codes_its_handler_can_answer(
+    document: dict[str, Any],
+) -> None:
+    drift = error_code_drift(document, route_answers())
+    assert not drift, "openapi.yaml and the code differ:\n" + "\n".join(drift)
+
+
+def error_code_drift(document: dict[str, Any], answers: dict[Route, set[Answer]]) -> list[str]:
+    """One line per (operation, status) whose codes differ between what its handler can answer (ANSWERS,
+    read from the source) and what openapi.yaml allows that operation."""
+    drift = []
+    for op in operations(document):
+        in_code: dict[int, set[str]] = {}
+        for status, code in answers.get(route(op.method, op.path), set()):
             in_code.setdefault(int(status), set()).add(code)
-    in_document = documented_error_codes(document)
-    undocumented = {
-        s: sorted(c - in_document.get(s, set())) for s, c in in_code.items() if c - in_document.get(s, set())
-    }
-    unanswered = {
-        s: sorted(c - in_code.get(s, set())) for s, c in in_document.items() if c - in_code.get(s, set())
-    }
-    assert in_code == in_document, (
-        f"in the code, not in openapi.yaml: {undocumented}; in openapi.yaml, not in the code: {unanswered}"
-    )
+        in_document = documented_error_codes(document, op)
+        for status in sorted(set(in_code) | set(in_document)):
+            said, answered = in_document.get(status, set()), in_code.get(status, set())
+            if said != answered:
+                drift.append(
+                    f"{op.operation_id} {status}: answered, not documented {sorted(answered - said)}; "
+                    f"documented, never answered {sorted(said - answered)}"
+                )
+    return drift
 
 
-def _answered_codes() -> set[tuple[HTTPStatus, str]]:
-    """(status, code) of every RequestError the answering modules raise, read from their source:
-    ``bad_request("code", ...)`` is a 400, ``RequestError(HTTPStatus.X, "code", ...)`` and
-    ``_error(HTTPStatus.X, "code", ...)`` say theirs; a code may be a module-level constant."""
-    found: set[tuple[HTTPStatus, str]] = set()
-    for path in ANSWERING:
-        tree = ast.parse(path.read_text())
-        constants = {
-            target.id: node.value.value
-            for node in tree.body
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-            for target in node.targets
-            if isinstance(target, ast.Name) and isinstance(node.value.value, str)
-        }
-        for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
-            found |= _answer(call, constants)
-    return found
-
-
-def _answer(call: ast.Call, constants: dict[str, str]) -> set[tuple[HTTPStatus, str]]:
-    def text(node: ast.expr) -> str | None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        return constants.get(node.id) if isinstance(node, ast.Name) else None
-
-    func, args = call.func, call.args
-    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-    if name == "bad_request" and args and (code := text(args[0])):
-        return {(HTTPStatus.BAD_REQUEST, code)}
-    # RequestError(...), the handler's _error(...), and a RequestError subclass's super().__init__(...)
-    status = args[0] if args and name in ("RequestError", "_error", "__init__") else None
-    if isinstance(status, ast.Attribute) and len(args) > 1 and (code := text(args[1])):
-        return {(HTTPStatus[status.attr], code)}
-    return set()
+def test_every_answer_in_the_source_is_reached_by_a_route() -> None:
+    # The reader follows names; an answer it cannot reach from any route is dead code or a call it cannot
+    # follow (say, a method of an object), and then the comparison above would miss it.
+    assert unreached_answers() == {}
 
 
 def test_the_source_reader_finds_the_codes_it_must() -> None:
-    codes = _answered_codes()
-    assert (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited") in codes  # a constant, in quotas.py
-    assert (HTTPStatus.UNAUTHORIZED, "missing_token") in codes  # RequestError(...) over several lines
-    assert (HTTPStatus.BAD_REQUEST, "invalid_json") in codes  # bad_request(...)
-    assert (HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error") in codes  # _error(...) in the handler
+    answers = route_answers()
+    report, delete = answers[route("POST", "/jobs/{jobId}/report")], answers[route("DELETE", "/jobs/{jobId}")]
+    assert (HTTPStatus.TOO_MANY_REQUESTS, "rate_limited") in report  # a constant, in a class, in quotas.py
+    assert (HTTPStatus.UNAUTHORIZED, "missing_token") in delete  # RequestError(...) over several lines
+    assert (HTTPStatus.BAD_REQUEST, "invalid_json") in report  # bad_request(...), in the handler module
+    assert (HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error") in report  # the handler's error handler
+    assert (HTTPStatus.CONFLICT, "changed_meanwhile") in delete and not any(s == 409 for s, _ in report)
+    # The status route refers to the quota error only to look at it (isinstance), and charges nothing.
+    assert not any(status == 429 for status, _ in answers[route("GET", "/jobs/{jobId}")])
+    assert (HTTPStatus.NOT_FOUND, "not_found") not in set().union(*answers.values())  # direct invokes only
+
+
+def test_a_code_answered_by_one_operation_and_documented_for_another_is_named(
+    document: dict[str, Any], tmp_path: Path
+) -> None:
+    """A report answering 409 changed_meanwhile (documented for DELETE only) is drift for reportJob."""
+    src = tmp_path / "src"
+    for name, path in answering_modules().items():
+        copy = src / Path(*name.split(".")).with_suffix(".py")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(path.read_text())
+    reports = src / "photoveil" / "service" / "reports.py"
+    text = reports.read_text()
+    counted = "        counted = _record_report(job, request, source_ip, deps)\n"
+    assert counted in text
+    conflict = '        raise RequestError(HTTPStatus.CONFLICT, "changed_meanwhile", "try again")\n'
+    reports.write_text(text.replace(counted, conflict + counted))
+
+    assert (
+        "reportJob 409: answered, not documented ['changed_meanwhile']; documented, never answered []"
+        in error_code_drift(document, route_answers(src))
+    )
+
+
+def test_email_refusals_are_the_mail_services_own(document: dict[str, Any]) -> None:
+    refused = schema(document, "CreatedUpload")["properties"]["emailRefused"]["properties"]["code"]
+    assert set(refused["enum"]) == _refusal_codes() == {mail.SUPPRESSED, mail.RATE_LIMITED}
+
+
+def _refusal_codes() -> set[str]:
+    """The ``"code"`` of every refusal service.mail.refusal_at_upload returns (a string or a constant)."""
+    tree = ast.parse(Path(mail.__file__).read_text())
+    (function,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "refusal_at_upload"]
+    codes = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "code":
+                    codes.add(
+                        getattr(mail, value.id) if isinstance(value, ast.Name) else ast.literal_eval(value)
+                    )
+    return codes
 
 
 # ---------------------------------------------------------------- the examples

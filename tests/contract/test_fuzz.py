@@ -11,6 +11,7 @@ What it found and why some checks are off: docs/decisions/api-0001-the-contract-
 from __future__ import annotations
 
 import copy
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import schemathesis
 from recorder import Sent
 from schemathesis.core.failures import FailureGroup
 
+from photoveil.local.gateway import MAX_PAYLOAD_BYTES
 from photoveil_dev.contract import DOCUMENT, load_document
 from photoveil_dev.launcher import LaunchedStack
 
@@ -53,6 +55,35 @@ def edits_refused_only_past_the_edge(ctx: Any, response: Any, case: schemathesis
     if code != "region_outside_photo" or not past:
         raise AssertionError(f"a schema-valid edit was refused with {code} (regions past an edge: {past})")
     return True
+
+
+# Jobs a DELETE was answered 204 for, in this run (job ids are random: no two tests share one).
+DELETED_JOBS: set[str] = set()
+
+
+@schemathesis.check
+def deleted_jobs_stay_deleted(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """use_after_free as this API means it: once a DELETE of a job answered 204, GET shows it ``deleted``
+    and nothing else (README, "Delete now"), and no other route takes it (a 2xx edit or report of a deleted
+    photo). Schemathesis's own check is off for GET (schemathesis.toml) and never judges a POST."""
+    job_id = (case.path_parameters or {}).get("jobId")
+    if not isinstance(job_id, str):
+        return None
+    if case.operation.label == "DELETE /jobs/{jobId}":
+        if response.status_code == 204:
+            DELETED_JOBS.add(job_id)
+        return None
+    if job_id not in DELETED_JOBS or not 200 <= response.status_code < 300:
+        return None
+    if case.operation.label == "GET /jobs/{jobId}" and response.json() == {
+        "jobId": job_id,
+        "status": "deleted",
+        "faces": None,
+    }:
+        return True
+    raise AssertionError(
+        f"{case.operation.label} answered {response.status_code} for a job deleted before: {response.text}"
+    )
 
 
 # ---------------------------------------------------------------- the harness itself fails when it must
@@ -85,6 +116,61 @@ def test_a_server_error_fails(contract_stack: LaunchedStack, sent: Sent) -> None
             case.call_and_validate(base_url=contract_stack.url, session=sent.session("harness"))
     finally:
         requests.delete(faults, timeout=10)  # unspent, it must not fail a later request
+
+
+def test_use_after_free_is_off_for_the_status_of_a_deleted_job_only() -> None:
+    checks = {
+        op.label: schema.config.checks_config_for(operation=op).use_after_free.enabled
+        for op in (result.ok() for result in schema.get_all_operations())
+    }
+    assert checks == {
+        "POST /uploads": True,
+        "GET /jobs/{jobId}": False,
+        "DELETE /jobs/{jobId}": True,
+        "POST /jobs/{jobId}/regions": True,
+        "POST /jobs/{jobId}/report": True,
+    }
+
+
+def test_a_deleted_job_that_answers_as_if_it_were_not_fails(
+    contract_stack: LaunchedStack, sent: Sent
+) -> None:
+    """The check is told a published, undeleted photo was deleted: its report (202) and status (done) must
+    each fail deleted_jobs_stay_deleted; a job really deleted then shows "deleted" and passes."""
+    session = sent.session("harness")
+    created = session.post(f"{contract_stack.url}/uploads", json={"contentType": "image/jpeg", "size": 10})
+    job_id, token = created.json()["jobId"], created.json()["ownerToken"]
+    publish(created.json(), "image/jpeg", session)
+    DELETED_JOBS.add(job_id)  # the lie
+    report = schema["/jobs/{jobId}/report"]["POST"].Case(
+        path_parameters={"jobId": job_id}, body={"reason": "other"}
+    )
+    status = schema["/jobs/{jobId}"]["GET"].Case(path_parameters={"jobId": job_id})
+    for case in (status, report):
+        with pytest.raises(FailureGroup, match="for a job deleted before"):
+            case.call_and_validate(base_url=contract_stack.url, session=session)
+
+    delete = schema["/jobs/{jobId}"]["DELETE"].Case(
+        path_parameters={"jobId": job_id}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert delete.call_and_validate(base_url=contract_stack.url, session=session).status_code == 204
+    status.call_and_validate(base_url=contract_stack.url, session=session)
+
+
+def test_a_body_over_api_gateways_quota_is_its_413(contract_stack: LaunchedStack, sent: Sent) -> None:
+    """A body over 10 MB never reaches the function: the gateway answers it, as openapi.yaml documents."""
+    session = sent.session("harness")
+    operation = schema["/uploads"]["POST"]
+    envelope = len(json.dumps({"contentType": "image/jpeg", "size": 10, "email": ""}))
+    answers = {}
+    for size in (MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES + 1):  # the quota itself, then one byte over it
+        email = "a" * (size - envelope)
+        case = operation.Case(body={"contentType": "image/jpeg", "size": 10, "email": email})
+        response = case.call_and_validate(base_url=contract_stack.url, session=session)
+        assert len(response.request.body) == size
+        answers[size] = response.status_code, response.json()
+    assert answers[MAX_PAYLOAD_BYTES][0] == 400  # the function's own limit (4,096 bytes) answers this one
+    assert answers[MAX_PAYLOAD_BYTES + 1] == (413, {"message": "Request Too Large"})
 
 
 _JSON = "application/json"

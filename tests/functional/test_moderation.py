@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from photoveil.imaging.detectors.rekognition import LIMIT_SIDE, MAX_BYTES, MIN_SIDE, new_rekognition_client
 from photoveil.local.iam import RoleSpec, read_function_roles
+from photoveil.observability import IMAGE_REFUSED_METRIC, SERVICE
 from photoveil.settings import get_settings
 
 from .helpers import BLURRED_BUCKET, PARAMETERS, RESOURCE_NAMES, TEMPLATE, UPLOADS_BUCKET, Aws, Functions
@@ -201,10 +202,17 @@ def test_a_photo_too_long_and_thin_for_rekognition_is_refused_as_bad_input_befor
 @pytest.mark.parametrize(
     "code", ["InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"]
 )
-def test_an_image_rekognition_refuses_fails_the_photo_without_retries(
-    aws: Aws, functions: Functions, context: Any, astronaut_path: Path, moderating: Any, code: str
+def test_an_image_rekognition_refuses_fails_the_photo_without_retries_and_alarms(
+    aws: Aws,
+    functions: Functions,
+    context: Any,
+    astronaut_path: Path,
+    moderating: Any,
+    capsys: Any,
+    code: str,
 ) -> None:
     rekognition = moderating(functions, [], errors=[code])
+    capsys.readouterr()
 
     job_id, response = _blur(aws, functions, context, astronaut_path.read_bytes())
 
@@ -213,6 +221,24 @@ def test_an_image_rekognition_refuses_fails_the_photo_without_retries(
     record = job(aws, job_id)
     assert record["status"] == "failed" and record["errorCode"] == "image_refused_by_detector"
     assert aws.keys(BLURRED_BUCKET) == [] and aws.keys(UPLOADS_BUCKET) == []
+    # Counted, since the limits were checked before the call: in total (the alarm's series), and by operation.
+    assert _refusals(_json_lines(capsys.readouterr().out)) == [
+        ({"service": SERVICE}, 1.0),
+        ({"service": SERVICE, "Operation": "DetectModerationLabels"}, 1.0),
+    ]
+
+
+def _refusals(lines: list[dict[str, Any]]) -> list[tuple[dict[str, str], float]]:
+    """Each ImageRefusedByDetector value the worker wrote (EMF), with its dimensions."""
+    found = []
+    for line in lines:
+        for metrics in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            if any(m["Name"] == IMAGE_REFUSED_METRIC for m in metrics["Metrics"]):
+                (dimensions,) = metrics["Dimensions"]
+                values = line[IMAGE_REFUSED_METRIC]
+                for value in values if isinstance(values, list) else [values]:
+                    found.append(({name: line[name] for name in dimensions}, value))
+    return sorted(found, key=lambda one: len(one[0]))
 
 
 def test_blocked_categories_are_read_ignoring_case(

@@ -736,7 +736,7 @@ def test_the_operator_policy_docs_list_is_the_template_s_and_names_only_the_stac
 
 
 def test_a_moderation_that_cannot_judge_alarms_at_once(resources: dict[str, Any]) -> None:
-    # The metric the worker counts for every photo moderation cannot judge (issue 26); the DLQ alarm would
+    # The metric the worker counts on every attempt moderation cannot judge (issue 26); the DLQ alarm would
     # fire too, but only after five receives, and without saying why.
     from photoveil.observability import NAMESPACE, SERVICE
     from photoveil.service.jobflow import MODERATION_MISCONFIGURED
@@ -755,6 +755,25 @@ def test_a_moderation_that_cannot_judge_alarms_at_once(resources: dict[str, Any]
         0,
         "GreaterThanThreshold",
     )
+
+
+def test_an_image_the_detector_refuses_alarms_at_once(resources: dict[str, Any]) -> None:
+    # A refusal fails the photo for good with no retry, so neither the DLQ alarm nor WorkerErrors would hear
+    # a parameter mistake failing every photo; the limits are checked before the call, so the first is news.
+    from photoveil.observability import IMAGE_REFUSED_METRIC, NAMESPACE, SERVICE
+
+    (alarm,) = [
+        a["Properties"]
+        for a in _of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == IMAGE_REFUSED_METRIC
+    ]
+    assert alarm["Namespace"] == NAMESPACE and alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"  # no refusal, no data: a quiet alarm
 
 
 # ---------------------------------------------------------------- outputs and build

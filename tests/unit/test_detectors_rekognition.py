@@ -204,6 +204,7 @@ def test_an_image_rekognition_refuses_is_bad_input_and_not_retried(client, code:
         stub.assert_no_pending_responses()
     assert sleeps.delays == []
     assert refused.value.code == "image_refused_by_detector" and refused.value.permanent
+    assert refused.value.operation == "DetectFaces"  # the worker counts refusals by operation, and alarms
 
 
 def test_throttling_is_retried_with_backoff_then_succeeds(client) -> None:

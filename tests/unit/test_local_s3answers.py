@@ -3,6 +3,7 @@ server, as `photoveil local` runs it (photoveil.local.s3answers; docs/decisions/
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,10 +11,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.s3.responses import S3Response
 
 from photoveil.local.account import Credentials, client
 from photoveil.local.emulator import QuietMotoRequestHandler, moto_app
 from photoveil.local.iam import RoleSpec, create_role, iam_enforced
+from photoveil.local.s3answers import s3_answers_as_s3
 from photoveil.local.serving import ServerThread, listen, origin
 
 TRUST = {
@@ -24,6 +27,53 @@ TRUST = {
 }
 
 
+# ---------------------------------------------------------------- the switch, entered from several threads
+def _answers_as_s3() -> bool:
+    return getattr(S3Response._key_response, "__wrapped__", None) is not None
+
+
+def test_the_answers_last_until_the_last_block_that_entered_them_leaves() -> None:
+    """A enters, B enters, A leaves while B's block is open (the local stack's threads and a test do this):
+    B still gets S3's answers; moto's own handler is back once B leaves too."""
+    assert not _answers_as_s3(), "runs before the module's stack enters IAM enforcement (and the answers)"
+    original = S3Response._key_response
+    entered, a_left, seen = threading.Barrier(2), threading.Event(), {}
+
+    def a() -> None:
+        with s3_answers_as_s3():
+            entered.wait(timeout=10)
+        a_left.set()
+
+    def b() -> None:
+        with s3_answers_as_s3():
+            entered.wait(timeout=10)
+            a_left.wait(timeout=10)
+            seen["after A left"] = _answers_as_s3()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    assert seen == {"after A left": True}
+    assert S3Response._key_response is original
+
+
+def test_blocks_left_in_any_order_wrap_once_and_restore_once() -> None:
+    original = S3Response._key_response
+    outer, inner = s3_answers_as_s3(), s3_answers_as_s3()
+    outer.__enter__()
+    wrapped = S3Response._key_response
+    inner.__enter__()
+    assert S3Response._key_response is wrapped  # not wrapped twice
+    outer.__exit__(None, None, None)  # the first to enter leaves first
+    assert S3Response._key_response is wrapped
+    inner.__exit__(None, None, None)
+    assert S3Response._key_response is original
+
+
+# ---------------------------------------------------------------- the answers, through moto's server
 @dataclass
 class Local:
     """moto's server with one bucket (p/photo.jpg and withheld/held.jpg in it) and a client per role."""
@@ -91,18 +141,29 @@ def _gone_requests(local: Local, role: str) -> dict[str, Any]:
         "CopyObject": lambda: s3.copy_object(
             Bucket=bucket, Key="p/copy.jpg", CopySource={"Bucket": bucket, "Key": "p/gone.jpg"}
         ),
+        "UploadPartCopy": lambda: s3.upload_part_copy(
+            Bucket=bucket,
+            Key="p/parts.jpg",
+            UploadId=s3.create_multipart_upload(Bucket=bucket, Key="p/parts.jpg")["UploadId"],
+            PartNumber=1,
+            CopySource={"Bucket": bucket, "Key": "p/gone.jpg"},
+        ),
     }
 
 
-@pytest.mark.parametrize("operation", ["GetObject", "HeadObject", "CopyObject"])
+GONE = ["GetObject", "HeadObject", "CopyObject", "UploadPartCopy"]
+
+
+@pytest.mark.parametrize("operation", GONE)
 def test_a_missing_key_is_403_to_a_role_that_may_not_list_the_bucket(local: Local, operation: str) -> None:
     status, code = _error(_gone_requests(local, "reader")[operation])
     assert status == 403 and code in ("AccessDenied", "403")  # a HEAD answer has no body, so no code
 
 
-@pytest.mark.parametrize("operation", ["GetObject", "HeadObject", "CopyObject"])
+@pytest.mark.parametrize("operation", GONE)
 def test_a_missing_key_is_404_to_a_role_that_may_list_it(local: Local, operation: str) -> None:
     status, code = _error(_gone_requests(local, "lister")[operation])
+    # A HEAD answer has no body; nor has moto's to UploadPartCopy's missing source (S3's says NoSuchKey).
     assert status == 404 and code in ("NoSuchKey", "404")
 
 

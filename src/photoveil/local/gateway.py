@@ -35,6 +35,9 @@ from photoveil.service.site import with_page_policy
 log = logging.getLogger("photoveil.local")
 
 Invoke = Callable[[str, dict[str, Any]], Any]  # (function logical id, event) -> handler result
+# An HTTP API's payload quota (API Gateway quotas, "Payload size 10 MB", not adjustable): a larger request
+# body is answered 413 by API Gateway itself and never reaches the function.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -113,6 +116,8 @@ class Gateway:
     def _api(self, route: RouteSpec, request: Request, **path_parameters: str) -> Response:
         if route.method not in (request.method, "ANY"):  # werkzeug lets HEAD through GET rules
             return _json(404, {"message": "Not Found"})
+        if (request.content_length or 0) > MAX_PAYLOAD_BYTES or len(request.get_data()) > MAX_PAYLOAD_BYTES:
+            return _json(413, {"message": "Request Too Large"})
         event = http_api_event(
             method=request.method,
             raw_path=_raw_path(request),

@@ -15,6 +15,7 @@ both reach S3 through the same response class.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,19 +30,43 @@ from moto.s3.responses import S3Response
 KeyResponse = Callable[[S3Response, Any, str], Any]
 
 
+class _Swap:
+    """How many blocks have S3's answers on: moto's handler is wrapped when the first enters and restored
+    when the last leaves, whatever the order (threads of the local stack and tests enter and leave
+    independently: restoring when the first one left would take the checks from the others)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entered = 0
+        self.original: KeyResponse | None = None
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.entered == 0:
+                self.original = S3Response._key_response
+                S3Response._key_response = _as_s3(self.original)  # type: ignore[method-assign]
+            self.entered += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.entered -= 1
+            if self.entered == 0:
+                S3Response._key_response = self.original  # type: ignore[method-assign]
+                self.original = None
+
+
+_SWAP = _Swap()
+
+
 @contextmanager
 def s3_answers_as_s3() -> Iterator[None]:
     """moto's S3 answers a missing key and checks a copy's source as S3 does while this lasts
-    (process-wide, like moto's IAM switch; entering it again while it lasts changes nothing)."""
-    original = S3Response._key_response
-    if getattr(original, "answers_as_s3", False):
-        yield
-        return
-    S3Response._key_response = _as_s3(original)  # type: ignore[method-assign]
+    (process-wide, like moto's IAM switch; it lasts until every block that entered it has left)."""
+    _SWAP.enter()
     try:
         yield
     finally:
-        S3Response._key_response = original  # type: ignore[method-assign]
+        _SWAP.leave()
 
 
 def _as_s3(key_response: KeyResponse) -> KeyResponse:
@@ -59,11 +84,11 @@ def _as_s3(key_response: KeyResponse) -> KeyResponse:
         except MissingKey:
             _check(response, "ListBucket", source[0] if source else response.bucket_name)
             raise
-        if response.method == "HEAD" and answered[0] == 404:  # moto answers a missing key's HEAD 404
-            _check(response, "ListBucket", response.bucket_name)
+        # moto answers a HEAD of a missing key and an UploadPartCopy of a missing source 404, without raising.
+        if answered[0] == 404 and (response.method == "HEAD" or source is not None):
+            _check(response, "ListBucket", source[0] if source else response.bucket_name)
         return answered
 
-    answer.answers_as_s3 = True  # type: ignore[attr-defined]
     return answer
 
 

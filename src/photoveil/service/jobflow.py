@@ -21,10 +21,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photoveil.adapters.jobs import DONE, Job
 from photoveil.adapters.storage import edited_key, too_large_message
 from photoveil.dependencies import Dependencies
-from photoveil.errors import EmptyFileError, FileTooLargeError, PhotoVeilError
+from photoveil.errors import EmptyFileError, FileTooLargeError, ImageRefusedError, PhotoVeilError
 from photoveil.imaging.detectors.moderation import ModerationConfigError, moderated
 from photoveil.imaging.pipeline import BlurResult, blur_more
-from photoveil.observability import MetricUnit, count_failure, job_context, logger, metrics, tracer
+from photoveil.observability import (
+    MetricUnit,
+    count_detector_refusal,
+    count_failure,
+    job_context,
+    logger,
+    metrics,
+    tracer,
+)
 from photoveil.service.mail import refusal_at_send
 from photoveil.service.notifications import ObjectCreated
 from photoveil.service.owner_tokens import new_owner_token
@@ -35,7 +43,8 @@ UPLOAD_KEY_RE = re.compile(r"uploads/([0-9a-f]{32})")
 # Keep a failed job visible to its status page for a day, like an unfinished one.
 FAILED_JOB_TTL = timedelta(days=1)
 STAGE_METRICS = {"decode": "DecodeTime", "detect": "DetectTime", "blur": "BlurTime", "encode": "EncodeTime"}
-# Counted for each photo moderation could not judge as configured (template: ModerationMisconfiguredAlarm).
+# Counted on each attempt moderation could not judge as configured, so up to 5 a photo (BlurQueue's
+# maxReceiveCount), then the DLQ (template: ModerationMisconfiguredAlarm).
 MODERATION_MISCONFIGURED = "ModerationMisconfigured"
 
 
@@ -74,6 +83,8 @@ def blur_upload(job_id: str, upload: ObjectCreated, deps: Dependencies) -> None:
     except PhotoVeilError as error:
         if isinstance(error, ModerationConfigError):  # retried like any detector error, and alarmed
             metrics.add_metric(name=MODERATION_MISCONFIGURED, unit=MetricUnit.Count, value=1)
+        if isinstance(error, ImageRefusedError):  # failed for good, and alarmed: it may be our parameter
+            count_detector_refusal(error.operation)
         if not error.permanent:
             raise
         _fail(job_id, error, deps)

@@ -138,8 +138,9 @@ def blocked_labels(labels: list[ModerationLabel], policy: ModerationPolicy) -> l
 
 class RekognitionModerator:
     """DetectModerationLabels on the JPEG made for Rekognition; transient errors retried, then
-    DetectorError. Built once per execution environment: a policy that names something other than version
-    7's top-level categories raises ModerationConfigError there (and so for every photo, unjudged)."""
+    DetectorError. A policy that names something other than version 7's top-level categories raises
+    ModerationConfigError here, in the constructor; the worker builds it on first use and keeps only a
+    built one, so a bad policy is checked, and refused, again on every attempt at every photo, unjudged."""
 
     name = "rekognition"
 

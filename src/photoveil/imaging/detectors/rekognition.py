@@ -47,7 +47,10 @@ RETRYABLE_CODES = frozenset(
         "LimitExceededException",
     }
 )
-# The image itself is refused: the same bytes would be refused again, so the photo fails as bad input.
+# The image itself is refused: the same bytes would be refused again, so the photo fails as bad input. The
+# limits are checked before each call (encode_for_rekognition), so a refusal is unexpected, and
+# InvalidParameterException may as well be a parameter of ours gone wrong, failing every photo: the worker
+# counts each refusal by operation (ImageRefusedByDetector), and an alarm fires on the first.
 REFUSED_IMAGE_CODES = frozenset(
     {"InvalidParameterException", "InvalidImageFormatException", "ImageTooLargeException"}
 )
@@ -187,7 +190,8 @@ class RekognitionCalls:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in REFUSED_IMAGE_CODES:
                     raise ImageRefusedError(
-                        f"the photo could not be checked: Rekognition {name} refused it ({code})"
+                        f"the photo could not be checked: Rekognition {name} refused it ({code})",
+                        operation=name,
                     ) from exc
                 if code not in RETRYABLE_CODES:
                     raise DetectorError(f"Rekognition {name} failed: {code or exc}") from exc

@@ -13,8 +13,8 @@
 #
 # What `ensure` changes on the machine (docs/decisions/invoke-0001-lambda-containers.md):
 #   - installs Debian's docker.io and debootstrap (apt), starts dockerd (its pid in $CACHE/dockerd.pid;
-#     `stop` ends it) with a rule that keeps containers off every network but this machine's (DOCKER-USER,
-#     removed by `stop`);
+#     `stop` ends it) with a rule that keeps containers off every network but this machine's (DOCKER-USER)
+#     and one that drops what they send to 127.0.0.0/8 (raw), both removed by `stop`;
 #   - on x86-64, registers binfmt_misc qemu-aarch64, trixie's static qemu-user 10 (bookworm's 7.2 shows arm64
 #     programs the host's x86 /proc/cpuinfo, and ONNX Runtime crashes on it), fetched with apt from a sources
 #     list of its own under $CACHE: the machine's apt sources are left as they are;
@@ -199,11 +199,15 @@ install_packages() {  # the Docker engine, and debootstrap for the stand-in's ro
 }
 
 KEEP_IN=(-i docker0 ! -o docker0 -j DROP -m comment --comment "$RULE_COMMENT")
+# dockerd --userland-proxy=false sets route_localnet on its bridge: containers could then send crafted
+# packets to 127.0.0.1 (CVE-2020-8558's class). The raw table drops them before any DNAT (invoke-0001).
+NO_LOOPBACK=(-i docker0 -d 127.0.0.0/8 -j DROP -m comment --comment "$RULE_COMMENT")
 
 start_dockerd() {
   docker info >/dev/null 2>&1 || launch_dockerd
   # Containers reach this machine (the local stack, through scripts/invoke.sh's forward) and nothing else.
   iptables -C DOCKER-USER "${KEEP_IN[@]}" 2>/dev/null || iptables -I DOCKER-USER "${KEEP_IN[@]}"
+  iptables -t raw -C PREROUTING "${NO_LOOPBACK[@]}" 2>/dev/null || iptables -t raw -I PREROUTING "${NO_LOOPBACK[@]}"
 }
 
 launch_dockerd() {
@@ -240,8 +244,11 @@ stop_dockerd() {  # stop the engine `ensure` started, and remove the rule it add
     echo "stopped dockerd ($pid), which scripts/lambda_standin.sh started"
   fi
   rm -f "$DOCKERD_PID"
-  # Docker keeps its chains when it stops: a Docker started later would find containers kept in.
+  # Docker keeps its chains when it stops: a Docker started later would find containers kept in. The
+  # rule without its comment is what this script added before it had one.
   while iptables -D DOCKER-USER "${KEEP_IN[@]}" 2>/dev/null; do :; done
+  while iptables -D DOCKER-USER "${KEEP_IN[@]:0:7}" 2>/dev/null; do :; done
+  while iptables -t raw -D PREROUTING "${NO_LOOPBACK[@]}" 2>/dev/null; do :; done
 }
 
 stop_unless_used() {  # stop the engine unless another run uses it (that run stops it when it ends)

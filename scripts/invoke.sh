@@ -21,15 +21,14 @@ case "${1:-}" in
   *) ARGS=(event "$@") ;;
 esac
 
-# FN and EVENT, and whether the containers can be given a way to the stack: said before anything is
-# installed, started or built.
-.venv/bin/python -m photoveil_dev.invoke --preflight "${ARGS[@]}"
-
 if [[ -z ${PHOTOVEIL_STANDIN_RUN:-} ]]; then
+  # FN and EVENT, and whether the containers can be given a way to the stack: said before anything is
+  # installed, started or built.
+  .venv/bin/python -m photoveil_dev.invoke --preflight "${ARGS[@]}"
   wanted=0
   bash scripts/lambda_standin.sh wanted || wanted=$?
   case $wanted in
-    0) PHOTOVEIL_STANDIN_RUN=1 exec bash scripts/lambda_standin.sh run bash "$0" "$@" ;;
+    0) PHOTOVEIL_STANDIN_RUN=1 exec bash scripts/lambda_standin.sh run bash scripts/invoke.sh "$@" ;;
     1) ;;  # a Docker engine answers: SAM uses it, and pulls the real image
     *) exit "$wanted" ;;
   esac

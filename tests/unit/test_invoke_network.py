@@ -4,9 +4,11 @@ needed. Adding the rules needs root and Docker: `make invoke-check` does it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,28 @@ def test_without_root_on_a_linux_engine_the_run_is_refused_before_anything_start
     assert refusal is not None and "root" in refusal
     assert forward_needs_root({}, "Debian GNU/Linux 12 (bookworm)", euid=0) is None
     assert forward_needs_root({}, "Docker Desktop", euid=1000) is None
+
+
+def _stack_json(path: Path, pid: int) -> None:
+    keys = {"accessKeyId": "AKIA", "secretAccessKey": "secret"}
+    path.write_text(
+        json.dumps(
+            {
+                "pid": pid, "moto": "http://127.0.0.1:4566", "uploadsBucket": "u", "blurredBucket": "b",
+                "jobsTable": "j", "queueUrl": "q", "credentials": keys, "roles": {}, "environment": {},
+                "workers": 0,
+            }
+        )
+    )  # fmt: skip
+
+
+def test_make_runs_stack_is_found_where_there_is_no_proc(tmp_path: Path, monkeypatch) -> None:
+    # macOS has no /proc: the stack's process is asked for by signal 0.
+    from photoveil_dev.invoke import __main__ as invoke_main
+
+    gone = 2**22 + 17  # above Linux's pid_max: no /proc entry, whatever runs here
+    _stack_json(tmp_path / "stack.json", gone)
+    assert invoke_main._usable(tmp_path) is None
+    monkeypatch.setattr(invoke_main, "pid_alive", lambda pid: pid == gone)  # as if it ran, on macOS
+    found = invoke_main._usable(tmp_path)
+    assert found is not None and found.pid == gone

@@ -63,12 +63,12 @@ build: install ## sam build (no Docker): arm64 artifacts for the template's Pyth
 deploy: build ## sam deploy --guided, then publish the website with the stack's outputs
 	bash scripts/deploy.sh
 
-invoke: install ## sam local invoke of an events/ file against the local stack, checked: make invoke FN=BlurFunction EVENT=events/sqs_s3_put.json
-	bash scripts/invoke.sh $(FN) $(EVENT)
+invoke: install ## sam local invoke of an events/ file against the local stack, checked: make invoke EVENT=events/sqs_s3_put.json [FN=BlurFunction]
+	bash scripts/invoke.sh event "$(FN)" "$(EVENT)"
 
 .PHONY: invoke-photo invoke-check
 invoke-photo: install ## A photo end to end, each function in its Lambda container (PHOTO=path to choose it)
-	bash scripts/invoke.sh photo $(PHOTO)
+	bash scripts/invoke.sh photo $(if $(PHOTO),"$(PHOTO)")
 
 invoke-check: install ## Every events/ file and a photo end to end in arm64 Lambda containers, each outcome checked (CI)
 	bash scripts/invoke.sh check

@@ -4,7 +4,12 @@ functions in containers is `make invoke-check`'s (it needs Docker); nothing here
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +18,18 @@ import pytest
 from photoveil.adapters import clients
 from photoveil.local.account import Credentials
 from photoveil.local.template import load_template, read_stack_spec
+from photoveil_dev.invoke.__main__ import image_verdict, lanes, usage_error
+from photoveil_dev.invoke.cases import BAD_JOB, CASES, GOOD_JOB, Case
 from photoveil_dev.invoke.network import forward_rule
-from photoveil_dev.invoke.photo import object_keys
-from photoveil_dev.invoke.sam import declared_variables, emulated_template, env_vars
+from photoveil_dev.invoke.queues import object_keys
+from photoveil_dev.invoke.runner import Runner
+from photoveil_dev.invoke.sam import (
+    declared_variables,
+    emulated_template,
+    env_vars,
+    function_timeout,
+    run_within,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -118,9 +132,14 @@ def test_the_forward_sends_only_the_stacks_port_on_the_bridge_to_loopback() -> N
     ]  # fmt: skip
 
 
+def _s3_body(bucket: str, key: str) -> str:
+    return json.dumps({"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]})
+
+
 def test_the_message_about_a_key_is_found_by_its_decoded_key() -> None:
-    body = json.dumps({"Records": [{"s3": {"object": {"key": "uploads%2Fab+c"}}}]})
-    assert object_keys(body) == ["uploads/ab c"]
+    assert object_keys(_s3_body("b", "uploads%2Fab+c")) == [("b", "uploads/ab c")]
+    envelope = json.dumps({"Type": "Notification", "Message": _s3_body("b", "p/x.jpg")})
+    assert object_keys(envelope) == [("b", "p/x.jpg")]  # a subscription without raw delivery
     assert object_keys('{"Event": "s3:TestEvent"}') == [] and object_keys("not json") == []
 
 
@@ -129,3 +148,110 @@ def test_role_sessions_survive_stack_json() -> None:
     assert Credentials.from_json(json.loads(json.dumps(keys.as_json()))) == keys
     admin = Credentials("AKIA", "secret")
     assert admin.as_json() == {"accessKeyId": "AKIA", "secretAccessKey": "secret"}
+
+
+# ---------------------------------------------------------------- which checks run, and where
+def test_every_events_file_has_its_case_and_every_case_its_file() -> None:
+    # A file added to events/ without a case would run nowhere under `make invoke-check`.
+    assert sorted(case.event for case in CASES) == sorted(path.name for path in EVENTS.glob("*.json"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.event)
+def test_a_case_names_the_fixed_jobs_its_event_names(case: Case) -> None:
+    # Cases that remake the same job share a lane (run one after another): the lanes come from this field.
+    text = (EVENTS / case.event).read_text()
+    assert {job for job in (GOOD_JOB, BAD_JOB) if job in text} == set(case.jobs)
+
+
+def test_cases_that_remake_a_job_share_the_first_lane_and_the_photo_leads_the_second() -> None:
+    checks = [(case, (case.event, lambda: "")) for case in CASES]
+    end_to_end = ("photo", lambda: "")
+    first, second = lanes(checks, end_to_end)
+    same_job = [case.event for case in CASES if case.jobs]
+    assert len(same_job) >= 3
+    assert [label for label, _ in first[: len(same_job)]] == same_job
+    assert second[0] is end_to_end
+    assert sorted(label for label, _ in first + second[1:]) == sorted(case.event for case in CASES)
+
+
+@pytest.mark.parametrize(
+    ("fn", "event", "wrong"),
+    [
+        ("", "", "needs EVENT"),
+        ("BlurFunction", "", "needs EVENT"),
+        ("", "events/no_such.json", "no such event file"),
+        ("", "pyproject.toml", "FN=<function>"),
+        ("", "events/sqs_s3_put.json", None),  # the file's own function
+        ("BlurFunction", "events/sqs_s3_put.json", None),
+        ("ApiFunction", "pyproject.toml", None),  # the user's own event: invoked, unchecked
+    ],
+)
+def test_make_invoke_says_what_is_wrong_with_fn_and_event(fn: str, event: str, wrong: str | None) -> None:
+    args = argparse.Namespace(command="event", function=fn, event=event and str(REPO / event))
+    refusal = usage_error(args)
+    assert (refusal is None) if wrong is None else (wrong in (refusal or ""))
+
+
+def test_the_checks_fail_unless_the_functions_ran_as_arm64() -> None:
+    assert image_verdict("arm64", "aarch64")[0]
+    assert not image_verdict("amd64", "x86_64")[0]
+    assert not image_verdict("arm64", "x86_64")[0]  # an arm64 label on an image that runs x86 programs
+    assert not image_verdict("", "")[0]
+
+
+# ---------------------------------------------------------------- how long an invocation may take
+def test_an_invocation_may_take_its_functions_timeout_as_sam_runs_it(template) -> None:
+    assert function_timeout(template, "ApiFunction", {}) == 10
+    assert function_timeout(template, "BlurFunction", {}) == 30  # WorkerTimeout's default
+    assert function_timeout(template, "BlurFunction", {"WorkerTimeout": "300"}) == 300
+    emulated = emulated_template(template, factor=10)
+    assert function_timeout(emulated, "ApiFunction", {}) == 100
+
+
+def test_under_emulation_the_containers_are_given_qemus_cpu(template) -> None:
+    variables = emulated_template(template, qemu_cpu="neoverse-n1")["Globals"]["Function"]["Environment"]
+    assert variables["Variables"]["QEMU_CPU"] == "neoverse-n1"
+    assert "QEMU_CPU" not in json.dumps(emulated_template(template, qemu_cpu=""))
+
+
+def test_a_command_over_its_time_limit_is_interrupted_then_given_up() -> None:
+    # SIGINT first: SAM removes its container on it.
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: (print('interrupted', flush=True), sys.exit(3)))\n"
+        "time.sleep(60)\n"
+    )
+    started = time.monotonic()
+    done = run_within([sys.executable, "-c", code], env=dict(os.environ), limit_s=1, grace_s=10)
+    assert time.monotonic() - started < 10
+    assert done.returncode is None and "interrupted" in done.stdout
+
+
+# ---------------------------------------------------------------- a check that breaks fails alone
+def test_an_unexpected_error_fails_its_check_and_not_the_run(capsys) -> None:
+    runner = Runner(stack=None, invoker=None, variants_queue="VariantsQueue")  # type: ignore[arg-type]
+
+    def broken() -> str:
+        return {}["statusCode"]
+
+    assert runner.run("a check", broken) is False
+    assert runner.run("the next", lambda: "fine") is True
+    out = capsys.readouterr().out
+    assert "FAIL a check: KeyError: 'statusCode'" in out and "ok   the next: fine" in out
+
+
+def test_sigterm_ends_the_run_through_its_finally_blocks() -> None:
+    # Python's default SIGTERM skips `finally`: the forward's rules and the stack would be left behind.
+    code = (
+        "import os, signal, time\n"
+        "from photoveil_dev.invoke.__main__ import main\n"
+        "main(['--preflight', 'check'])\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(10)\n"
+        "finally:\n"
+        "    print('undone', flush=True)\n"
+    )
+    env = dict(os.environ, PHOTOVEIL_CONTAINER_HOST="host.example")  # no root needed for the preflight
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (143, "undone"), done.stderr

@@ -13,10 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -24,20 +23,22 @@ from photoveil.adapters.storage import blurred_key, upload_key
 from photoveil.local.account import REGION
 from photoveil.local.events import sqs_batch_event
 from photoveil.service.quotas import recipient_key
-from photoveil_dev.invoke.cases import api_body, batch_failures, expect, load_event, utc_now
+from photoveil_dev.invoke.cases import api_body, batch_failures, expect, fresh_client, load_event, utc_now
+from photoveil_dev.invoke.pixels import check_blurred
+from photoveil_dev.invoke.queues import object_keys, receive
 from photoveil_dev.invoke.runner import Runner
 
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
-RECEIVE_WAIT_S = 30
 
 
 def run_photo(runner: Runner, photo: Path) -> str:
     """The photo's whole way; CheckError at the first step that is not as it should be."""
     email = f"photo-{secrets.token_hex(4)}@example.com"
+    fresh_client(runner.stack)  # the events' client address: its day's emails may be spent
     upload = _presign(runner, photo, email)
     job_id = upload["jobId"]
     _post_form(runner, upload, photo)
-    faces = _blur(runner, job_id)
+    faces = _blur(runner, job_id, photo)
     _status(runner, job_id)
     _variants(runner, job_id)
     _bounce(runner, email)
@@ -65,40 +66,10 @@ def _post_form(runner: Runner, upload: dict[str, Any], photo: Path) -> None:
     runner.say(f"POST {local}: {response.status_code}")
 
 
-def receive(runner: Runner, queue_url: str, key: str) -> dict[str, Any]:
-    """The message about KEY on the queue, as the event source mapping receives it; others are left."""
-    sqs = runner.stack.client("sqs")
-    deadline = time.monotonic() + RECEIVE_WAIT_S
-    while time.monotonic() < deadline:
-        received = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        for message in received:
-            if key in object_keys(message["Body"]):
-                return message
-            sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
-    raise AssertionError(f"no message about {key} on {queue_url} in {RECEIVE_WAIT_S} s")
-
-
-def object_keys(body: str) -> list[str]:
-    """The object keys an S3 event message names (decoded: S3 sends them URL-encoded)."""
-    try:
-        event = json.loads(body)
-        return [unquote_plus(record["s3"]["object"]["key"]) for record in event.get("Records", [])]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return []
-
-
 def _invoke_with_message(runner: Runner, function: str, queue_url: str, key: str, name: str) -> None:
     """FUNCTION on the message about KEY, as Lambda's event source mapping: then the message is deleted."""
     sqs = runner.stack.client("sqs")
-    message = receive(runner, queue_url, key)
+    message = receive(sqs, queue_url, lambda m: key in [k for _, k in object_keys(m["Body"])], runner.drained)
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     invoked = runner.invoke(function, sqs_batch_event([message], queue_arn=arn, region=REGION), name)
     expect(batch_failures(invoked) == [], f"{function} reported {invoked.response}")
@@ -107,7 +78,7 @@ def _invoke_with_message(runner: Runner, function: str, queue_url: str, key: str
         expect('"email sent"' in invoked.logs, "the worker sent no photo-ready email")
 
 
-def _blur(runner: Runner, job_id: str) -> int:
+def _blur(runner: Runner, job_id: str, photo: Path) -> int:
     stack = runner.stack
     _invoke_with_message(runner, "BlurFunction", stack.queue_url, upload_key(job_id), "blur")
     job = stack.job(job_id)
@@ -116,6 +87,8 @@ def _blur(runner: Runner, job_id: str) -> int:
     expect(stack.keys(stack.blurred_bucket, blurred_key(job_id)) == [blurred_key(job_id)], "not published")
     expect(stack.keys(stack.uploads_bucket, upload_key(job_id)) == [], "the original was not deleted")
     runner.say(f"done: {job.faces} face(s) blurred, {blurred_key(job_id)} published, original deleted")
+    published = stack.object_bytes(stack.blurred_bucket, blurred_key(job_id))
+    runner.say(check_blurred(photo.read_bytes(), published))
     return job.faces
 
 

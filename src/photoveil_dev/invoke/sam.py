@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +31,33 @@ CONSOLE_ONLY = ("POWERTOOLS_",)
 # 10 s: Python and boto3 start in about 9 s on a loaded 2-core machine).
 EMULATION_TIMEOUT_FACTOR = 10
 LAMBDA_MAX_TIMEOUT_S = 900
+LAMBDA_DEFAULT_TIMEOUT_S = 3
+# What `sam local invoke` may take beyond the function's own Timeout: SAM's start, the container's
+# creation and, under emulation, its runtime's start.
+SAM_OVERHEAD_S = 120
 
 
 class InvokeError(RuntimeError):
     """`sam local invoke` failed, or the function answered with an error instead of a response."""
 
 
-def declared_variables(template: dict[str, Any]) -> set[str]:
-    """Every environment variable the template declares (Globals and each function's own): the only ones
-    `sam local invoke --env-vars` can set."""
-    sources = [(template.get("Globals") or {}).get("Function") or {}]
-    sources += [
+def function_properties(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Globals' Function section and each function's Properties: where a function's settings are (the
+    same objects as in TEMPLATE, so a caller may change them)."""
+    sections = [(template.get("Globals") or {}).get("Function") or {}]
+    sections += [
         r.get("Properties") or {}
         for r in template["Resources"].values()
         if r.get("Type") == "AWS::Serverless::Function"
     ]
-    return {name for s in sources for name in ((s.get("Environment") or {}).get("Variables") or {})}
+    return sections
+
+
+def declared_variables(template: dict[str, Any]) -> set[str]:
+    """Every environment variable the template declares (Globals and each function's own): the only ones
+    `sam local invoke --env-vars` can set."""
+    sections = function_properties(template)
+    return {name for s in sections for name in ((s.get("Environment") or {}).get("Variables") or {})}
 
 
 def env_vars(declared: Iterable[str], environment: dict[str, str], endpoint: str) -> dict[str, Any]:
@@ -60,20 +72,34 @@ def env_vars(declared: Iterable[str], environment: dict[str, str], endpoint: str
     return {"Parameters": values | {ENDPOINT_VARIABLE: endpoint}}
 
 
-def emulated_template(built: dict[str, Any], factor: int = EMULATION_TIMEOUT_FACTOR) -> dict[str, Any]:
+def emulated_template(
+    built: dict[str, Any], factor: int = EMULATION_TIMEOUT_FACTOR, qemu_cpu: str = ""
+) -> dict[str, Any]:
     """BUILT (the template `sam build` wrote) with each function's fixed Timeout FACTOR times longer, at
-    most Lambda's 900 s. A Timeout given by a parameter (the worker's WorkerTimeout) is left to it."""
+    most Lambda's 900 s. A Timeout given by a parameter (the worker's WorkerTimeout) is left to it. With
+    QEMU_CPU, every container is also given QEMU_CPU (a variable declared in Globals is the only way SAM
+    puts one into the container: its --container-env-vars applies only when debugging)."""
     emulated = json.loads(json.dumps(built))
-    functions = [(emulated.get("Globals") or {}).get("Function") or {}]
-    functions += [
-        r.get("Properties") or {}
-        for r in emulated["Resources"].values()
-        if r.get("Type") == "AWS::Serverless::Function"
-    ]
-    for properties in functions:
+    for properties in function_properties(emulated):
         if isinstance(properties.get("Timeout"), int):
             properties["Timeout"] = min(properties["Timeout"] * factor, LAMBDA_MAX_TIMEOUT_S)
+    if qemu_cpu:
+        globals_ = emulated.setdefault("Globals", {}).setdefault("Function", {})
+        variables = globals_.setdefault("Environment", {}).setdefault("Variables", {})
+        variables["QEMU_CPU"] = qemu_cpu
     return emulated
+
+
+def function_timeout(template: dict[str, Any], function: str, parameters: dict[str, str]) -> int:
+    """FUNCTION's Timeout in TEMPLATE (its own, else Globals', else Lambda's 3 s), a parameter's resolved
+    from PARAMETERS or its default."""
+    own = template["Resources"][function].get("Properties") or {}
+    globals_ = (template.get("Globals") or {}).get("Function") or {}
+    timeout = own.get("Timeout", globals_.get("Timeout", LAMBDA_DEFAULT_TIMEOUT_S))
+    if isinstance(timeout, dict) and "Ref" in timeout:
+        name = timeout["Ref"]
+        timeout = parameters.get(name, template["Parameters"][name].get("Default"))
+    return int(timeout)
 
 
 def credentials_environment(keys: Credentials) -> dict[str, str]:
@@ -108,6 +134,8 @@ class SamInvoker:
     parameters: dict[str, str]  # --parameter-overrides (e.g. the worker's emulated timeout)
     log_dir: Path
     template: Path = BUILT_TEMPLATE
+    # How long each function's `sam local invoke` may take (its Timeout + SAM_OVERHEAD_S), by function.
+    time_limits: dict[str, int] = field(default_factory=dict)
 
     def command(self, function: str, event_file: Path) -> list[str]:
         command = [str(SAM), "local", "invoke", function, "--template", str(self.template)]
@@ -125,18 +153,61 @@ class SamInvoker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         # SAM_SKIP_PULL_IMAGE comes from scripts/invoke.sh when the image is the stand-in.
         env |= credentials_environment(keys) | {"SAM_CLI_TELEMETRY": "0"}
+        limit = self.time_limits.get(function, LAMBDA_MAX_TIMEOUT_S + SAM_OVERHEAD_S)
         started = time.monotonic()
-        done = subprocess.run(
-            self.command(function, Path(file.name)), cwd=REPO, env=env, capture_output=True, text=True
-        )
+        try:
+            done = run_within(self.command(function, Path(file.name)), env=env, limit_s=limit)
+        finally:
+            Path(file.name).unlink()
         seconds = time.monotonic() - started
-        Path(file.name).unlink()
         log = self.log_dir / f"{function}-{Path(name).stem}.log"
         log.write_text(done.stderr + "\n--- stdout ---\n" + done.stdout)
+        if done.returncode is None:
+            raise InvokeError(f"sam local invoke {function} gave no answer in {limit} s, stopped ({log})")
         return Invoked(function, name, _response(done, function, log), done.stderr, seconds)
 
 
-def _response(done: subprocess.CompletedProcess[str], function: str, log: Path) -> Any:
+@dataclass(frozen=True)
+class Finished:
+    """What a command printed, and its exit code (None: stopped at its time limit)."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+def run_within(command: list[str], *, env: dict[str, str], limit_s: float, grace_s: float = 30) -> Finished:
+    """COMMAND (in the repository), stopped if it runs longer than LIMIT_S: SIGINT first, which SAM
+    answers by removing its container, then SIGKILL after GRACE_S."""
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=limit_s)
+        return Finished(process.returncode, stdout, stderr)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        return Finished(None, stdout or "", stderr or "")
+    except BaseException:  # SIGTERM (SystemExit) or Ctrl-C while waiting: no SAM nor container left
+        _stop(process, grace_s=10)
+        raise
+
+
+def _stop(process: subprocess.Popen[str], grace_s: float) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _response(done: Finished, function: str, log: Path) -> Any:
     """The function's response: SAM prints it alone on stdout's last line."""
     lines = done.stdout.strip().splitlines()
     try:

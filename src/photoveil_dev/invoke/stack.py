@@ -78,5 +78,8 @@ class StackState:
         listed = self.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listed.get("Contents", []))
 
+    def object_bytes(self, bucket: str, key: str) -> bytes:
+        return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
     def queue_url_named(self, name: str) -> str:
         return self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]

@@ -35,8 +35,10 @@ from .helpers import (
     s3_put_event,
 )
 from .test_blur import RacingJobs
-from .test_owner import BADGE, owner_event
+from .test_owner import BADGE, drain_blur_queue, owner_event
 from .test_variants import publish
+from .test_withdrawals import cdn as cdn
+from .test_withdrawals import exact_paths, invalidated
 
 Change = Callable[[dict[str, Any]], None]
 
@@ -209,7 +211,7 @@ def test_the_api_s_job_statements_must_name_the_jobs_table(
 
 
 @pytest.mark.parametrize(
-    "roles", [without("BlurRole", "MailAllowances", "dynamodb:UpdateItem")], ids=["BlurRole"], indirect=True
+    "roles", [without("BlurRole", "Allowances", "dynamodb:UpdateItem")], ids=["BlurRole"], indirect=True
 )
 def test_the_worker_counts_a_recipient_s_email_in_the_quotas_table(
     aws: Aws, functions: Functions, context, astronaut_path, logs
@@ -295,3 +297,28 @@ def test_the_variants_function_can_write_variants_but_no_full_size_photo(
         with pytest.raises(ClientError, match="AccessDenied"):
             call()
     assert aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=photo)["Body"].read() == b"published"
+
+
+def without_a_sender(template: dict[str, Any]) -> None:
+    """The template as deployed with no SenderEmail: every SendsEmail statement left out."""
+    template["Conditions"]["SendsEmail"] = {"Fn::Equals": ["sends", "no email"]}
+
+
+@pytest.mark.parametrize("roles", [without_a_sender], ids=["no SenderEmail"], indirect=True)
+def test_without_a_sender_the_worker_still_charges_an_edit_s_invalidation_to_the_budget(
+    aws: Aws, functions: Functions, context, astronaut_path, logs, cdn: str
+) -> None:
+    # The worker spends the day's budget of edge withdrawals when an edit replaces a version: its grant on
+    # the quotas table cannot depend on mail being configured.
+    event = load_event("api_create_upload.json")
+    event["body"] = json.dumps({"contentType": "image/png", "size": 1000})  # no email: none is sent
+    created = json.loads(functions.api.invoke(event, context)["body"])
+    job_id, token = created["jobId"], created["ownerToken"]
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    edit = owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions")
+    assert functions.api.invoke(edit, context)["statusCode"] == 202
+
+    assert len(drain_blur_queue(aws, functions, context)) == 1
+
+    assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")]
+    assert denials(logs) == []

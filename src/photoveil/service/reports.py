@@ -78,13 +78,11 @@ def report_photo(job_id: str, request: ReportRequest, source_ip: str, deps: Depe
         raise bad_request("invalid_job_id", "a job id is 32 lowercase hexadecimal characters")
     with job_context(job_id):
         now = deps.clock()
-        # Counted before the photo is looked up: the limits bound probing for photos too.
+        # The client's limit is counted before the photo is looked up: it bounds probing for photos too.
+        # The service's ceiling only once a report counts (_record_report): made-up job ids and repeats
+        # from a few addresses must not silence reporting for everyone.
         limits = Limits.from_settings(deps.settings)
-        charge(
-            deps.quotas,
-            now,
-            [(limits.reports_per_client_hour, client_key(source_ip)), (limits.reports_per_day, SERVICE)],
-        )
+        charge(deps.quotas, now, [(limits.reports_per_client_hour, client_key(source_ip))])
         job = deps.jobs.get(job_id)
         if job is None or job.expired(now) or job.status not in REPORTABLE or job.photo_key is None:
             raise RequestError(
@@ -104,9 +102,14 @@ def _record_report(job: Job, request: ReportRequest, source_ip: str, deps: Depen
     or None for a repeat (or a photo gone meanwhile). Decided on the job as read, written on condition
     that it is still so: a report racing another from the same network is decided again."""
     reporter, network = reporter_id(job.job_id, source_ip), network_id(job.job_id, source_ip)
+    charged = False
     for _ in range(3):
         if reporter in job.reporter_hashes:
             return None
+        if not charged:  # a report that counts: each address spends at most one per photo it knows
+            ceiling = Limits.from_settings(deps.settings).reports_per_day
+            charge(deps.quotas, deps.clock(), [(ceiling, SERVICE)])
+            charged = True
         recorded = deps.jobs.add_report(
             job.job_id,
             reporter=reporter,

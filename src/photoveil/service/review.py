@@ -6,7 +6,6 @@ Every action is logged with the job id as the correlation key (photoveil.observa
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ def reported_photos(deps: Dependencies) -> list[dict[str, Any]]:
     reports: the new reports' reasons counted and notes listed (a restore reviewed the earlier ones)."""
     jobs = sorted(
         deps.jobs.reported(),
-        key=lambda j: (j.status != "withdrawn", -j.network_count, -len(j.new_reports), j.job_id),
+        key=lambda j: (j.status != "withdrawn", -j.network_count, -j.unreviewed, j.job_id),
     )
     return [_summary(job) for job in jobs]
 
@@ -38,10 +37,11 @@ def _summary(job: Job) -> dict[str, Any]:
     return {
         "jobId": job.job_id,
         "status": job.status,
-        "reporters": len(new),  # each report is a distinct address's
+        "reporters": job.unreviewed,  # each report is a distinct address's
+        "stored": len(new),  # the first MAX_STORED_REPORTS of them are kept whole, with their notes
         "networks": job.network_count,  # what withdraws a photo, counted since the last review
         "reviewed": job.reviewed_reports,
-        "reasons": dict(Counter(report.reason for report in new)),
+        "reasons": job.unreviewed_reasons,  # every report not reviewed yet, stored or not
         "notes": [f"{report.at} {report.reason}: {report.note}" for report in new if report.note],
         "withdrawnAt": job.withdrawn_at,
         "expiresAt": job.expires_at,
@@ -82,6 +82,7 @@ def restore(job_id: str, deps: Dependencies) -> Job:
                 f"photo {job_id} expired at {job.expires_at or 'its end'}: it cannot be published again "
                 "(take it down, or let the bucket's lifecycle delete it)"
             )
+        reviewed = job.unreviewed_reasons if job else {}  # the restore drops them: this log line keeps them
         restored = deps.jobs.mark_restored(job_id, now=now)
         if restored is None:
             current = deps.jobs.get(job_id)
@@ -94,5 +95,5 @@ def restore(job_id: str, deps: Dependencies) -> Job:
         moved = deps.storage.release(restored.photo_key)
         deps.cdn.invalidate(cdn_paths(restored.photo_key))  # edges may hold the withdrawn time's 404s
         deps.jobs.finish_restore(job_id, photo_key=restored.photo_key)
-        logger.warning("photo restored by the operator", extra={"objects_moved": moved})
+        logger.warning("photo restored by the operator", extra={"objects_moved": moved, "reviewed": reviewed})
         return restored

@@ -168,6 +168,53 @@ def test_without_s3_get_on_withheld_a_racing_restore_is_undone(
     assert published_keys(aws, job_id) == []
 
 
+class BeforeClearing:
+    """The worker's job store, running ACTION just before it clears a withdrawal's invalidation."""
+
+    def __init__(self, jobs: Any, action: Any) -> None:
+        self._jobs, self._action = jobs, action
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jobs, name)
+
+    def clear_invalidation(self, job_id: str, **kwargs: Any) -> None:
+        self._action()
+        self._jobs.clear_invalidation(job_id, **kwargs)
+
+
+def test_a_worker_late_for_one_withdrawal_leaves_the_next_one_s_invalidation_to_do(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, cdn: str
+) -> None:
+    # Issue 26's review: the worker cleared invalidatePending on condition that it named the photo's key,
+    # which a restore keeps. A worker late for one withdrawal cleared the next one's, and when that one's
+    # CreateInvalidation then failed once, its retry moved nothing and invalidated nothing.
+    job_id, _ = photo()
+    first = withdrawn(aws, functions, context, job_id)
+
+    def restored_and_withdrawn_again() -> None:
+        restore(job_id, admin)
+        assert "invalidatePending" not in aws.item(job_id)  # the restore ended that withdrawal
+        for address in ("192.0.2.10", "100.64.0.10", "2001:db8:7::1"):  # three new networks
+            assert report(functions, context, job_id, address)[0] == 202
+
+    deps = functions.worker.dependencies
+    jobs = deps.jobs
+    deps.__dict__["jobs"] = BeforeClearing(jobs, restored_and_withdrawn_again)
+    assert functions.worker.invoke(sqs_event(first), context) == {"batchItemFailures": []}
+    assert aws.item(job_id)["status"] == {"S": "withdrawn"} and "invalidatePending" in aws.item(job_id)
+
+    deps.__dict__["jobs"] = jobs
+    (second,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    busy = FailingOnce(deps.cloudfront_client, "create_invalidation", "TooManyInvalidationsInProgress")
+    functions.worker.override(cloudfront=busy)
+    assert len(functions.worker.invoke(sqs_event(second), context)["batchItemFailures"]) == 1  # moved
+    assert functions.worker.invoke(sqs_event(second), context) == {"batchItemFailures": []}
+
+    # The first withdrawal's, the restore's (the 404s edges held) and the second withdrawal's.
+    assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")] * 3
+    assert published_keys(aws, job_id) == [] and "invalidatePending" not in aws.item(job_id)
+
+
 def variants_of_a_photo_gone_meanwhile(aws: Aws, functions: Functions, context: Any) -> dict[str, Any]:
     """VariantsFunction on a photo its job still publishes, deleted from S3 after the function read the job
     (an owner's delete or a withdrawal lands between the two reads)."""

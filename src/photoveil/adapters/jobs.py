@@ -35,8 +35,10 @@ Item schema (attribute names are part of the template contract)::
     withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
     restoring    S  the photo key a restore is publishing again, until its objects are back in p/ (a
                     restore that stopped half-way is finished by running it again)
-    invalidatePending S  the photo key that withdrawal took offline, while its CloudFront copies are still
-                    to be dropped: set by the write that withdraws it, removed once the worker invalidated
+    invalidatePending S  a marker of the withdrawal (its time and a random suffix, unique to it) while its
+                    CloudFront copies are still to be dropped: set by the write that withdraws the photo,
+                    removed once the worker invalidated (only if it is still that withdrawal's) or by a
+                    restore
     takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -45,6 +47,7 @@ Transitions are conditional writes, so duplicate S3 events and racing workers ca
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -514,13 +517,14 @@ class JobStore:
     def mark_withdrawn(self, job_id: str, *, threshold: int, now: datetime) -> Job | None:
         """Take a published photo reported from at least THRESHOLD networks since its last review offline
         pending review: the job as it is now if this call did it (exactly once), else None. A pending edit
-        is dropped: it cannot publish. The photo is recorded to invalidate in the same write (cleared by
-        clear_invalidation)."""
+        is dropped: it cannot publish. The withdrawal's invalidation is recorded in the same write, with a
+        marker unique to this withdrawal (cleared by clear_invalidation, or a restore): a restore keeps
+        the photo key, so a worker late for one withdrawal must not clear the next one's."""
+        marker = f"{iso(now)}/{secrets.token_hex(4)}"
         return self._update(
             job_id,
             update=(
-                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = photoKey "
-                "REMOVE pendingEdit"
+                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = :marker REMOVE pendingEdit"
             ),
             condition=(
                 "#status IN (:done, :processing) AND attribute_exists(photoKey) AND networkCount >= :min"
@@ -528,21 +532,17 @@ class JobStore:
             values={
                 ":withdrawn": {"S": WITHDRAWN},
                 ":now": {"S": iso(now)},
+                ":marker": {"S": marker},
                 ":done": {"S": DONE},
                 ":processing": {"S": PROCESSING},
                 ":min": {"N": str(threshold)},
             },
         )
 
-    def clear_invalidation(self, job_id: str, *, photo_key: str) -> None:
-        """Note that the withdrawn ``photo_key``'s CloudFront copies are dropped (nothing if the job records
-        another key, or none)."""
-        self._update(
-            job_id,
-            update="REMOVE invalidatePending",
-            condition="attribute_exists(#status) AND invalidatePending = :key",
-            values={":key": {"S": photo_key}},
-        )
+    def clear_invalidation(self, job_id: str, *, marker: str) -> None:
+        """Note that the withdrawal MARKER names had its CloudFront copies dropped (nothing if the job now
+        records another withdrawal's, or none)."""
+        self._remove_if(job_id, "invalidatePending", marker)
 
     def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:
         """Publish a withdrawn, unexpired photo again, its reports marked reviewed (their entries and
@@ -554,8 +554,8 @@ class JobStore:
             job_id,
             update=(
                 "SET #status = :done, restoredAt = :now, networkCount = :zero, restoring = photoKey, "
-                "reviewedReports = if_not_exists(reportCount, :zero) REMOVE withdrawnAt, reports, "
-                + ", ".join(f"reason_{reason}" for reason in REASONS)
+                "reviewedReports = if_not_exists(reportCount, :zero) REMOVE withdrawnAt, invalidatePending, "
+                "reports, " + ", ".join(f"reason_{reason}" for reason in REASONS)
             ),
             condition="#status = :withdrawn AND attribute_exists(photoKey) AND #ttl > :epoch",
             values={
@@ -570,11 +570,16 @@ class JobStore:
 
     def finish_restore(self, job_id: str, *, photo_key: str) -> None:
         """Note that a restore's objects are back in p/ (nothing if the job changed meanwhile)."""
+        self._remove_if(job_id, "restoring", photo_key)
+
+    def _remove_if(self, job_id: str, attribute: str, value: str) -> None:
+        """Remove ATTRIBUTE if it still holds VALUE (what the caller read): nothing if it changed."""
         self._update(
             job_id,
-            update="REMOVE restoring",
-            condition="attribute_exists(#status) AND restoring = :key",
-            values={":key": {"S": photo_key}},
+            update="REMOVE #attribute",
+            condition="attribute_exists(#status) AND #attribute = :value",
+            values={":value": {"S": value}},
+            names={"#attribute": attribute},
         )
 
     def mark_taken_down(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:

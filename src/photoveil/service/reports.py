@@ -183,13 +183,14 @@ def withhold_photo(job_id: str, deps: Dependencies) -> None:
         logger.info("photo no longer withdrawn; nothing to withhold", extra={"status": job and job.status})
         return
     moved = deps.storage.withhold(job.photo_key)
-    # The withdrawal recorded the photo to invalidate and only a done invalidation clears it: a retry after
+    # The withdrawal recorded its invalidation and only a done invalidation clears it: a retry after
     # CreateInvalidation failed (TooManyInvalidationsInProgress) moves nothing and still invalidates, and a
-    # later report's repeat of the move costs no invalidation.
-    if moved or job.invalidate_pending == job.photo_key:
+    # later report's repeat of the move costs no invalidation. The marker is this withdrawal's (a restore
+    # removes it), so a worker late for an earlier withdrawal cannot clear a later one's.
+    if moved or job.invalidate_pending:
         deps.cdn.invalidate(cdn_paths(job.photo_key))
         if job.invalidate_pending:
-            deps.jobs.clear_invalidation(job_id, photo_key=job.photo_key)
+            deps.jobs.clear_invalidation(job_id, marker=job.invalidate_pending)
     after = deps.jobs.get(job_id)
     if after is not None and after.status == DONE and after.photo_key == job.photo_key:
         # The operator restored it while we moved it (their copy back may have come first): undo ours.

@@ -6,10 +6,10 @@ Every action is logged with the job id as the correlation key (photoveil.observa
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from photoveil.adapters.jobs import DONE, Job
+from photoveil.adapters.jobs import DONE, PROCESSING, WITHDRAWN, Job
 from photoveil.dependencies import Dependencies
 from photoveil.observability import job_context, logger
 from photoveil.service.withdrawals import cdn_paths
@@ -83,17 +83,42 @@ def restore(job_id: str, deps: Dependencies) -> Job:
                 "(take it down, or let the bucket's lifecycle delete it)"
             )
         reviewed = job.unreviewed_reasons if job else {}  # the restore drops them: this log line keeps them
-        restored = deps.jobs.mark_restored(job_id, now=now)
-        if restored is None:
-            current = deps.jobs.get(job_id)
-            if current is None or current.status != DONE or current.restoring != current.photo_key:
-                state = current.status if current else "gone"
-                raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
-            restored = current  # restored before, and its objects not all back: finish it
-            logger.info("finishing a restore that stopped half-way")
+        restored = _mark_restored(job_id, now, deps)
         assert restored.photo_key is not None  # withdrawn photos are published ones
         moved = deps.storage.release(restored.photo_key)
+        undone = _undo_if_changed(job_id, restored.photo_key, deps)
         deps.cdn.invalidate(cdn_paths(restored.photo_key))  # edges may hold the withdrawn time's 404s
         deps.jobs.finish_restore(job_id, photo_key=restored.photo_key)
+        if undone:
+            logger.warning("restore undone: the photo changed while it was restored", extra={"now": undone})
+            raise ReviewError(f"photo {job_id} was {undone} while it was being restored: it is not published")
         logger.warning("photo restored by the operator", extra={"objects_moved": moved, "reviewed": reviewed})
         return restored
+
+
+def _mark_restored(job_id: str, now: datetime, deps: Dependencies) -> Job:
+    """The job marked restored by this call, or one a restore marked before and did not finish."""
+    restored = deps.jobs.mark_restored(job_id, now=now)
+    if restored is not None:
+        return restored
+    current = deps.jobs.get(job_id)
+    if current is None or current.status != DONE or current.restoring != current.photo_key:
+        state = current.status if current else "gone"
+        raise ReviewError(f"photo {job_id} is not withdrawn (it is {state}): nothing to restore")
+    logger.info("finishing a restore that stopped half-way")
+    return current
+
+
+def _undo_if_changed(job_id: str, photo_key: str, deps: Dependencies) -> str | None:
+    """Read the job again after the objects were moved back to p/ (as the worker's withhold does): if new
+    networks withdrew it meanwhile, move them out again; if it was deleted or no longer publishes this
+    key, delete what the move published. What happened, or None if it is still published."""
+    after = deps.jobs.get(job_id)
+    if after is not None and after.status in (DONE, PROCESSING) and after.photo_key == photo_key:
+        return None
+    if after is not None and after.status == WITHDRAWN and after.photo_key == photo_key:
+        deps.storage.withhold(photo_key)  # the withdrawal's own withhold finds nothing left to move
+        return "withdrawn again by new reports"
+    deps.storage.delete_published(photo_key)
+    deps.storage.delete_withheld(photo_key)
+    return f"changed (it is now {after.status})" if after else "deleted (its record is gone)"

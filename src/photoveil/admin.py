@@ -216,7 +216,10 @@ QUESTIONS = {
         "the record of it) is deleted and nothing can restore it: preserve first whatever the law asks you "
         "to keep (docs/deploy.md)."
     ),
-    "restore": "Publish {job_id} again? Its link works again for anyone who has it, until it expires.",
+    "restore": (
+        "Publish {job_id} again? Its link works again for anyone who has it, until the expiry it always "
+        "had (the restored copy is deleted then, not 30 days from now)."
+    ),
 }
 
 

@@ -47,6 +47,7 @@ Transitions are conditional writes, so duplicate S3 events and racing workers ca
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -181,6 +182,12 @@ class Job:
         return (
             self.status == DONE and self.photo_key is not None and self.variants_ready_for == self.photo_key
         )
+
+    def days_left(self, now: datetime) -> int:
+        """Whole days until the photo's expiresAt, rounded up (at least 1): what a copy or a later object of
+        it may live (adapters.storage.DAYS_LEFT_TAG)."""
+        end = _parse_iso(self.expires_at).timestamp() if self.expires_at else self.ttl
+        return max(1, math.ceil((end - now.timestamp()) / 86400))
 
     def expired(self, now: datetime) -> bool:
         """DynamoDB deletes expired items lazily (up to days later): treat them as gone already."""

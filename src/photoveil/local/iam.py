@@ -32,6 +32,7 @@ from photoveil.local.account import REGION, STACK_NAME, Credentials
 from photoveil.local.intrinsics import Resolver
 from photoveil.local.patching import PatchWhileEntered
 from photoveil.local.s3answers import s3_answers_as_s3
+from photoveil.local.s3tagging import s3_tagging_as_s3
 from photoveil.local.specs import TemplateError
 from photoveil.local.template import load_template, referenced_id, resolver
 
@@ -203,8 +204,9 @@ def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
 def iam_enforced() -> Iterator[None]:
     """moto checks every request against the caller's IAM policies while this lasts (process-wide), a
     DynamoDB request against its table's ARN as AWS does, and its S3 answers a missing key and checks a
-    copy's source as S3 does (photoveil.local.s3answers)."""
-    with enable_iam_authentication(), s3_answers_as_s3(), _DYNAMODB_BY_TABLE.entered():
+    copy's source (photoveil.local.s3answers) and the tags an object is written with (s3tagging) as S3
+    does."""
+    with enable_iam_authentication(), s3_answers_as_s3(), s3_tagging_as_s3(), _DYNAMODB_BY_TABLE.entered():
         yield
 
 

@@ -194,7 +194,7 @@ def withhold_photo(job_id: str, deps: Dependencies) -> None:
     after = deps.jobs.get(job_id)
     if after is not None and after.status == DONE and after.photo_key == job.photo_key:
         # The operator restored it while we moved it (their copy back may have come first): undo ours.
-        deps.storage.release(job.photo_key)
+        deps.storage.release(job.photo_key, days_left=after.days_left(deps.clock()))
         logger.info("restored while being withheld; published again")
         return
     logger.info("withdrawn photo withheld", extra={"objects_moved": moved})

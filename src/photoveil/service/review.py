@@ -85,7 +85,7 @@ def restore(job_id: str, deps: Dependencies) -> Job:
         reviewed = job.unreviewed_reasons if job else {}  # the restore drops them: this log line keeps them
         restored = _mark_restored(job_id, now, deps)
         assert restored.photo_key is not None  # withdrawn photos are published ones
-        moved = deps.storage.release(restored.photo_key)
+        moved = deps.storage.release(restored.photo_key, days_left=restored.days_left(now))
         undone = _undo_if_changed(job_id, restored.photo_key, deps)
         deps.cdn.invalidate(cdn_paths(restored.photo_key))  # edges may hold the withdrawn time's 404s
         deps.jobs.finish_restore(job_id, photo_key=restored.photo_key)

@@ -150,9 +150,11 @@ def print_reports(photos: list[dict[str, Any]], as_json: bool) -> None:
         print("no reported photos")
     for photo in photos:
         reasons = ", ".join(f"{reason} x{count}" for reason, count in sorted(photo["reasons"].items()))
+        unstored = photo["reporters"] - photo.get("stored", photo["reporters"])
         print(
             f"{photo['jobId']}  {photo['status']:<9}  {photo['reporters']} new report(s), "
             f"{photo['networks']} network(s) counting: {reasons or '-'}"
+            + (f" ({unstored} past the first {photo['stored']}: counted, notes not kept)" if unstored else "")
         )
         for note in photo["notes"]:
             print(f"    {printable(note)}")
@@ -214,7 +216,10 @@ QUESTIONS = {
         "the record of it) is deleted and nothing can restore it: preserve first whatever the law asks you "
         "to keep (docs/deploy.md)."
     ),
-    "restore": "Publish {job_id} again? Its link works again for anyone who has it, until it expires.",
+    "restore": (
+        "Publish {job_id} again? Its link works again for anyone who has it, until the expiry it always "
+        "had (the restored copy is deleted then, not 30 days from now)."
+    ),
 }
 
 

@@ -15,7 +15,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "photoveil"
 NAMESPACE = "PhotoVeil"
-# The metric ServiceCeilingAlarm (template.yaml) watches: a service-wide daily ceiling refused someone.
+# The metric ServiceCeilingAlarm (template.yaml) watches: a service-wide daily ceiling refused someone,
+# or the day's budget of edge withdrawals is spent.
 SERVICE_CEILING_METRIC = "ServiceCeilingReached"
 # The metric ImageRefusedByDetectorAlarm watches: Rekognition refused an image PhotoVeil had fitted to its
 # documented limits, so a photo failed for good (its original deleted) for what may be a mistake of ours.
@@ -33,6 +34,7 @@ __all__ = [
     "NAMESPACE",
     "SERVICE",
     "MetricUnit",
+    "count_ceiling_reached",
     "count_detector_refusal",
     "count_failure",
     "count_rate_limited",
@@ -85,7 +87,12 @@ def count_rate_limited(limit: str, *, service_wide: bool) -> None:
         metric.add_dimension(name="service", value=SERVICE)
         metric.add_dimension(name="Limit", value=limit)
     if service_wide:  # one series for every ceiling, so one alarm covers them all (RateLimited says which)
-        with single_metric(
-            name=SERVICE_CEILING_METRIC, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-        ) as metric:
-            metric.add_dimension(name="service", value=SERVICE)
+        count_ceiling_reached()
+
+
+def count_ceiling_reached() -> None:
+    """Count once more in the one series ServiceCeilingAlarm watches for every service-wide ceiling."""
+    with single_metric(
+        name=SERVICE_CEILING_METRIC, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="service", value=SERVICE)

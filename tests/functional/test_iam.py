@@ -35,8 +35,10 @@ from .helpers import (
     s3_put_event,
 )
 from .test_blur import RacingJobs
-from .test_owner import BADGE, owner_event
+from .test_owner import BADGE, drain_blur_queue, owner_event
 from .test_variants import publish
+from .test_withdrawals import cdn as cdn
+from .test_withdrawals import exact_paths, invalidated
 
 Change = Callable[[dict[str, Any]], None]
 
@@ -209,7 +211,7 @@ def test_the_api_s_job_statements_must_name_the_jobs_table(
 
 
 @pytest.mark.parametrize(
-    "roles", [without("BlurRole", "MailAllowances", "dynamodb:UpdateItem")], ids=["BlurRole"], indirect=True
+    "roles", [without("BlurRole", "Allowances", "dynamodb:UpdateItem")], ids=["BlurRole"], indirect=True
 )
 def test_the_worker_counts_a_recipient_s_email_in_the_quotas_table(
     aws: Aws, functions: Functions, context, astronaut_path, logs
@@ -295,3 +297,92 @@ def test_the_variants_function_can_write_variants_but_no_full_size_photo(
         with pytest.raises(ClientError, match="AccessDenied"):
             call()
     assert aws.s3.get_object(Bucket=BLURRED_BUCKET, Key=photo)["Body"].read() == b"published"
+
+
+def without_a_sender(template: dict[str, Any]) -> None:
+    """The template as deployed with no SenderEmail: every SendsEmail statement left out."""
+    template["Conditions"]["SendsEmail"] = {"Fn::Equals": ["sends", "no email"]}
+
+
+@pytest.mark.parametrize("roles", [without_a_sender], ids=["no SenderEmail"], indirect=True)
+def test_without_a_sender_the_worker_still_charges_an_edit_s_invalidation_to_the_budget(
+    aws: Aws, functions: Functions, context, astronaut_path, logs, cdn: str
+) -> None:
+    # The worker spends the day's budget of edge withdrawals when an edit replaces a version: its grant on
+    # the quotas table cannot depend on mail being configured.
+    event = load_event("api_create_upload.json")
+    event["body"] = json.dumps({"contentType": "image/png", "size": 1000})  # no email: none is sent
+    created = json.loads(functions.api.invoke(event, context)["body"])
+    job_id, token = created["jobId"], created["ownerToken"]
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    edit = owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions")
+    assert functions.api.invoke(edit, context)["statusCode"] == 202
+
+    assert len(drain_blur_queue(aws, functions, context)) == 1
+
+    assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")]
+    assert denials(logs) == []
+
+
+def _edit(aws: Aws, functions: Functions, context: Any, astronaut_path: Any) -> tuple[str, dict[str, Any]]:
+    """A published photo, an edit of it asked for; (jobId, the worker's answer to the edit)."""
+    job_id, token = create_job(functions, context)
+    assert blur(aws, functions, context, job_id, astronaut_path.read_bytes()) == {"batchItemFailures": []}
+    edit = owner_event("POST", job_id, token, {"regions": [BADGE]}, "/regions")
+    assert functions.api.invoke(edit, context)["statusCode"] == 202
+    (message,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    event = sqs_batch_event([message], queue_arn="arn:aws:sqs:us-east-1:123456789012:blur", region=REGION)
+    return job_id, functions.worker.invoke(event, context)
+
+
+@pytest.mark.parametrize(
+    "roles", [without("BlurRole", "PublishBlurred", "s3:PutObjectTagging")], ids=["BlurRole"], indirect=True
+)
+def test_an_edit_is_tagged_with_its_days_left_which_needs_put_object_tagging(
+    aws: Aws, functions: Functions, context, astronaut_path, logs
+) -> None:
+    # S3 authorises a PutObject that sets tags as s3:PutObjectTagging too (photoveil.local.s3tagging).
+    _, edited = _edit(aws, functions, context, astronaut_path)
+
+    assert len(edited["batchItemFailures"]) == 1  # the edit's PutObject is refused: retried
+    assert denials(logs)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [without("VariantsRole", "WriteVariants", "s3:PutObjectTagging")],
+    ids=["VariantsRole"],
+    indirect=True,
+)
+def test_sizes_are_tagged_with_their_days_left_which_needs_put_object_tagging(
+    aws: Aws, functions: Functions, context, astronaut_path, logs
+) -> None:
+    job_id, edited = _edit(aws, functions, context, astronaut_path)
+    assert edited == {"batchItemFailures": []}
+    event = load_event("sqs_published_raw.json")
+    key = aws.item(job_id)["photoKey"]["S"]  # the edited version, whose sizes are made late
+    event["Records"][0]["body"] = event["Records"][0]["body"].replace(f"p/{GOOD_JOB}.jpg", key)
+
+    assert len(functions.variants.invoke(event, context)["batchItemFailures"]) == 1
+    assert denials(logs)
+
+
+@pytest.mark.parametrize("roles", [as_written], ids=["as written"], indirect=True)
+def test_a_copy_of_a_tagged_photo_needs_get_object_tagging_unless_it_replaces_the_tags(
+    aws: Aws, functions: Functions
+) -> None:
+    # Why the withhold copies with TaggingDirective REPLACE: copying a tagged source's tags (COPY, the
+    # default) needs s3:GetObjectTagging on the source, which BlurRole does not have.
+    s3 = functions.worker.dependencies.s3_client
+    photo = f"p/{GOOD_JOB}.jpg"
+    aws.s3.put_object(Bucket=BLURRED_BUCKET, Key=photo, Body=b"restored", Tagging="photoveil-days-left=9")
+    source = {"Bucket": BLURRED_BUCKET, "Key": photo}
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.copy_object(Bucket=BLURRED_BUCKET, Key=f"withheld/{photo}", CopySource=source)
+    s3.copy_object(
+        Bucket=BLURRED_BUCKET, Key=f"withheld/{photo}", CopySource=source, TaggingDirective="REPLACE"
+    )
+
+    held = aws.s3.get_object_tagging(Bucket=BLURRED_BUCKET, Key=f"withheld/{photo}")
+    assert held["TagSet"] == []

@@ -15,7 +15,7 @@ import pytest
 from photoveil.dependencies import Dependencies
 from photoveil.local.iam import RoleSpec, function_roles
 from photoveil.local.template import load_template
-from photoveil.service.review import restore
+from photoveil.service.review import ReviewError, restore
 
 from .helpers import (
     BLUR_QUEUE_URL,
@@ -28,7 +28,7 @@ from .helpers import (
     load_event,
 )
 from .test_iam import denials, without
-from .test_owner import _published_event, status
+from .test_owner import _published_event, call, owner_event, status
 from .test_reports import ADDRESSES, published_keys, report, withheld_keys
 from .test_variants import PHOTO_KEY, publish
 from .test_withdrawals import BeforeStep, FailingOnce, exact_paths, invalidated, sqs_event
@@ -168,6 +168,53 @@ def test_without_s3_get_on_withheld_a_racing_restore_is_undone(
     assert published_keys(aws, job_id) == []
 
 
+class BeforeClearing:
+    """The worker's job store, running ACTION just before it clears a withdrawal's invalidation."""
+
+    def __init__(self, jobs: Any, action: Any) -> None:
+        self._jobs, self._action = jobs, action
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jobs, name)
+
+    def clear_invalidation(self, job_id: str, **kwargs: Any) -> None:
+        self._action()
+        self._jobs.clear_invalidation(job_id, **kwargs)
+
+
+def test_a_worker_late_for_one_withdrawal_leaves_the_next_one_s_invalidation_to_do(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies, cdn: str
+) -> None:
+    # Issue 26's review: the worker cleared invalidatePending on condition that it named the photo's key,
+    # which a restore keeps. A worker late for one withdrawal cleared the next one's, and when that one's
+    # CreateInvalidation then failed once, its retry moved nothing and invalidated nothing.
+    job_id, _ = photo()
+    first = withdrawn(aws, functions, context, job_id)
+
+    def restored_and_withdrawn_again() -> None:
+        restore(job_id, admin)
+        assert "invalidatePending" not in aws.item(job_id)  # the restore ended that withdrawal
+        for address in ("192.0.2.10", "100.64.0.10", "2001:db8:7::1"):  # three new networks
+            assert report(functions, context, job_id, address)[0] == 202
+
+    deps = functions.worker.dependencies
+    jobs = deps.jobs
+    deps.__dict__["jobs"] = BeforeClearing(jobs, restored_and_withdrawn_again)
+    assert functions.worker.invoke(sqs_event(first), context) == {"batchItemFailures": []}
+    assert aws.item(job_id)["status"] == {"S": "withdrawn"} and "invalidatePending" in aws.item(job_id)
+
+    deps.__dict__["jobs"] = jobs
+    (second,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    busy = FailingOnce(deps.cloudfront_client, "create_invalidation", "TooManyInvalidationsInProgress")
+    functions.worker.override(cloudfront=busy)
+    assert len(functions.worker.invoke(sqs_event(second), context)["batchItemFailures"]) == 1  # moved
+    assert functions.worker.invoke(sqs_event(second), context) == {"batchItemFailures": []}
+
+    # The first withdrawal's, the restore's (the 404s edges held) and the second withdrawal's.
+    assert invalidated(aws, cdn) == [exact_paths(f"p/{job_id}.jpg")] * 3
+    assert published_keys(aws, job_id) == [] and "invalidatePending" not in aws.item(job_id)
+
+
 def variants_of_a_photo_gone_meanwhile(aws: Aws, functions: Functions, context: Any) -> dict[str, Any]:
     """VariantsFunction on a photo its job still publishes, deleted from S3 after the function read the job
     (an owner's delete or a withdrawal lands between the two reads)."""
@@ -193,3 +240,68 @@ def test_without_s3_list_the_variants_of_a_photo_gone_meanwhile_are_denied(
 
     assert len(response["batchItemFailures"]) == 1
     assert denials(logs) and "NoSuchKey" not in str(logs())
+
+
+class AfterRestoring:
+    """The operator's job store, running ACTION just after the restore marked the photo published."""
+
+    def __init__(self, jobs: Any, action: Any) -> None:
+        self._jobs, self._action = jobs, action
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jobs, name)
+
+    def mark_restored(self, job_id: str, **kwargs: Any) -> Any:
+        restored = self._jobs.mark_restored(job_id, **kwargs)
+        self._action()
+        return restored
+
+
+def test_a_restore_racing_a_new_withdrawal_leaves_the_photo_withheld(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    # Findings on issue 27: new networks withdrew the photo between the restore's write and its move back
+    # to p/, and the restore published it while its status said withdrawn.
+    job_id, _ = photo()
+    functions.variants.invoke(_published_event(job_id), context)
+    assert functions.worker.invoke(sqs_event(withdrawn(aws, functions, context, job_id)), context) == {
+        "batchItemFailures": []
+    }
+
+    def withdrawn_again() -> None:
+        for address in ("192.0.2.10", "100.64.0.10", "2001:db8:7::1"):  # three new networks
+            assert report(functions, context, job_id, address)[0] == 202
+
+    admin.__dict__["jobs"] = AfterRestoring(admin.jobs, withdrawn_again)
+    with pytest.raises(ReviewError, match="withdrawn again"):
+        restore(job_id, admin)
+
+    assert aws.item(job_id)["status"] == {"S": "withdrawn"} and "restoring" not in aws.item(job_id)
+    assert published_keys(aws, job_id) == [] and len(withheld_keys(aws, job_id)) == 4
+    (again,) = aws.sqs.receive_message(QueueUrl=BLUR_QUEUE_URL, MaxNumberOfMessages=10)["Messages"]
+    assert functions.worker.invoke(sqs_event(again), context) == {"batchItemFailures": []}
+    assert published_keys(aws, job_id) == [] and len(withheld_keys(aws, job_id)) == 4
+
+
+def test_a_restore_racing_the_owner_s_delete_publishes_nothing(
+    aws: Aws, functions: Functions, photo, context: Any, admin: Dependencies
+) -> None:
+    job_id, token = photo()
+    assert functions.worker.invoke(sqs_event(withdrawn(aws, functions, context, job_id)), context) == {
+        "batchItemFailures": []
+    }
+
+    def deleted_by_its_owner() -> None:
+        # The owner's DELETE landed and deleted p/ (nothing there yet); its delete of withheld/ comes after
+        # the restore's copies: as the API's own write leaves the job for that moment.
+        deps = functions.api.dependencies
+        job = deps.jobs.get(job_id)
+        assert deps.jobs.mark_deleted(job_id, photo_key=job.photo_key, now=deps.clock(), ttl=job.ttl)
+
+    admin.__dict__["jobs"] = AfterRestoring(admin.jobs, deleted_by_its_owner)
+    with pytest.raises(ReviewError, match="it is now deleted"):
+        restore(job_id, admin)
+
+    assert published_keys(aws, job_id) == [] and withheld_keys(aws, job_id) == []
+    assert status(functions, job_id, context)["status"] == "deleted"
+    assert call(functions, owner_event("DELETE", job_id, token), context)[0] == 204  # finishes its record

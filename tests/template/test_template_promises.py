@@ -79,8 +79,13 @@ def _bucket_policy(resources: dict[str, Any], bucket: str) -> dict[str, Any]:
 
 
 def _expiration_days(resources: dict[str, Any], bucket: str) -> list[int]:
+    """The expirations of BUCKET's enabled rules that apply to every object (no tag filter)."""
     rules = resources[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
-    return [r["ExpirationInDays"] for r in rules if r.get("Status") == "Enabled" and "ExpirationInDays" in r]
+    return [
+        r["ExpirationInDays"]
+        for r in rules
+        if r.get("Status") == "Enabled" and "ExpirationInDays" in r and not r.get("TagFilters")
+    ]
 
 
 # ---------------------------------------------------------------- runtime
@@ -381,6 +386,21 @@ def test_lifecycles_delete_originals_after_1_day_and_photos_after_30(template, r
     assert template["Globals"]["Function"]["Environment"]["Variables"]["PHOTO_TTL_DAYS"] == "30"
 
 
+def test_an_object_tagged_with_the_days_its_photo_has_left_expires_after_those_days(resources) -> None:
+    # Findings on issue 27: a copy (a restore) or a later object (an edit, a late variant) starts S3's age
+    # count again; adapters.storage tags it with the whole days left, and one rule per value expires it.
+    from photoveil.adapters.storage import DAYS_LEFT_TAG, MAX_DAYS_LEFT
+
+    rules = resources["BlurredBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    tagged = {
+        (tuple((t["Key"], t["Value"]) for t in r["TagFilters"]), r["ExpirationInDays"])
+        for r in rules
+        if r.get("TagFilters") and r.get("Status") == "Enabled" and not r.get("Prefix")
+    }
+    assert tagged == {(((DAYS_LEFT_TAG, str(n)),), n) for n in range(1, MAX_DAYS_LEFT + 1)}
+    assert _expiration_days(resources, "BlurredBucket")[0] == MAX_DAYS_LEFT  # no photo lives longer
+
+
 @pytest.mark.parametrize("bucket", BUCKETS)
 def test_buckets_block_public_access_and_are_encrypted(resources: dict[str, Any], bucket: str) -> None:
     props = resources[bucket]["Properties"]
@@ -582,6 +602,7 @@ def test_worker_role_has_exactly_its_actions(translated: dict[str, Any]) -> None
         "s3:DeleteObject",
         "s3:ListBucket",
         "s3:PutObject",
+        "s3:PutObjectTagging",  # an edit, or a photo a racing restore moves back, lives its days left
         "cloudfront:CreateInvalidation",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
@@ -730,6 +751,7 @@ def test_the_operator_policy_docs_list_is_the_template_s_and_names_only_the_stac
         "s3:GetObject",
         "s3:ListBucket",
         "s3:PutObject",
+        "s3:PutObjectTagging",
     ]
     assert all(r != "*" for st in policy["Statement"] for r in _as_list(st["Resource"]))
     assert template["Outputs"]["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}

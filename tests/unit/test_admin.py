@@ -66,3 +66,13 @@ def test_takedown_and_restore_take_yes() -> None:
     parser = admin.build_parser()
     assert parser.parse_args(["takedown", "--yes", "a" * 32]).yes
     assert not parser.parse_args(["restore", "a" * 32]).yes
+
+
+def test_the_table_says_how_many_reports_were_counted_but_not_kept(capsys) -> None:
+    listed = photo(["n1"]) | {"reporters": 104, "stored": 100, "reasons": {"my_face": 1, "other": 103}}
+    admin.print_reports([listed], as_json=False)
+
+    first = capsys.readouterr().out.splitlines()[0]
+
+    assert "104 new report(s)" in first and "my_face x1, other x103" in first
+    assert "(4 past the first 100: counted, notes not kept)" in first

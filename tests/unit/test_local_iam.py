@@ -104,3 +104,43 @@ def test_deleting_a_bucket_s_objects_also_covers_delete_objects_on_the_bucket() 
 def test_an_s3_resource_that_does_not_resolve_locally_is_an_error() -> None:
     with pytest.raises(TemplateError, match="did not resolve"):
         local_statements({"Sid": "Broken", "Effect": "Allow", "Action": "s3:GetObject", "Resource": [None]})
+
+
+def test_dynamodb_is_checked_by_table_only_while_iam_is_enforced() -> None:
+    # The table check used to stay on DynamoDB's handler for good once any block had entered.
+    from moto.dynamodb.responses import DynamoHandler
+
+    from photoveil.local.iam import iam_enforced
+
+    assert "_determine_resource" not in DynamoHandler.__dict__
+    with iam_enforced():
+        with iam_enforced():  # nested, as a test inside the running local stack is
+            assert "_determine_resource" in DynamoHandler.__dict__
+        assert "_determine_resource" in DynamoHandler.__dict__  # the outer block still wants it
+    assert "_determine_resource" not in DynamoHandler.__dict__
+
+
+def test_a_patch_lasts_until_the_last_block_leaves_whatever_the_order() -> None:
+    from photoveil.local.patching import PatchWhileEntered
+
+    class Base:
+        def answer(self) -> str:
+            return "inherited"
+
+    class Own(Base):
+        pass
+
+    class Mine(Base):
+        def answer(self) -> str:
+            return "its own"
+
+    for owner, before in ((Own, "inherited"), (Mine, "its own")):
+        patch = PatchWhileEntered(owner, "answer", lambda original: lambda self: f"patched {original(self)}")
+        first, second = patch.entered(), patch.entered()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # threads leave in any order: the second still relies on it
+        assert owner().answer() == f"patched {before}"
+        second.__exit__(None, None, None)
+        assert owner().answer() == before
+        assert ("answer" in owner.__dict__) == (owner is Mine)  # an inherited one is not copied in

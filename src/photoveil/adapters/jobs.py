@@ -21,18 +21,24 @@ Item schema (attribute names are part of the template contract)::
                     added by the write that unpublishes them (a delete, an edit), removed once done
     ttl          N  epoch seconds: upload window + 1 day while pending/failed, expiresAt once done
     reporters    SS hashes of the client addresses that reported the photo (one report each counts), kept
-                    across the operator's review, so an address reports a photo once for good
-    networks     SS hashes of the networks (IPv4 /24, IPv6 /48) those addresses are in, also kept
+                    across the operator's review, so an address reports a photo once for good; at most
+                    MAX_REPORTERS (past it only a report from a new network counts, unstored)
+    networks     SS hashes of the networks (IPv4 /24, IPv6 /48) those addresses are in, also kept; at most
+                    MAX_NETWORKS (past it no further network counts: the photo has been reviewed often)
     networkCount N  networks counted since the last review: a network counts once for good, so after a
                     restore only networks that had not reported the photo can withdraw it again
-    reportCount  N  reports stored;  reports L [{reason S, note S?, at S}] what they said (the first
-                    MAX_STORED_REPORTS; later ones still count their address and network)
-    reviewedReports N  how many of ``reports`` the operator has reviewed (a restore reviews them all)
+    reportCount  N  reports counted, every review together (stored or not)
+    reviewedReports N  of those, how many the operator has reviewed (a restore reviews them all)
+    reports      L  [{reason S, note S?, at S}] what the reports not yet reviewed said: the first
+                    MAX_STORED_REPORTS of them (a restore removes them; the log of the restore keeps them)
+    reason_<reason> N  reports not yet reviewed giving that reason (REASONS), stored or not
     withdrawnAt  S  when enough reports took the photo offline (status withdrawn) pending review
     restoring    S  the photo key a restore is publishing again, until its objects are back in p/ (a
                     restore that stopped half-way is finished by running it again)
-    invalidatePending S  the photo key that withdrawal took offline, while its CloudFront copies are still
-                    to be dropped: set by the write that withdraws it, removed once the worker invalidated
+    invalidatePending S  a marker of the withdrawal (its time and a random suffix, unique to it) while its
+                    CloudFront copies are still to be dropped: set by the write that withdraws the photo,
+                    removed once the worker invalidated (only if it is still that withdrawal's) or by a
+                    restore
     takenDownAt  S  when the operator took the photo down for good (status deleted)
 
 Transitions are conditional writes, so duplicate S3 events and racing workers cannot undo a finished job.
@@ -41,6 +47,9 @@ Transitions are conditional writes, so duplicate S3 events and racing workers ca
 from __future__ import annotations
 
 import json
+import math
+import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,9 +64,16 @@ DONE = "done"
 FAILED = "failed"
 DELETED = "deleted"
 WITHDRAWN = "withdrawn"  # taken offline by reports, pending the operator's review (restore or takedown)
-# A photo's stored reports stop growing here (the item must stay far below DynamoDB's 400 KB); the
-# threshold that withdraws it is far lower.
-MAX_STORED_REPORTS = 100
+# What a photo's reports may add to its item, which must stay below DynamoDB's 400 KB or every later write
+# of the job fails, an owner's delete included. Worst case (DynamoDB's item size rules:
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html):
+# 100 reports not yet reviewed, each a note of 500 four-byte characters (2,000 bytes) + its reason and time
+# ≈ 2,045 bytes: 205 KB; 1,000 reporters and 500 networks of 32 bytes: 48 KB; ≈ 253 KB with the rest of the
+# job (under 5 KB). tests/functional/test_reports.py writes that item and keeps working on it.
+MAX_STORED_REPORTS = 100  # reports not yet reviewed kept whole; later ones are counted (and by reason)
+MAX_REPORTERS = 1000  # addresses kept to tell repeats apart
+MAX_NETWORKS = 500  # networks kept; a photo reported from this many has been reviewed over and over
+REASONS = ("sexual", "violence", "hate", "my_face", "illegal", "other")  # what a visitor may give
 FINISHED = frozenset({DONE, FAILED, DELETED})
 
 
@@ -129,6 +145,7 @@ class Job:
     withdraw: frozenset[str] = frozenset()
     report_count: int = 0
     reports: tuple[Report, ...] = ()
+    new_reasons: tuple[tuple[str, int], ...] = ()  # (reason, reports not yet reviewed giving it)
     reporter_hashes: frozenset[str] = frozenset()
     network_hashes: frozenset[str] = frozenset()
     network_count: int = 0
@@ -143,9 +160,21 @@ class Job:
         return self.status in FINISHED
 
     @property
+    def unreviewed(self) -> int:
+        """How many reports the operator has not reviewed yet (those since the last restore)."""
+        return max(0, self.report_count - self.reviewed_reports)
+
+    @property
+    def unreviewed_reasons(self) -> dict[str, int]:
+        """The reasons the reports not reviewed yet gave, every one counted, stored or not (a job reported
+        before the counts by reason existed: its stored reports)."""
+        return dict(self.new_reasons) or dict(Counter(report.reason for report in self.new_reports))
+
+    @property
     def new_reports(self) -> tuple[Report, ...]:
-        """The reports the operator has not reviewed yet (those since the last restore)."""
-        return self.reports[self.reviewed_reports :]
+        """The reports not reviewed yet that are stored (the first MAX_STORED_REPORTS of them). A restore
+        before this rule kept the reviewed ones at the head of ``reports``: they are left out."""
+        return self.reports[max(0, len(self.reports) - self.unreviewed) :]
 
     @property
     def variants_ready(self) -> bool:
@@ -153,6 +182,12 @@ class Job:
         return (
             self.status == DONE and self.photo_key is not None and self.variants_ready_for == self.photo_key
         )
+
+    def days_left(self, now: datetime) -> int:
+        """Whole days until the photo's expiresAt, rounded up (at least 1): what a copy or a later object of
+        it may live (adapters.storage.DAYS_LEFT_TAG)."""
+        end = _parse_iso(self.expires_at).timestamp() if self.expires_at else self.ttl
+        return max(1, math.ceil((end - now.timestamp()) / 86400))
 
     def expired(self, now: datetime) -> bool:
         """DynamoDB deletes expired items lazily (up to days later): treat them as gone already."""
@@ -204,6 +239,7 @@ class Job:
             withdraw=frozenset(item["withdraw"]["SS"]) if "withdraw" in item else frozenset(),
             report_count=n("reportCount") or 0,
             reports=tuple(Report.from_attribute(r) for r in item.get("reports", {}).get("L", [])),
+            new_reasons=tuple((r, int(item[f"reason_{r}"]["N"])) for r in REASONS if f"reason_{r}" in item),
             reporter_hashes=frozenset(item.get("reporters", {}).get("SS", [])),
             network_hashes=frozenset(item.get("networks", {}).get("SS", [])),
             network_count=n("networkCount") or 0,
@@ -213,6 +249,35 @@ class Job:
             taken_down_at=s("takenDownAt"),
             restoring=s("restoring"),
         )
+
+
+def _under(attribute: str, cap: str) -> str:
+    """The condition that a set or list ATTRIBUTE holds fewer than CAP elements (none counts)."""
+    return f"(attribute_not_exists({attribute}) OR size({attribute}) < {cap})"
+
+
+def _new_and_under(attribute: str, value: str, cap: str) -> str:
+    """The condition that the set ATTRIBUTE does not hold VALUE and has room for it under CAP."""
+    return f"NOT contains({attribute}, {value}) AND {_under(attribute, cap)}"
+
+
+@dataclass(frozen=True)
+class ReportWrite:
+    """A report to count, and how, as decided on the job as read (JobStore.add_report)."""
+
+    reporter: str  # the client address, hashed with the photo
+    network: str  # its network, hashed with the photo
+    reason: str  # one of REASONS
+    note: str
+    keep_reporter: bool  # its address is kept to tell repeats apart (the set is under MAX_REPORTERS)
+    new_network: bool  # its network counts now (not counted before, the set under MAX_NETWORKS)
+    stored: bool  # the report itself is kept (fewer than MAX_STORED_REPORTS not reviewed are)
+
+    def entry(self, now: datetime) -> dict[str, Any]:
+        entry: dict[str, Any] = {"reason": {"S": self.reason}, "at": {"S": iso(now)}}
+        if self.note:
+            entry["note"] = {"S": self.note}
+        return entry
 
 
 # "Not finished" as a condition, and the values it names.
@@ -409,72 +474,64 @@ class JobStore:
             values={":keys": {"SS": photo_keys}},
         )
 
-    def add_report(
-        self,
-        job_id: str,
-        *,
-        reporter: str,
-        network: str,
-        reason: str,
-        note: str,
-        now: datetime,
-        new_network: bool,
-        stored: bool,
-    ) -> Job | None:
-        """Count a report from REPORTER (a hashed client address) in NETWORK (its hashed network) on a
-        published photo, once per reporter. ``new_network``: the network has not counted for this photo
-        yet, and counts now; ``stored``: the report itself is kept (under MAX_STORED_REPORTS). The write
-        is conditional on both being so; the job as it is now, or None if this reporter already counted,
-        nothing is published, or the network or the store changed meanwhile (read and decide again)."""
-        entry: dict[str, Any] = {"reason": {"S": reason}, "at": {"S": iso(now)}}
-        if note:
-            entry["note"] = {"S": note}
-        adds = ["reporters :reporters"]
+    def add_report(self, job_id: str, report: ReportWrite, *, now: datetime) -> Job | None:
+        """Count REPORT on a published photo, as it was decided on the job as read: the write is
+        conditional on the same facts (the reporter new, its network new or not, each list under its cap
+        or full). The job as it is now, or None if nothing is published or a fact changed meanwhile (a
+        report racing another from the same network: read and decide again)."""
+        adds = ["reportCount :one", "#reason :one"]
         sets = ["lastReportAt = :now"]
-        conditions = [
-            "#status IN (:done, :processing, :withdrawn) AND attribute_exists(photoKey)",
-            "NOT contains(reporters, :reporter)",
-            "NOT contains(networks, :network)" if new_network else "contains(networks, :network)",
-        ]
+        conditions = ["#status IN (:done, :processing, :withdrawn) AND attribute_exists(photoKey)"]
         values: dict[str, Any] = {
-            ":reporters": {"SS": [reporter]},
-            ":reporter": {"S": reporter},
-            ":network": {"S": network},
+            ":one": {"N": "1"},
             ":now": {"S": iso(now)},
             ":done": {"S": DONE},
             ":processing": {"S": PROCESSING},
             ":withdrawn": {"S": WITHDRAWN},
-            ":max": {"N": str(MAX_STORED_REPORTS)},
+            ":network": {"S": report.network},
+            ":maxReporters": {"N": str(MAX_REPORTERS)},
+            ":maxNetworks": {"N": str(MAX_NETWORKS)},
+            ":maxReports": {"N": str(MAX_STORED_REPORTS)},
         }
-        if new_network:
+        if report.keep_reporter:
+            adds.append("reporters :reporters")
+            values |= {":reporters": {"SS": [report.reporter]}, ":reporter": {"S": report.reporter}}
+            conditions.append(
+                f"NOT contains(reporters, :reporter) AND {_under('reporters', ':maxReporters')}"
+            )
+        else:  # a full set cannot hold this reporter: it was checked not to be there when read
+            conditions.append("size(reporters) >= :maxReporters")
+        if report.new_network:
             adds += ["networks :networks", "networkCount :one"]
-            values[":networks"] = {"SS": [network]}
-        if stored:
-            adds.append("reportCount :one")
-            sets.append("reports = list_append(if_not_exists(reports, :none), :entry)")
-            conditions.append("(attribute_not_exists(reportCount) OR reportCount < :max)")
-            values |= {":none": {"L": []}, ":entry": {"L": [{"M": entry}]}}
+            values[":networks"] = {"SS": [report.network]}
+            conditions.append(_new_and_under("networks", ":network", ":maxNetworks"))
         else:
-            conditions.append("reportCount >= :max")
-        if new_network or stored:
-            values[":one"] = {"N": "1"}
+            conditions.append("(contains(networks, :network) OR size(networks) >= :maxNetworks)")
+        if report.stored:
+            sets.append("reports = list_append(if_not_exists(reports, :none), :entry)")
+            values |= {":none": {"L": []}, ":entry": {"L": [{"M": report.entry(now)}]}}
+            conditions.append(_under("reports", ":maxReports"))
+        else:
+            conditions.append("size(reports) >= :maxReports")
         return self._update(
             job_id,
             update=f"ADD {', '.join(adds)} SET {', '.join(sets)}",
             condition=" AND ".join(conditions),
             values=values,
+            names={"#reason": f"reason_{report.reason}"},
         )
 
     def mark_withdrawn(self, job_id: str, *, threshold: int, now: datetime) -> Job | None:
         """Take a published photo reported from at least THRESHOLD networks since its last review offline
         pending review: the job as it is now if this call did it (exactly once), else None. A pending edit
-        is dropped: it cannot publish. The photo is recorded to invalidate in the same write (cleared by
-        clear_invalidation)."""
+        is dropped: it cannot publish. The withdrawal's invalidation is recorded in the same write, with a
+        marker unique to this withdrawal (cleared by clear_invalidation, or a restore): a restore keeps
+        the photo key, so a worker late for one withdrawal must not clear the next one's."""
+        marker = f"{iso(now)}/{secrets.token_hex(4)}"
         return self._update(
             job_id,
             update=(
-                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = photoKey "
-                "REMOVE pendingEdit"
+                "SET #status = :withdrawn, withdrawnAt = :now, invalidatePending = :marker REMOVE pendingEdit"
             ),
             condition=(
                 "#status IN (:done, :processing) AND attribute_exists(photoKey) AND networkCount >= :min"
@@ -482,32 +539,30 @@ class JobStore:
             values={
                 ":withdrawn": {"S": WITHDRAWN},
                 ":now": {"S": iso(now)},
+                ":marker": {"S": marker},
                 ":done": {"S": DONE},
                 ":processing": {"S": PROCESSING},
                 ":min": {"N": str(threshold)},
             },
         )
 
-    def clear_invalidation(self, job_id: str, *, photo_key: str) -> None:
-        """Note that the withdrawn ``photo_key``'s CloudFront copies are dropped (nothing if the job records
-        another key, or none)."""
-        self._update(
-            job_id,
-            update="REMOVE invalidatePending",
-            condition="attribute_exists(#status) AND invalidatePending = :key",
-            values={":key": {"S": photo_key}},
-        )
+    def clear_invalidation(self, job_id: str, *, marker: str) -> None:
+        """Note that the withdrawal MARKER names had its CloudFront copies dropped (nothing if the job now
+        records another withdrawal's, or none)."""
+        self._remove_if(job_id, "invalidatePending", marker)
 
     def mark_restored(self, job_id: str, *, now: datetime) -> Job | None:
-        """Publish a withdrawn, unexpired photo again, its reports marked reviewed: its reporters and their
-        networks are kept (they counted once for good) and no network counts towards the threshold any
-        more; ``restoring`` records the photo key until finish_restore. None if it is not withdrawn (or
-        has expired)."""
+        """Publish a withdrawn, unexpired photo again, its reports marked reviewed (their entries and
+        counts by reason dropped, so the next reports are stored afresh): its reporters and their networks
+        are kept (they counted once for good) and no network counts towards the threshold any more;
+        ``restoring`` records the photo key until finish_restore. None if it is not withdrawn (or has
+        expired)."""
         return self._update(
             job_id,
             update=(
                 "SET #status = :done, restoredAt = :now, networkCount = :zero, restoring = photoKey, "
-                "reviewedReports = if_not_exists(reportCount, :zero) REMOVE withdrawnAt"
+                "reviewedReports = if_not_exists(reportCount, :zero) REMOVE withdrawnAt, invalidatePending, "
+                "reports, " + ", ".join(f"reason_{reason}" for reason in REASONS)
             ),
             condition="#status = :withdrawn AND attribute_exists(photoKey) AND #ttl > :epoch",
             values={
@@ -522,11 +577,16 @@ class JobStore:
 
     def finish_restore(self, job_id: str, *, photo_key: str) -> None:
         """Note that a restore's objects are back in p/ (nothing if the job changed meanwhile)."""
+        self._remove_if(job_id, "restoring", photo_key)
+
+    def _remove_if(self, job_id: str, attribute: str, value: str) -> None:
+        """Remove ATTRIBUTE if it still holds VALUE (what the caller read): nothing if it changed."""
         self._update(
             job_id,
-            update="REMOVE restoring",
-            condition="attribute_exists(#status) AND restoring = :key",
-            values={":key": {"S": photo_key}},
+            update="REMOVE #attribute",
+            condition="attribute_exists(#status) AND #attribute = :value",
+            values={":value": {"S": value}},
+            names={"#attribute": attribute},
         )
 
     def mark_taken_down(self, job_id: str, *, now: datetime, ttl: int) -> Job | None:

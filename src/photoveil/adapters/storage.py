@@ -58,8 +58,25 @@ def variant_key(photo_key: str, name: str) -> str:
 
 
 # A withdrawn photo (reported, pending review) and its variants wait here: outside p/, so neither CloudFront
-# nor the local gateway serves them, outside the PhotoPublished filter, under the bucket's 30-day expiry.
+# nor the local gateway serves them, outside the PhotoPublished filter, under the bucket's 30-day expiry
+# counted from the move (untagged: the operator has 30 days to review, or preserve, what was withheld).
 WITHHELD_PREFIX = "withheld/"
+
+# S3's expiry counts from an object's creation, and a copy or a new object starts again: a photo restored,
+# edited or given its sizes late would stay public up to 30 days past its expiresAt. So every object
+# written to p/ after the photo's first publication carries the whole days the photo has left, rounded up,
+# and BlurredBucket has one lifecycle rule per value (template.yaml); where a rule and the 30-day one
+# overlap, S3 honours the shorter expiration ("How Amazon S3 handles conflicts in lifecycle
+# configurations": https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-conflicts.html). Setting
+# a tag-set with PutObject or CopyObject needs s3:PutObjectTagging too (S3 API reference, PutObject,
+# "Permissions").
+DAYS_LEFT_TAG = "photoveil-days-left"
+MAX_DAYS_LEFT = 30  # the rules go 1 to 30: a photo lives PHOTO_TTL_DAYS
+
+
+def days_left_tagging(days_left: int) -> str:
+    """The tag-set (as S3's x-amz-tagging header takes it) of an object with DAYS_LEFT days to live."""
+    return f"{DAYS_LEFT_TAG}={min(max(days_left, 1), MAX_DAYS_LEFT)}"
 
 
 def photo_and_variant_keys(photo_key: str) -> list[str]:
@@ -132,9 +149,10 @@ class PhotoStorage:
         self.put_published(key, jpeg)
         return key
 
-    def put_published(self, key: str, jpeg: bytes) -> None:
-        """Write a full-size photo (its ObjectCreated event publishes it to the PhotoPublished topic)."""
-        self._put_jpeg(key, jpeg)
+    def put_published(self, key: str, jpeg: bytes, *, days_left: int | None = None) -> None:
+        """Write a full-size photo (its ObjectCreated event publishes it to the PhotoPublished topic); a
+        later version of a photo (an edit) lives only the DAYS_LEFT its photo has."""
+        self._put_jpeg(key, jpeg, days_left)
 
     def delete_published(self, photo_key: str) -> None:
         """Withdraw a published photo and its variants (those not there are fine)."""
@@ -147,17 +165,20 @@ class PhotoStorage:
         with response["Body"] as body:
             return body.read()
 
-    def put_variant(self, key: str, jpeg: bytes) -> None:
-        """Write a variant (see variant_key) with the published photo's headers."""
-        self._put_jpeg(key, jpeg)
+    def put_variant(self, key: str, jpeg: bytes, *, days_left: int) -> None:
+        """Write a variant (see variant_key) with the published photo's headers, to live the DAYS_LEFT its
+        photo has (a variant made late, after a redrive or for an edit, must not outlive it)."""
+        self._put_jpeg(key, jpeg, days_left)
 
-    def _put_jpeg(self, key: str, jpeg: bytes) -> None:
+    def _put_jpeg(self, key: str, jpeg: bytes, days_left: int | None) -> None:
+        tagging = {} if days_left is None else {"Tagging": days_left_tagging(days_left)}
         self._client.put_object(
             Bucket=self.blurred_bucket,
             Key=key,
             Body=jpeg,
             ContentType="image/jpeg",
             CacheControl=BLURRED_CACHE_CONTROL,
+            **tagging,
         )
 
     def delete_variants(self, photo_key: str) -> None:
@@ -166,28 +187,36 @@ class PhotoStorage:
             self._client.delete_object(Bucket=self.blurred_bucket, Key=variant_key(photo_key, name))
 
     def withhold(self, photo_key: str) -> int:
-        """Take a published photo and its variants offline, keeping them under withheld/ for the review;
-        how many objects were moved. Repeating it is harmless (what is gone from p/ was moved already)."""
-        return sum(self._move(key, WITHHELD_PREFIX + key) for key in photo_and_variant_keys(photo_key))
+        """Take a published photo and its variants offline, keeping them under withheld/ for the review
+        (untagged: 30 days from now); how many objects were moved. Repeating it is harmless (what is gone
+        from p/ was moved already)."""
+        keys = photo_and_variant_keys(photo_key)
+        return sum(self._move(key, WITHHELD_PREFIX + key, tagging="") for key in keys)
 
-    def release(self, photo_key: str) -> int:
-        """Publish a withheld photo and its variants again (copying the photo back announces it once more;
-        its variants exist, so nothing is remade). How many objects were moved."""
-        return sum(self._move(WITHHELD_PREFIX + key, key) for key in photo_and_variant_keys(photo_key))
+    def release(self, photo_key: str, *, days_left: int) -> int:
+        """Publish a withheld photo and its variants again, to live the DAYS_LEFT the photo has (copying
+        the photo back announces it once more; its variants exist, so nothing is remade). How many
+        objects were moved."""
+        tagging = days_left_tagging(days_left)
+        keys = photo_and_variant_keys(photo_key)
+        return sum(self._move(WITHHELD_PREFIX + key, key, tagging=tagging) for key in keys)
 
     def delete_withheld(self, photo_key: str) -> None:
         for key in photo_and_variant_keys(photo_key):
             self._client.delete_object(Bucket=self.blurred_bucket, Key=WITHHELD_PREFIX + key)
 
-    def _move(self, source: str, target: str) -> bool:
-        """Copy, then delete (a retry after a failed delete copies the same bytes again); False if SOURCE
-        is gone."""
+    def _move(self, source: str, target: str, *, tagging: str) -> bool:
+        """Copy with the tag-set TAGGING (none if empty; the source's never, so the copy needs no
+        s3:GetObjectTagging), then delete (a retry after a failed delete copies the same bytes again);
+        False if SOURCE is gone."""
         try:
             self._client.copy_object(
                 Bucket=self.blurred_bucket,
                 Key=target,
                 CopySource={"Bucket": self.blurred_bucket, "Key": source},
                 MetadataDirective="COPY",
+                TaggingDirective="REPLACE",
+                **({"Tagging": tagging} if tagging else {}),
             )
         except ClientError as error:
             if _gone(error):

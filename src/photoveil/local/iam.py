@@ -30,7 +30,9 @@ from samtranslator.translator.translator import Translator
 
 from photoveil.local.account import REGION, STACK_NAME, Credentials
 from photoveil.local.intrinsics import Resolver
+from photoveil.local.patching import PatchWhileEntered
 from photoveil.local.s3answers import s3_answers_as_s3
+from photoveil.local.s3tagging import s3_tagging_as_s3
 from photoveil.local.specs import TemplateError
 from photoveil.local.template import load_template, referenced_id, resolver
 
@@ -202,9 +204,9 @@ def create_role(iam: Any, sts: Any, role: RoleSpec) -> Credentials:
 def iam_enforced() -> Iterator[None]:
     """moto checks every request against the caller's IAM policies while this lasts (process-wide), a
     DynamoDB request against its table's ARN as AWS does, and its S3 answers a missing key and checks a
-    copy's source as S3 does (photoveil.local.s3answers)."""
-    DynamoHandler._determine_resource = _dynamodb_table_arn  # type: ignore[attr-defined]
-    with enable_iam_authentication(), s3_answers_as_s3():
+    copy's source (photoveil.local.s3answers) and the tags an object is written with (s3tagging) as S3
+    does."""
+    with enable_iam_authentication(), s3_answers_as_s3(), s3_tagging_as_s3(), _DYNAMODB_BY_TABLE.entered():
         yield
 
 
@@ -222,3 +224,8 @@ def _dynamodb_table_arn(handler: DynamoHandler) -> str:
     if name.startswith("arn:"):  # DynamoDB takes a table's ARN in place of its name
         return name
     return f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{name}"
+
+
+# moto asks a handler for the resource it authorises a request against; its DynamoDB handler has none, so
+# while IAM is enforced it is given _dynamodb_table_arn, and loses it again when the last block leaves.
+_DYNAMODB_BY_TABLE = PatchWhileEntered(DynamoHandler, "_determine_resource", lambda _: _dynamodb_table_arn)

@@ -238,7 +238,14 @@ def _renamed(properties: dict[str, Any], names: dict[str, str]) -> dict[str, Any
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    out = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    tags = rule.get("TagFilters") or []
+    if tags and len(tags) == 1 and not rule.get("Prefix"):
+        rule_filter: dict[str, Any] = {"Tag": tags[0]}
+    elif tags:
+        rule_filter = {"And": {"Prefix": rule.get("Prefix", ""), "Tags": tags}}
+    else:
+        rule_filter = {"Prefix": rule.get("Prefix", "")}
+    out = {"Status": rule["Status"], "Filter": rule_filter}
     if "Id" in rule:
         out["ID"] = rule["Id"]
     if "ExpirationInDays" in rule:

@@ -252,7 +252,8 @@ def apply_edit(job_id: str, number: int, deps: Dependencies) -> None:
         return
     new_key = edited_key(job_id, edit.version)  # the same for every attempt: a retry overwrites it
     jpeg = blur_more(deps.storage.read_blurred(job.photo_key), edit.regions, style=deps.settings.blur_style)
-    deps.storage.put_published(new_key, jpeg)
+    # A new object starts S3's age count again: it must not outlive the photo's expiresAt by a day.
+    deps.storage.put_published(new_key, jpeg, days_left=job.days_left(deps.clock()))
     published = deps.jobs.finish_edit(
         job_id, number=number, photo_key=new_key, replaced=job.photo_key, now=deps.clock()
     )

@@ -3,6 +3,10 @@ for more of it to be blurred. No account: the token (shown once, stored only as 
 
 Edits work on the published, already blurred photo (the original is gone); the worker applies them
 (jobflow.apply_edit) from a message on the blur queue.
+
+No service-wide ceiling ever refuses an owner whose token matched: what the service's daily ceiling
+(``OwnerActionsPerDay``) bounds is the CloudFront invalidations deletes and edits cause, and past it the
+invalidation is put off, never the delete or the edit (service.withdrawals; docs/decisions/safety-0004).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
 from photoveil.service.owner_tokens import token_matches
-from photoveil.service.quotas import SERVICE, Limits, charge, client_key
+from photoveil.service.quotas import Limits, charge, client_key
 from photoveil.service.status import JOB_ID_RE, retries_are_over
 from photoveil.service.uploads import bad_request, json_object
 from photoveil.service.withdrawals import CdnBusyError, complete_withdrawals
@@ -37,14 +41,6 @@ def charge_owner_request(source_ip: str, deps: Dependencies) -> None:
     looked at (a wrong token counts: the limit bounds guessing); QuotaExceededError (429) when spent."""
     limit = Limits.from_settings(deps.settings).owner_actions_per_client_hour
     charge(deps.quotas, deps.clock(), [(limit, client_key(source_ip))])
-
-
-def _charge_service_day(deps: Dependencies) -> None:
-    """Count an owner's action that withdraws or queues something against the service's daily ceiling.
-    Only a request whose token matched gets here: wrong tokens from a few addresses must not spend the
-    ceiling every owner needs (docs/decisions/safety-0002-attacks-priced-in-addresses.md)."""
-    limit = Limits.from_settings(deps.settings).owner_actions_per_day
-    charge(deps.quotas, deps.clock(), [(limit, SERVICE)])
 
 
 def owned_job(job_id: str, authorization: str | None, deps: Dependencies) -> Job:
@@ -71,12 +67,10 @@ def _bearer_token(authorization: str | None) -> str:
 
 
 def delete_photo(job: Job, deps: Dependencies) -> None:
-    """Withdraw the photo and its variants, everywhere, for good. Repeating it costs nothing: once the
-    photo is withdrawn, a DELETE changes nothing, deletes nothing, invalidates nothing and spends none of
-    the service's daily ceiling."""
+    """Withdraw the photo and its variants, everywhere, for good: the objects are always deleted; the
+    edges are invalidated while the day's budget lasts (service.withdrawals). Repeating it costs nothing:
+    once the photo is withdrawn, a DELETE changes nothing, deletes nothing and invalidates nothing."""
     with job_context(job.job_id):
-        if job.status != DELETED and job.photo_key is not None:  # a published version to withdraw
-            _charge_service_day(deps)
         deleted, by_this_call = _mark_deleted(job, deps)
         if by_this_call:
             metrics.add_metric(name="PhotosDeleted", unit=MetricUnit.Count, value=1)
@@ -116,7 +110,9 @@ def request_edit(job: Job, body: bytes, deps: Dependencies) -> PendingEdit:
         raise RequestError(HTTPStatus.CONFLICT, "too_many_edits", f"a photo takes at most {MAX_EDITS} edits")
     edit = PendingEdit(number=job.edit_count + 1, version=secrets.token_hex(8), regions=regions)
     with job_context(job.job_id):
-        _charge_service_day(deps)
+        # Never refused by a service-wide ceiling: an edit is bounded per client (the hourly limit), per
+        # photo (MAX_EDITS) and so by UploadsPerDay x MAX_EDITS; what it costs the CDN is budgeted when
+        # the replaced version is withdrawn (service.withdrawals).
         if deps.jobs.request_edit(job.job_id, edit=edit, now=deps.clock(), stale=stale) is None:
             raise RequestError(HTTPStatus.CONFLICT, "not_ready", "the photo changed meanwhile; try again")
         deps.queue.send_edit(job.job_id, edit.number)

@@ -82,7 +82,9 @@ def _window_start(now: datetime, window_s: int) -> int:
 
 @dataclass(frozen=True)
 class Limits:
-    """The deployment's limits (template parameters, read by settings)."""
+    """The deployment's limits (template parameters, read by settings). ``owner_actions_per_day`` is a
+    budget, not a refusal: the versions deletes and edits withdraw from the edges in a day; past it the
+    invalidation is put off and no owner is refused (service.withdrawals)."""
 
     uploads_per_client_hour: Limit
     uploads_per_client_day: Limit
@@ -119,7 +121,7 @@ class Limits:
                 "owner-service-day",
                 DAY,
                 settings.owner_actions_per_day,
-                "the service has taken all the deletes and edits it can today",
+                "the day's budget of edge invalidations is spent",
                 service_wide=True,
             ),
             emails_per_recipient_day=Limit(

@@ -14,13 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from photoveil.adapters.jobs import DONE, MAX_STORED_REPORTS, PROCESSING, WITHDRAWN, Job
+from photoveil.adapters.jobs import (
+    DONE,
+    MAX_NETWORKS,
+    MAX_REPORTERS,
+    MAX_STORED_REPORTS,
+    PROCESSING,
+    REASONS,
+    WITHDRAWN,
+    Job,
+    ReportWrite,
+)
 from photoveil.dependencies import Dependencies
 from photoveil.errors import RequestError
 from photoveil.observability import MetricUnit, job_context, logger, metrics
@@ -29,8 +38,8 @@ from photoveil.service.status import JOB_ID_RE
 from photoveil.service.uploads import bad_request, json_object
 from photoveil.service.withdrawals import cdn_paths
 
-# The reasons a visitor may give (the viewer page offers the same list, frontend/view.js).
-REASONS = ("sexual", "violence", "hate", "my_face", "illegal", "other")
+# REASONS (adapters.jobs) are the reasons a visitor may give: the viewer page offers the same list
+# (frontend/view.js).
 MAX_NOTE_CHARS = 500
 REPORTABLE = frozenset({DONE, PROCESSING, WITHDRAWN})  # PROCESSING: published, an edit under way
 
@@ -78,13 +87,11 @@ def report_photo(job_id: str, request: ReportRequest, source_ip: str, deps: Depe
         raise bad_request("invalid_job_id", "a job id is 32 lowercase hexadecimal characters")
     with job_context(job_id):
         now = deps.clock()
-        # Counted before the photo is looked up: the limits bound probing for photos too.
+        # The client's limit is counted before the photo is looked up: it bounds probing for photos too.
+        # The service's ceiling only once a report counts (_record_report): made-up job ids and repeats
+        # from a few addresses must not silence reporting for everyone.
         limits = Limits.from_settings(deps.settings)
-        charge(
-            deps.quotas,
-            now,
-            [(limits.reports_per_client_hour, client_key(source_ip)), (limits.reports_per_day, SERVICE)],
-        )
+        charge(deps.quotas, now, [(limits.reports_per_client_hour, client_key(source_ip))])
         job = deps.jobs.get(job_id)
         if job is None or job.expired(now) or job.status not in REPORTABLE or job.photo_key is None:
             raise RequestError(
@@ -101,22 +108,20 @@ def report_photo(job_id: str, request: ReportRequest, source_ip: str, deps: Depe
 
 def _record_report(job: Job, request: ReportRequest, source_ip: str, deps: Dependencies) -> Job | None:
     """Record the report once per address, its network counted once per network; the job as it is now,
-    or None for a repeat (or a photo gone meanwhile). Decided on the job as read, written on condition
-    that it is still so: a report racing another from the same network is decided again."""
+    or None for a report that does not count (a repeat, or a photo gone meanwhile). Decided on the job
+    as read, written on condition that it is still so: a report racing another from the same network is
+    decided again. The service's daily ceiling is charged once, by a report that counts."""
     reporter, network = reporter_id(job.job_id, source_ip), network_id(job.job_id, source_ip)
+    charged = False
     for _ in range(3):
-        if reporter in job.reporter_hashes:
+        report = _counting(job, reporter, network, request)
+        if report is None:
             return None
-        recorded = deps.jobs.add_report(
-            job.job_id,
-            reporter=reporter,
-            network=network,
-            reason=request.reason,
-            note=request.note,
-            now=deps.clock(),
-            new_network=network not in job.network_hashes,
-            stored=job.report_count < MAX_STORED_REPORTS,
-        )
+        if not charged:  # a report that counts: each address spends at most one per photo it knows
+            ceiling = Limits.from_settings(deps.settings).reports_per_day
+            charge(deps.quotas, deps.clock(), [(ceiling, SERVICE)])
+            charged = True
+        recorded = deps.jobs.add_report(job.job_id, report, now=deps.clock())
         if recorded is not None:
             return recorded
         current = deps.jobs.get(job.job_id)
@@ -124,6 +129,27 @@ def _record_report(job: Job, request: ReportRequest, source_ip: str, deps: Depen
             return None
         job = current
     return None
+
+
+def _counting(job: Job, reporter: str, network: str, request: ReportRequest) -> ReportWrite | None:
+    """How the report counts on JOB as read, or None if it does not: a repeat from its address, or, once
+    the addresses kept are at their cap (repeats can no longer be told apart), one whose network counted
+    already. Every cap keeps the job's item far below DynamoDB's 400 KB (adapters.jobs)."""
+    if reporter in job.reporter_hashes:
+        return None
+    keep_reporter = len(job.reporter_hashes) < MAX_REPORTERS
+    new_network = network not in job.network_hashes and len(job.network_hashes) < MAX_NETWORKS
+    if not keep_reporter and not new_network:
+        return None
+    return ReportWrite(
+        reporter=reporter,
+        network=network,
+        reason=request.reason,
+        note=request.note,
+        keep_reporter=keep_reporter,
+        new_network=new_network,
+        stored=len(job.reports) < MAX_STORED_REPORTS,
+    )
 
 
 def withdraw(job: Job, deps: Dependencies) -> None:
@@ -137,7 +163,7 @@ def withdraw(job: Job, deps: Dependencies) -> None:
     deps.queue.send_withhold(job.job_id)
     if withdrawn is None:
         return
-    reasons = dict(Counter(report.reason for report in withdrawn.new_reports))
+    reasons = withdrawn.unreviewed_reasons
     metrics.add_metric(name="PhotosWithdrawn", unit=MetricUnit.Count, value=1)
     try:
         deps.operator_alerts.photo_withdrawn(job.job_id, networks=withdrawn.network_count, reasons=reasons)
@@ -157,17 +183,18 @@ def withhold_photo(job_id: str, deps: Dependencies) -> None:
         logger.info("photo no longer withdrawn; nothing to withhold", extra={"status": job and job.status})
         return
     moved = deps.storage.withhold(job.photo_key)
-    # The withdrawal recorded the photo to invalidate and only a done invalidation clears it: a retry after
+    # The withdrawal recorded its invalidation and only a done invalidation clears it: a retry after
     # CreateInvalidation failed (TooManyInvalidationsInProgress) moves nothing and still invalidates, and a
-    # later report's repeat of the move costs no invalidation.
-    if moved or job.invalidate_pending == job.photo_key:
+    # later report's repeat of the move costs no invalidation. The marker is this withdrawal's (a restore
+    # removes it), so a worker late for an earlier withdrawal cannot clear a later one's.
+    if moved or job.invalidate_pending:
         deps.cdn.invalidate(cdn_paths(job.photo_key))
         if job.invalidate_pending:
-            deps.jobs.clear_invalidation(job_id, photo_key=job.photo_key)
+            deps.jobs.clear_invalidation(job_id, marker=job.invalidate_pending)
     after = deps.jobs.get(job_id)
     if after is not None and after.status == DONE and after.photo_key == job.photo_key:
         # The operator restored it while we moved it (their copy back may have come first): undo ours.
-        deps.storage.release(job.photo_key)
+        deps.storage.release(job.photo_key, days_left=after.days_left(deps.clock()))
         logger.info("restored while being withheld; published again")
         return
     logger.info("withdrawn photo withheld", extra={"objects_moved": moved})

@@ -55,8 +55,9 @@ def make_variants_of(job_id: str, photo: ObjectCreated, deps: Dependencies) -> N
         logger.info("variants already made; duplicate event")
         return
     names = list(VARIANT_NAMES)
+    days_left = job.days_left(deps.clock())  # a variant made late must not outlive its photo
     for variant in make_variants(deps.storage.read_blurred(photo.key)):
-        deps.storage.put_variant(variant_key(photo.key, variant.name), variant.jpeg)
+        deps.storage.put_variant(variant_key(photo.key, variant.name), variant.jpeg, days_left=days_left)
         recorded = deps.jobs.record_variant(job_id, photo_key=photo.key, name=variant.name, now=deps.clock())
         if recorded is None:
             # Deleted, edited or expired while we worked: what was written must not stay reachable.

@@ -8,6 +8,12 @@ message on the blur queue. A job with nothing recorded costs nothing: a repeated
 
 Invalidations name exact paths (the photo and its three variants), never wildcards: CloudFront allows 15
 wildcard invalidations in progress per distribution and 3,000 exact paths.
+
+The day's invalidations are a budget (``OwnerActionsPerDay``, one unit a version, charged when the version
+is withdrawn): an owner's delete or edit is never refused for it. Past it the objects are still deleted
+at once and the invalidation is put off for good: edges drop their copy within PhotosCachePolicy's MaxTTL
+(a day), counted (``InvalidationsOverBudget``) and alarmed (ServiceCeilingAlarm). Why not a deferred
+invalidation: docs/decisions/safety-0004-owners-are-never-refused-a-ceiling.md.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from botocore.exceptions import ClientError
 from photoveil.adapters.jobs import Job
 from photoveil.adapters.storage import photo_and_variant_keys
 from photoveil.dependencies import Dependencies
-from photoveil.observability import MetricUnit, logger, metrics
+from photoveil.observability import MetricUnit, count_ceiling_reached, logger, metrics
+from photoveil.service.quotas import SERVICE, Limits, allow
 
 # CloudFront's answers meaning "not now": boto3's standard mode does not retry the first.
 CDN_BUSY = frozenset(
@@ -35,16 +42,19 @@ def cdn_paths(photo_key: str) -> list[str]:
 
 
 def complete_withdrawals(job: Job, deps: Dependencies) -> None:
-    """Delete and invalidate every version JOB records to withdraw, then clear the record. Raises
-    CdnBusyError (the objects are deleted already) or any other AWS error, leaving the record."""
+    """Delete every version JOB records to withdraw, invalidate those the day's budget still pays for,
+    then clear the record. Raises CdnBusyError (the objects are deleted already) or any other AWS error,
+    leaving the record."""
     if not job.withdraw:
         return
     keys = sorted(job.withdraw)
     for key in keys:
         deps.storage.delete_published(key)
         deps.storage.delete_withheld(key)  # a reported photo waits for review under withheld/
+    budgeted = _within_edge_budget(keys, deps)
     try:
-        deps.cdn.invalidate([path for key in keys for path in cdn_paths(key)])
+        if budgeted:
+            deps.cdn.invalidate([path for key in budgeted for path in cdn_paths(key)])
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code in CDN_BUSY:
@@ -53,6 +63,27 @@ def complete_withdrawals(job: Job, deps: Dependencies) -> None:
         raise
     deps.jobs.clear_withdrawals(job.job_id, photo_keys=keys)
     logger.info("versions withdrawn", extra={"versions": len(keys)})
+
+
+def _within_edge_budget(keys: list[str], deps: Dependencies) -> list[str]:
+    """The versions among KEYS whose invalidation today's budget still pays for, one unit each (a retry
+    after CloudFront was busy pays again: a few units on a bad day, in the service's disfavour). The
+    others are counted and logged: their edge copies expire within a day."""
+    limit = Limits.from_settings(deps.settings).owner_actions_per_day
+    now = deps.clock()
+    budgeted = []
+    for key in keys:
+        if not allow(deps.quotas, now, limit, SERVICE):
+            break
+        budgeted.append(key)
+    if over := len(keys) - len(budgeted):
+        metrics.add_metric(name="InvalidationsOverBudget", unit=MetricUnit.Count, value=over)
+        count_ceiling_reached()
+        logger.warning(
+            "invalidation put off: the day's budget is spent (edges drop the copy within a day)",
+            extra={"versions": over},
+        )
+    return budgeted
 
 
 def finish_withdrawals(job_id: str, deps: Dependencies) -> None:

@@ -15,7 +15,6 @@ both reach S3 through the same response class.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,46 +26,20 @@ from moto.iam.access_control import S3IAMRequest
 from moto.s3.exceptions import MissingKey
 from moto.s3.responses import S3Response
 
+from photoveil.local.patching import PatchWhileEntered
+
 KeyResponse = Callable[[S3Response, Any, str], Any]
 
 
-class _Swap:
-    """How many blocks have S3's answers on: moto's handler is wrapped when the first enters and restored
-    when the last leaves, whatever the order (threads of the local stack and tests enter and leave
-    independently: restoring when the first one left would take the checks from the others)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.entered = 0
-        self.original: KeyResponse | None = None
-
-    def enter(self) -> None:
-        with self.lock:
-            if self.entered == 0:
-                self.original = S3Response._key_response
-                S3Response._key_response = _as_s3(self.original)  # type: ignore[method-assign]
-            self.entered += 1
-
-    def leave(self) -> None:
-        with self.lock:
-            self.entered -= 1
-            if self.entered == 0:
-                S3Response._key_response = self.original  # type: ignore[method-assign]
-                self.original = None
-
-
-_SWAP = _Swap()
+_KEY_RESPONSE = PatchWhileEntered(S3Response, "_key_response", lambda handler: _as_s3(handler))
 
 
 @contextmanager
 def s3_answers_as_s3() -> Iterator[None]:
     """moto's S3 answers a missing key and checks a copy's source as S3 does while this lasts
     (process-wide, like moto's IAM switch; it lasts until every block that entered it has left)."""
-    _SWAP.enter()
-    try:
+    with _KEY_RESPONSE.entered():
         yield
-    finally:
-        _SWAP.leave()
 
 
 def _as_s3(key_response: KeyResponse) -> KeyResponse:
@@ -74,30 +47,30 @@ def _as_s3(key_response: KeyResponse) -> KeyResponse:
 
     @functools.wraps(key_response)
     def answer(response: S3Response, request: Any, full_url: str) -> Any:
-        if not _enforced() or "Authorization" not in response.headers:
+        if not checks_caller() or "Authorization" not in response.headers:
             return key_response(response, request, full_url)  # moto checks nothing, or refuses it itself
-        source = _copy_source(response)
+        source = copy_source(response)
         if source is not None:
-            _check(response, "GetObject", *source)
+            check_permitted(response, "GetObject", *source)
         try:
             answered = key_response(response, request, full_url)
         except MissingKey:
-            _check(response, "ListBucket", source[0] if source else response.bucket_name)
+            check_permitted(response, "ListBucket", source[0] if source else response.bucket_name)
             raise
         # moto answers a HEAD of a missing key and an UploadPartCopy of a missing source 404, without raising.
         if answered[0] == 404 and (response.method == "HEAD" or source is not None):
-            _check(response, "ListBucket", source[0] if source else response.bucket_name)
+            check_permitted(response, "ListBucket", source[0] if source else response.bucket_name)
         return answered
 
     return answer
 
 
-def _enforced() -> bool:
+def checks_caller() -> bool:
     """Whether moto checks this request's caller (what its own check of every request asks)."""
     return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
 
 
-def _copy_source(response: S3Response) -> tuple[str, str] | None:
+def copy_source(response: S3Response) -> tuple[str, str] | None:
     """The (bucket, key) a CopyObject (or UploadPartCopy) reads, parsed as moto parses it; None otherwise."""
     header = response.headers.get("x-amz-copy-source") if response.method == "PUT" else None
     if not header:
@@ -106,7 +79,7 @@ def _copy_source(response: S3Response) -> tuple[str, str] | None:
     return bucket, key
 
 
-def _check(response: S3Response, action: str, bucket: str, key: str | None = None) -> None:
+def check_permitted(response: S3Response, action: str, bucket: str, key: str | None = None) -> None:
     """Raise S3's 403 AccessDenied unless the request's caller may do s3:ACTION on BUCKET (or its KEY)."""
     resource = f"arn:aws:s3:::{bucket}" + (f"/{key}" if key is not None else "")
     S3IAMRequest(

@@ -17,15 +17,12 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from moto import settings
-from moto.core.authorization import ActionAuthenticatorMixin
-from moto.iam.access_control import S3IAMRequest
 from moto.s3.exceptions import MissingBucket
 from moto.s3.responses import S3Response
 
 from photoveil.local.patching import PatchWhileEntered
+from photoveil.local.s3answers import check_permitted, checks_caller, copy_source
 
 Handler = Callable[[S3Response], Any]
 
@@ -43,15 +40,15 @@ def _checked(handler: Handler, *, copy: bool) -> Handler:
 
     @functools.wraps(handler)
     def check_then_handle(response: S3Response) -> Any:
-        if _enforced() and "Authorization" in response.headers:
+        if checks_caller() and "Authorization" in response.headers:
             target = (response.bucket_name, response.parse_key_name())
-            source = _copy_source(response) if copy else None
+            source = copy_source(response) if copy else None
             replaced = not copy or response.headers.get("x-amz-tagging-directive", "COPY") == "REPLACE"
             if replaced and response.headers.get("x-amz-tagging"):
-                _check(response, "PutObjectTagging", *target)
+                check_permitted(response, "PutObjectTagging", *target)
             elif source is not None and not replaced and _tagged(response, *source):
-                _check(response, "GetObjectTagging", *source)
-                _check(response, "PutObjectTagging", *target)
+                check_permitted(response, "GetObjectTagging", *source)
+                check_permitted(response, "PutObjectTagging", *target)
         return handler(response)
 
     return check_then_handle
@@ -61,20 +58,6 @@ _PUT = PatchWhileEntered(S3Response, "put_object", lambda handler: _checked(hand
 _COPY = PatchWhileEntered(S3Response, "copy_object", lambda handler: _checked(handler, copy=True))
 
 
-def _enforced() -> bool:
-    """Whether moto checks this request's caller (what its own check of every request asks)."""
-    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
-
-
-def _copy_source(response: S3Response) -> tuple[str, str] | None:
-    """The (bucket, key) a CopyObject reads, parsed as moto parses it."""
-    header = response.headers.get("x-amz-copy-source")
-    if not header:
-        return None
-    bucket, _, key = unquote(urlparse(str(header)).path).lstrip("/").partition("/")
-    return bucket, key
-
-
 def _tagged(response: S3Response, bucket: str, key: str) -> bool:
     """Whether the object (bucket, key) has tags (False if it is not there: moto answers that itself)."""
     try:
@@ -82,16 +65,3 @@ def _tagged(response: S3Response, bucket: str, key: str) -> bool:
     except MissingBucket:  # moto's own handler answers it
         return False
     return bool(found and response.backend.get_object_tagging(found)["Tags"])
-
-
-def _check(response: S3Response, action: str, bucket: str, key: str) -> None:
-    """Raise S3's 403 AccessDenied unless the request's caller may do s3:ACTION on the object."""
-    S3IAMRequest(
-        account_id=response.current_account,
-        method=response.method,
-        path=response.raw_path,
-        data={"BucketName": bucket},
-        body=b"",
-        headers=response.headers,
-        action=action,
-    ).check_action_permitted(f"arn:aws:s3:::{bucket}/{key}")

@@ -60,39 +60,34 @@ def count_detector_refusal(operation: str) -> None:
     """Count an image the detector refused: a total (``ImageRefusedByDetector``, for one alarm) and once
     more with an ``Operation`` dimension (DetectFaces, DetectModerationLabels) to say which call."""
     metrics.add_metric(name=IMAGE_REFUSED_METRIC, unit=MetricUnit.Count, value=1)
-    with single_metric(
-        name=IMAGE_REFUSED_METRIC, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-    ) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-        metric.add_dimension(name="Operation", value=operation or "unknown")
+    _count_alone(IMAGE_REFUSED_METRIC, Operation=operation or "unknown")
 
 
 def count_failure(reason: str) -> None:
     """Count a failed photo twice: a total (for one alarm) and one series per reason (for the dashboard)."""
     metrics.add_metric(name="PhotosFailed", unit=MetricUnit.Count, value=1)
-    # A dimension on the shared Metrics object would apply to every metric of the invocation,
-    # so the per-reason series goes out as its own EMF blob.
-    with single_metric(
-        name="PhotosFailedByReason", unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-    ) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-        metric.add_dimension(name="Reason", value=reason)
+    _count_alone("PhotosFailedByReason", Reason=reason)
 
 
 def count_rate_limited(limit: str, *, service_wide: bool) -> None:
     """Count a request a limit refused, per limit (``RateLimited`` with a ``Limit`` dimension), and, when
     the limit is a service-wide ceiling, once more as ``ServiceCeilingReached``: every client is refused
     until the window ends, which ServiceCeilingAlarm tells the operator."""
-    with single_metric(name="RateLimited", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-        metric.add_dimension(name="Limit", value=limit)
+    _count_alone("RateLimited", Limit=limit)
     if service_wide:  # one series for every ceiling, so one alarm covers them all (RateLimited says which)
         count_ceiling_reached()
 
 
 def count_ceiling_reached() -> None:
     """Count once more in the one series ServiceCeilingAlarm watches for every service-wide ceiling."""
-    with single_metric(
-        name=SERVICE_CEILING_METRIC, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-    ) as metric:
+    _count_alone(SERVICE_CEILING_METRIC)
+
+
+def _count_alone(name: str, **dimensions: str) -> None:
+    """Count one in a metric of its own, with the service's dimension and DIMENSIONS. A dimension on the
+    shared Metrics object would apply to every metric of the invocation, so this goes out as its own EMF
+    blob."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)

@@ -184,6 +184,11 @@ def _fail(job_id: str, error: PhotoVeilError, deps: Dependencies) -> None:
         count_failure(error.code)
 
 
+def _error_code(error: Exception) -> str | None:
+    """The AWS error code of a ClientError (None for any other error): what may be logged of it."""
+    return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+
+
 def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencies) -> None:
     """Send the link once, if the recipient may still get mail today (its allowance is spent here, when
     mail goes out). A refused or failed email is logged (never the address) and counted; it never fails
@@ -193,8 +198,7 @@ def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencie
     try:
         refused = refusal_at_send(job.email, deps)
     except (ClientError, BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-        refused = f"allowance_unknown:{code or type(error).__name__}"  # not counted, so not sent either
+        refused = f"allowance_unknown:{_error_code(error) or type(error).__name__}"  # not counted, not sent
     if refused:
         logger.info("email not sent", extra={"refused": refused})
         metrics.add_metric(name="EmailRefused", unit=MetricUnit.Count, value=1)
@@ -210,8 +214,7 @@ def _send_email(job: Job, token: str, *, expires_at: datetime, deps: Dependencie
         )
     except (ClientError, BotoCoreError, ValueError) as error:
         # Only the error's code: SES's message names the recipient ("... failed the check ...: a@b.c").
-        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-        logger.warning("email not sent", extra={"error": type(error).__name__, "code": code})
+        logger.warning("email not sent", extra={"error": type(error).__name__, "code": _error_code(error)})
         metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
         return
     logger.info("email sent", extra={"ses_message_id": message_id})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from photoveil.local.intrinsics import Resolver
 from photoveil.local.template import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -81,22 +82,6 @@ def _moderates(value: Any) -> bool:
     return str(value).strip().lower() not in ("off", "false", "no", "0", "")
 
 
-def _resolve(value: Any, parameters: dict[str, Any], mappings: dict[str, Any] | None = None) -> Any:
-    """A property's value: a literal, {"Ref": Parameter} read from the parameters, or a FindInMap in
-    MAPPINGS (the template's) whose keys are either."""
-    if isinstance(value, dict) and "Fn::FindInMap" in value:
-        mapping, key, name = (str(_resolve(part, parameters)) for part in value["Fn::FindInMap"])
-        return (mappings or {})[mapping][key][name]
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = value["Ref"]
-        if name not in parameters:
-            raise ConfigError(f"{name} is not a template parameter")
-        return parameters[name]
-    if isinstance(value, dict) and "Fn::If" in value:  # the reservation: on when the parameter is set
-        return _resolve(value["Fn::If"][1], parameters)
-    return value
-
-
 def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
     """Each parameter's default, replaced by an override of the same (CamelCase) name."""
     declared = template.get("Parameters") or {}
@@ -112,22 +97,29 @@ def from_template(path: Path = TEMPLATE, overrides: dict[str, str] | None = None
     overrides = overrides or {}
     params = {k: v for k, v in overrides.items() if k[:1].isupper()}
     values = parameter_values(template, params)
+    resolve = Resolver(template, refs=values)
+
+    def setting(value: Any) -> Any:
+        """VALUE resolved as the deployed stack resolves it (ConfigError if only AWS could)."""
+        if (got := resolve(value)) is None:
+            raise ConfigError(f"{value!r} does not resolve from the template's parameters")
+        return got
+
     resources = template["Resources"]
     worker = resources[WORKER]["Properties"]
     queue = resources[QUEUE]["Properties"]
     source = next(e["Properties"] for e in worker["Events"].values() if e["Type"] == "SQS")
     scaling = source.get("ScalingConfig") or {}
     config = PipelineConfig(
-        batch_size=int(_resolve(source.get("BatchSize", 10), values)),
-        batching_window_s=float(_resolve(source.get("MaximumBatchingWindowInSeconds", 0), values)),
-        max_concurrency=int(_resolve(scaling.get("MaximumConcurrency", 1000), values)),
-        reserved_concurrency=int(_resolve(worker.get("ReservedConcurrentExecutions", 0), values) or 0),
-        function_timeout_s=float(_resolve(worker.get("Timeout", 3), values)),
-        memory_mb=int(_resolve(worker.get("MemorySize", 128), values)),
-        visibility_timeout_s=float(
-            _resolve(queue.get("VisibilityTimeout", 30), values, template.get("Mappings"))
-        ),
-        max_receive_count=int(_resolve(queue["RedrivePolicy"]["maxReceiveCount"], values)),
+        batch_size=int(setting(source.get("BatchSize", 10))),
+        batching_window_s=float(setting(source.get("MaximumBatchingWindowInSeconds", 0))),
+        max_concurrency=int(setting(scaling.get("MaximumConcurrency", 1000))),
+        # No reservation (AWS::NoValue, when the parameter is 0) resolves to None.
+        reserved_concurrency=int(resolve(worker.get("ReservedConcurrentExecutions", 0)) or 0),
+        function_timeout_s=float(setting(worker.get("Timeout", 3))),
+        memory_mb=int(setting(worker.get("MemorySize", 128))),
+        visibility_timeout_s=float(setting(queue.get("VisibilityTimeout", 30))),
+        max_receive_count=int(setting(queue["RedrivePolicy"]["maxReceiveCount"])),
         detector=str(values.get("Detector", "centerface")),
         moderation=_moderates(values.get("Moderation", "off")),
     )

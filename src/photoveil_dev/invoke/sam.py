@@ -18,6 +18,7 @@ from typing import Any
 
 from photoveil.adapters.clients import ENDPOINT_VARIABLE
 from photoveil.local.account import REGION, Credentials
+from photoveil.local.intrinsics import Resolver
 
 REPO = Path(__file__).resolve().parents[3]
 SAM = REPO / ".venv-sam" / "bin" / "sam"
@@ -96,10 +97,7 @@ def function_timeout(template: dict[str, Any], function: str, parameters: dict[s
     own = template["Resources"][function].get("Properties") or {}
     globals_ = (template.get("Globals") or {}).get("Function") or {}
     timeout = own.get("Timeout", globals_.get("Timeout", LAMBDA_DEFAULT_TIMEOUT_S))
-    if isinstance(timeout, dict) and "Ref" in timeout:
-        name = timeout["Ref"]
-        timeout = parameters.get(name, template["Parameters"][name].get("Default"))
-    return int(timeout)
+    return int(Resolver(template, refs=parameters)(timeout))
 
 
 def credentials_environment(keys: Credentials) -> dict[str, str]:
